@@ -1,0 +1,40 @@
+//! # ferry-proto
+//!
+//! Ferry's protocol core, sans IO: money, identifiers, keys, certificates and signed documents,
+//! the secure-wallet journal, payments and receipts, sealed envelopes, deferred orders,
+//! vouchers, and every codec (canonical binary, text, EMVCo/Pix/UPI QR). Verification rules are
+//! pure functions that take the current time as an argument and return typed errors.
+//!
+//! Start with [`journal`] (what a payment is) and [`verify`] (when one is accepted).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod codec;
+pub mod hash;
+pub mod ids;
+pub mod keys;
+pub mod money;
+pub mod request;
+pub mod signed;
+pub mod time;
+
+pub use codec::{DecodeError, Message, Reader, Wire, Writer};
+pub use hash::Hash32;
+pub use ids::{AccountId, KeyId, PaymentId, RequestNonce, TaId};
+pub use keys::{BadSignature, PublicKey, Signature, SigningKey, X25519Public, X25519Secret};
+pub use money::{Currency, Money, MoneyError};
+pub use request::PaymentRequest;
+pub use signed::{Document, Signed};
+pub use time::{Clock, ManualClock, SystemClock, UnixTime};
+
+/// `N` bytes from the operating system's random source.
+///
+/// # Panics
+/// If the operating system cannot supply randomness, there is no safe way to continue making keys
+/// or nonces, so this panics rather than return predictable bytes.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    getrandom::fill(&mut out).expect("operating system random source unavailable");
+    out
+}
