@@ -10,22 +10,38 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cert;
 pub mod codec;
 pub mod hash;
 pub mod ids;
+pub mod journal;
+pub mod journal_writer;
 pub mod keys;
 pub mod envelope;
+pub mod fraud;
 pub mod money;
 pub mod order;
 pub mod qr;
 pub mod voucher;
 pub mod request;
 pub mod signed;
+#[cfg(test)]
+mod proptests;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod time;
+pub mod verify;
 
+pub use cert::{
+    AttestationStatement, ClientCertificate, FeeSchedule, Limits, NetworkParameters,
+    RevocationList, TaCertificate, Tier,
+};
 pub use codec::{DecodeError, Message, Reader, Wire, Writer};
 pub use hash::Hash32;
 pub use ids::{AccountId, KeyId, PaymentId, RequestNonce, TaId};
+pub use journal::{
+    DepositAuthorization, EntryKind, JournalEntry, Payment, Receipt, SignedEntry,
+};
 pub use keys::{BadSignature, PublicKey, Signature, SigningKey, X25519Public, X25519Secret};
 pub use money::{Currency, Money, MoneyError};
 pub use request::PaymentRequest;
