@@ -10,8 +10,14 @@ use crate::time::UnixTime;
 pub const MAX_NAME_LEN: usize = 25;
 /// Longest city, in bytes (EMVCo ID 60 allows 15).
 pub const MAX_CITY_LEN: usize = 15;
-/// Longest reference, in bytes (EMVCo ID 62 sub-ID 05 allows 25).
-pub const MAX_REFERENCE_LEN: usize = 25;
+/// Longest reference, in bytes. EMVCo ID 62 sub-ID 05 allows 25; Ferry allows 12 so that the
+/// largest request still fits a version-10 QR code at ECC level M (DESIGN §7).
+pub const MAX_REFERENCE_LEN: usize = 12;
+/// Largest fixed amount a request may ask for, in minor units: its decimal text fits EMVCo ID 54
+/// (13 characters) in every supported currency.
+pub const MAX_AMOUNT_MINOR: i64 = 999_999_999_999;
+/// Latest expiry a request may carry (ten decimal digits, year 2286).
+pub const MAX_EXPIRES_AT: UnixTime = UnixTime(9_999_999_999);
 
 /// A payee's request to be paid, shown as a QR code. It is not signed: the Noise channel to
 /// `link_key`, with the hash of the QR text as prologue, is what binds the payer to this payee.
@@ -43,11 +49,20 @@ impl PaymentRequest {
     pub fn check(&self) -> Result<(), DecodeError> {
         if let Some(a) = self.amount {
             if a.currency() != self.currency {
-                return Err(DecodeError::invalid("amount", "currency differs from request"));
+                return Err(DecodeError::invalid(
+                    "amount",
+                    "currency differs from request",
+                ));
             }
             if !a.is_positive() {
                 return Err(DecodeError::invalid("amount", "must be positive"));
             }
+            if a.minor() > MAX_AMOUNT_MINOR {
+                return Err(DecodeError::invalid("amount", "too large for a request"));
+            }
+        }
+        if self.expires_at > MAX_EXPIRES_AT {
+            return Err(DecodeError::invalid("expires_at", "too far in the future"));
         }
         for (field, value, max) in [
             ("payee_name", &self.payee_name, MAX_NAME_LEN),
