@@ -1,0 +1,250 @@
+//! What travels inside a sealed envelope: a payment with its certificate (and the payee's
+//! receipt when there is one), a journal segment, or a deferred order. Each is self-authenticating,
+//! which is why bridges need no secret: the envelope hides it, the signatures inside prove it.
+
+use thiserror::Error;
+
+use crate::cert::{NetworkParamsBody, TaCertificate};
+use crate::codec::{DecodeError, Message, Reader, Wire, Writer};
+use crate::envelope::{Envelope, EnvelopeError};
+use crate::journal::{Payment, Receipt, SignedEntry};
+use crate::keys::X25519Secret;
+use crate::order::SignedOrder;
+use crate::time::UnixTime;
+
+/// Most entries one sealed journal segment may carry.
+pub const MAX_SEGMENT_ENTRIES: usize = 256;
+
+/// The plaintext of an envelope.
+// A payment bundle is larger than an order; each is decoded once per envelope, so boxing would
+// only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealedContent {
+    /// An offline payment, as the payer or the payee holds it.
+    Payment {
+        /// The payer wallet's certificate.
+        ta_cert: TaCertificate,
+        /// The payment.
+        payment: Payment,
+        /// The payee's countersignature, when the sender has it.
+        receipt: Option<Receipt>,
+    },
+    /// Consecutive entries of one wallet's journal.
+    JournalSegment {
+        /// The wallet's certificate.
+        ta_cert: TaCertificate,
+        /// The entries, in journal order.
+        entries: Vec<SignedEntry>,
+    },
+    /// A deferred order (no guarantee to the receiver until it settles).
+    Order(SignedOrder),
+}
+
+impl SealedContent {
+    /// Stable lower-case name of the kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SealedContent::Payment { .. } => "payment",
+            SealedContent::JournalSegment { .. } => "journal_segment",
+            SealedContent::Order(_) => "order",
+        }
+    }
+}
+
+impl Wire for SealedContent {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            SealedContent::Payment {
+                ta_cert,
+                payment,
+                receipt,
+            } => {
+                w.u8(1);
+                ta_cert.encode(w);
+                payment.encode(w);
+                match receipt {
+                    Some(r) => {
+                        w.bool(true);
+                        r.encode(w);
+                    }
+                    None => w.bool(false),
+                }
+            }
+            SealedContent::JournalSegment { ta_cert, entries } => {
+                w.u8(2);
+                ta_cert.encode(w);
+                w.u16(entries.len() as u16);
+                for e in entries {
+                    e.encode(w);
+                }
+            }
+            SealedContent::Order(order) => {
+                w.u8(3);
+                order.encode(w);
+            }
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.u8("content_kind")? {
+            1 => Ok(SealedContent::Payment {
+                ta_cert: TaCertificate::decode(r)?,
+                payment: Payment::decode(r)?,
+                receipt: if r.bool("has_receipt")? {
+                    Some(Receipt::decode(r)?)
+                } else {
+                    None
+                },
+            }),
+            2 => {
+                let ta_cert = TaCertificate::decode(r)?;
+                let n = r.u16("entry_count")? as usize;
+                if n == 0 || n > MAX_SEGMENT_ENTRIES {
+                    return Err(DecodeError::invalid("entry_count", "out of range"));
+                }
+                let entries = (0..n)
+                    .map(|_| SignedEntry::decode(r))
+                    .collect::<Result<_, _>>()?;
+                Ok(SealedContent::JournalSegment { ta_cert, entries })
+            }
+            3 => Ok(SealedContent::Order(SignedOrder::decode(r)?)),
+            _ => Err(DecodeError::invalid("content_kind", "unknown kind")),
+        }
+    }
+}
+
+impl Message for SealedContent {}
+
+/// Why an envelope's content could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum OpenError {
+    /// The envelope itself did not open.
+    #[error("{0}")]
+    Envelope(#[from] EnvelopeError),
+    /// It opened, but what is inside is not a valid content.
+    #[error("sealed content: {0}")]
+    Content(#[from] DecodeError),
+}
+
+/// Why content could not be sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SealError {
+    /// A journal segment must hold 1 to [`MAX_SEGMENT_ENTRIES`] entries.
+    #[error("a sealed journal segment holds 1 to {MAX_SEGMENT_ENTRIES} entries, not {0}")]
+    SegmentLength(usize),
+    /// Sealing itself failed.
+    #[error("{0}")]
+    Envelope(#[from] EnvelopeError),
+}
+
+/// Seals `content` to the issuer's sealing key from the network parameters.
+pub fn seal(
+    params: &NetworkParamsBody,
+    content: &SealedContent,
+    expires_at: UnixTime,
+    ttl: u8,
+) -> Result<Envelope, SealError> {
+    if let SealedContent::JournalSegment { entries, .. } = content
+        && (entries.is_empty() || entries.len() > MAX_SEGMENT_ENTRIES)
+    {
+        return Err(SealError::SegmentLength(entries.len()));
+    }
+    Ok(Envelope::seal(
+        &params.sealing_key,
+        expires_at,
+        ttl,
+        &content.to_bytes(),
+    )?)
+}
+
+/// Opens an envelope and decodes its content strictly.
+pub fn open(
+    envelope: &Envelope,
+    secret: &X25519Secret,
+    now: UnixTime,
+) -> Result<SealedContent, OpenError> {
+    let plaintext = zeroize::Zeroizing::new(envelope.open(secret, now)?);
+    Ok(SealedContent::from_bytes(&plaintext)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::ReceiptBody;
+    use crate::money::Currency;
+    use crate::testkit::{T0, TestIssuer, TestWallet};
+
+    #[test]
+    fn a_payment_bundle_survives_sealing_and_tampering_is_caught() {
+        let issuer = TestIssuer::new();
+        let params = issuer.network_params(Currency::BRL);
+        let mut payer = TestWallet::new(&issuer, Currency::BRL);
+        let deposit = payer.fund(&issuer, 50_00);
+        let payee = TestWallet::new(&issuer, Currency::BRL);
+        let req = payee.request(None);
+        let payment = payer.pay(&req, 12_00);
+        let receipt = Receipt::sign(
+            ReceiptBody {
+                payment_hash: payment.hash(),
+                payee: payee.account_id,
+                received_at: T0,
+            },
+            &payee.account_key,
+        )
+        .unwrap();
+        let contents = [
+            SealedContent::Payment {
+                ta_cert: payer.ta_cert.clone(),
+                payment: payment.clone(),
+                receipt: Some(receipt),
+            },
+            SealedContent::Payment {
+                ta_cert: payer.ta_cert.clone(),
+                payment: payment.clone(),
+                receipt: None,
+            },
+            SealedContent::JournalSegment {
+                ta_cert: payer.ta_cert.clone(),
+                entries: vec![deposit, payment.entry().clone()],
+            },
+        ];
+        for content in contents {
+            let env = seal(params.unverified(), &content, T0.plus_secs(3600), 8).unwrap();
+            assert_eq!(open(&env, &issuer.sealing, T0).unwrap(), content);
+            let mut bytes = env.to_bytes();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0x40;
+            let tampered = Envelope::from_bytes(&bytes).unwrap();
+            assert!(matches!(
+                open(&tampered, &issuer.sealing, T0),
+                Err(OpenError::Envelope(_))
+            ));
+            assert_ne!(tampered.id(), env.id());
+        }
+    }
+
+    #[test]
+    fn an_empty_segment_is_refused() {
+        let issuer = TestIssuer::new();
+        let params = issuer.network_params(Currency::BRL);
+        let w = TestWallet::new(&issuer, Currency::BRL);
+        let content = SealedContent::JournalSegment {
+            ta_cert: w.ta_cert.clone(),
+            entries: vec![],
+        };
+        assert_eq!(
+            seal(params.unverified(), &content, T0, 1),
+            Err(SealError::SegmentLength(0))
+        );
+        // And a hand-made one does not decode.
+        let mut hand_made = Writer::versioned();
+        hand_made.u8(2);
+        w.ta_cert.encode(&mut hand_made);
+        hand_made.u16(0);
+        assert_eq!(
+            SealedContent::from_bytes(hand_made.as_slice()),
+            Err(DecodeError::invalid("entry_count", "out of range"))
+        );
+    }
+}
