@@ -1,14 +1,10 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! # ferry-ledger (skeleton)
+//!
+//! The settlement engine and double-entry ledger: decode strictly → verify → dedupe → post
+//! balanced entries → typed outcome; fraud cases; policy (limits, fees, velocity); the store
+//! trait with SQLite and PostgreSQL implementations. Built in the settlement-server issue; only
+//! the protocol crate exists so far.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#![forbid(unsafe_code)]
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use ferry_proto as proto;

@@ -1,14 +1,8 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! # ferry-link (skeleton)
+//!
+//! Noise channels over framed duplex links: in-memory, TCP and a BLE-MTU model. Built in the
+//! device-wallet issue.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#![forbid(unsafe_code)]
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use ferry_proto as proto;

@@ -139,7 +139,10 @@ impl Document for AttestationBody {
         if self.device_model.len() > MAX_DEVICE_MODEL_LEN
             || self.device_model.chars().any(char::is_control)
         {
-            return Err(DecodeError::invalid("device_model", "too long or has control characters"));
+            return Err(DecodeError::invalid(
+                "device_model",
+                "too long or has control characters",
+            ));
         }
         Ok(())
     }
@@ -200,7 +203,10 @@ impl Limits {
             return Err(DecodeError::invalid("limits", "must be positive"));
         }
         if self.max_payment > self.max_balance {
-            return Err(DecodeError::invalid("limits", "max_payment above max_balance"));
+            return Err(DecodeError::invalid(
+                "limits",
+                "max_payment above max_balance",
+            ));
         }
         Ok(())
     }
@@ -395,7 +401,10 @@ impl Document for NetworkParamsBody {
         if self.software_limits.currency != self.currency
             || self.hardware_limits.currency != self.currency
         {
-            return Err(DecodeError::invalid("limits", "currency differs from network"));
+            return Err(DecodeError::invalid(
+                "limits",
+                "currency differs from network",
+            ));
         }
         check_validity(self.valid_from, self.valid_until)
     }
@@ -440,7 +449,10 @@ impl Wire for RevocationBody {
         let issued_at = UnixTime::decode(r)?;
         let n = r.u32("revoked_count")? as usize;
         if n > MAX_REVOKED || n * TaId::LEN > r.remaining() {
-            return Err(DecodeError::invalid("revoked_count", "too many or truncated"));
+            return Err(DecodeError::invalid(
+                "revoked_count",
+                "too many or truncated",
+            ));
         }
         let mut revoked = Vec::with_capacity(n);
         for _ in 0..n {
@@ -467,4 +479,3 @@ impl Document for RevocationBody {
         Ok(())
     }
 }
-

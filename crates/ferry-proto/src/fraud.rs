@@ -177,7 +177,10 @@ mod tests {
     fn cloned_wallet(issuer: &TestIssuer) -> (TaCertificate, JournalWriter, JournalWriter) {
         let key = SigningKey::generate();
         let cert = issuer.ta_cert(&key, AccountId::random(), limits(Currency::BRL));
-        let mut a = JournalWriter::fresh(SigningKey::from_seed(&key.to_seed()), cert.unverified().clone());
+        let mut a = JournalWriter::fresh(
+            SigningKey::from_seed(&key.to_seed()),
+            cert.unverified().clone(),
+        );
         let auth = issuer.deposit_auth(a.ta_id(), 1, Money::new(100_00, Currency::BRL));
         a.deposit(&auth, &issuer.key.public(), T0).unwrap();
         let b = JournalWriter::new(key, cert.unverified().clone(), a.point());
@@ -189,8 +192,13 @@ mod tests {
         let issuer = TestIssuer::new();
         let (cert, mut a, mut b) = cloned_wallet(&issuer);
         let pay = |w: &mut JournalWriter| {
-            w.pay(AccountId::random(), RequestNonce::random(), Money::new(90_00, Currency::BRL), T0)
-                .unwrap()
+            w.pay(
+                AccountId::random(),
+                RequestNonce::random(),
+                Money::new(90_00, Currency::BRL),
+                T0,
+            )
+            .unwrap()
         };
         let p1 = pay(&mut a);
         let p2 = pay(&mut b);
@@ -199,7 +207,10 @@ mod tests {
         assert_eq!(ta, a.ta_id());
         assert_eq!(kind, ForkKind::SamePosition);
         // The order of discovery does not change the proof.
-        assert_eq!(FraudProof::detect(&cert, p2.entry(), p1.entry()).unwrap(), proof);
+        assert_eq!(
+            FraudProof::detect(&cert, p2.entry(), p1.entry()).unwrap(),
+            proof
+        );
         // The proof survives its own encoding.
         assert_eq!(FraudProof::from_bytes(&proof.to_bytes()).unwrap(), proof);
         // An untrusted issuer cannot be framed with.
@@ -210,14 +221,39 @@ mod tests {
     fn identical_or_unrelated_entries_are_not_fraud() {
         let issuer = TestIssuer::new();
         let (cert, mut a, _) = cloned_wallet(&issuer);
-        let p1 = a.pay(AccountId::random(), RequestNonce::random(), Money::new(1_00, Currency::BRL), T0).unwrap();
-        let p2 = a.pay(AccountId::random(), RequestNonce::random(), Money::new(1_00, Currency::BRL), T0).unwrap();
+        let p1 = a
+            .pay(
+                AccountId::random(),
+                RequestNonce::random(),
+                Money::new(1_00, Currency::BRL),
+                T0,
+            )
+            .unwrap();
+        let p2 = a
+            .pay(
+                AccountId::random(),
+                RequestNonce::random(),
+                Money::new(1_00, Currency::BRL),
+                T0,
+            )
+            .unwrap();
         assert!(FraudProof::detect(&cert, p1.entry(), p1.entry()).is_none());
         assert!(FraudProof::detect(&cert, p1.entry(), p2.entry()).is_none());
         // A forged "proof" with the same entry twice, or swapped order, does not verify.
-        let fake = FraudProof { ta_cert: cert.clone(), first: p1.entry().clone(), second: p1.entry().clone() };
-        assert_eq!(fake.verify(&issuer.issuers()), Err(FraudProofError::NoConflict));
-        let fake = FraudProof { ta_cert: cert, first: p1.entry().clone(), second: p2.entry().clone() };
+        let fake = FraudProof {
+            ta_cert: cert.clone(),
+            first: p1.entry().clone(),
+            second: p1.entry().clone(),
+        };
+        assert_eq!(
+            fake.verify(&issuer.issuers()),
+            Err(FraudProofError::NoConflict)
+        );
+        let fake = FraudProof {
+            ta_cert: cert,
+            first: p1.entry().clone(),
+            second: p2.entry().clone(),
+        };
         assert!(fake.verify(&issuer.issuers()).is_err());
     }
 
@@ -226,11 +262,28 @@ mod tests {
         let issuer = TestIssuer::new();
         let (cert, mut a, mut b) = cloned_wallet(&issuer);
         let mut det = ForkDetector::new(cert);
-        let shared = a.pay(AccountId::random(), RequestNonce::random(), Money::new(1_00, Currency::BRL), T0).unwrap();
+        let shared = a
+            .pay(
+                AccountId::random(),
+                RequestNonce::random(),
+                Money::new(1_00, Currency::BRL),
+                T0,
+            )
+            .unwrap();
         // b continues from the same point as a did before `shared`.
-        let alt = b.pay(AccountId::random(), RequestNonce::random(), Money::new(2_00, Currency::BRL), T0).unwrap();
+        let alt = b
+            .pay(
+                AccountId::random(),
+                RequestNonce::random(),
+                Money::new(2_00, Currency::BRL),
+                T0,
+            )
+            .unwrap();
         assert!(det.observe(shared.entry()).is_none());
-        assert!(det.observe(shared.entry()).is_none(), "a duplicate is not a fork");
+        assert!(
+            det.observe(shared.entry()).is_none(),
+            "a duplicate is not a fork"
+        );
         assert!(det.observe(alt.entry()).is_some());
     }
 }

@@ -155,10 +155,10 @@ impl Document for JournalEntry {
         if !self.amount.is_positive() {
             return Err(DecodeError::invalid("amount", "must be positive"));
         }
-        if let EntryKind::Deposit { serial } | EntryKind::Withdraw { serial } = self.kind {
-            if serial == 0 {
-                return Err(DecodeError::invalid("serial", "serials start at 1"));
-            }
+        if let EntryKind::Deposit { serial } | EntryKind::Withdraw { serial } = self.kind
+            && serial == 0
+        {
+            return Err(DecodeError::invalid("serial", "serials start at 1"));
         }
         Ok(())
     }

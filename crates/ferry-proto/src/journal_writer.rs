@@ -73,7 +73,12 @@ impl JournalWriter {
     }
 
     /// Checks, signs and appends one entry.
-    pub fn append(&mut self, kind: EntryKind, amount: Money, time: UnixTime) -> Result<SignedEntry, WriterError> {
+    pub fn append(
+        &mut self,
+        kind: EntryKind,
+        amount: Money,
+        time: UnixTime,
+    ) -> Result<SignedEntry, WriterError> {
         if !amount.is_positive() {
             return Err(WriterError::NotPositive);
         }
@@ -85,7 +90,8 @@ impl JournalWriter {
             kind,
         };
         // Check the rules on the body first; the hash needs the signed bytes.
-        self.point.apply(&self.cert.limits, &body, Hash32([0; 32]))?;
+        self.point
+            .apply(&self.cert.limits, &body, Hash32([0; 32]))?;
         let signed = SignedEntry::sign(body, &self.key).map_err(|_| WriterError::NotPositive)?;
         self.point = self
             .point
@@ -100,16 +106,28 @@ impl JournalWriter {
         issuer: &crate::keys::PublicKey,
         time: UnixTime,
     ) -> Result<SignedEntry, WriterError> {
-        let body = auth.verify(issuer).map_err(|_| WriterError::BadAuthorization)?;
+        let body = auth
+            .verify(issuer)
+            .map_err(|_| WriterError::BadAuthorization)?;
         if body.ta != self.ta_id() {
             return Err(WriterError::BadAuthorization);
         }
-        self.append(EntryKind::Deposit { serial: body.serial }, body.amount, time)
+        self.append(
+            EntryKind::Deposit {
+                serial: body.serial,
+            },
+            body.amount,
+            time,
+        )
     }
 
     /// Moves `amount` back online with the next serial.
     pub fn withdraw(&mut self, amount: Money, time: UnixTime) -> Result<SignedEntry, WriterError> {
-        let serial = self.point.last_serial.checked_add(1).ok_or(JournalRule::Overflow)?;
+        let serial = self
+            .point
+            .last_serial
+            .checked_add(1)
+            .ok_or(JournalRule::Overflow)?;
         self.append(EntryKind::Withdraw { serial }, amount, time)
     }
 
@@ -133,6 +151,13 @@ impl JournalWriter {
         amount: Money,
         time: UnixTime,
     ) -> Result<SignedEntry, WriterError> {
-        self.append(EntryKind::Collect { payment, payment_hash }, amount, time)
+        self.append(
+            EntryKind::Collect {
+                payment,
+                payment_hash,
+            },
+            amount,
+            time,
+        )
     }
 }

@@ -58,7 +58,12 @@ impl PublicKey {
     }
 
     /// Verifies `signature` over `domain ‖ bytes`.
-    pub fn verify(&self, domain: &str, bytes: &[u8], signature: &Signature) -> Result<(), BadSignature> {
+    pub fn verify(
+        &self,
+        domain: &str,
+        bytes: &[u8],
+        signature: &Signature,
+    ) -> Result<(), BadSignature> {
         self.0
             .verify_strict(&signing_input(domain, bytes), &signature.0)
             .map_err(|_| BadSignature)
@@ -73,7 +78,11 @@ impl PublicKey {
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublicKey({})", data_encoding::HEXLOWER.encode(self.as_bytes()))
+        write!(
+            f,
+            "PublicKey({})",
+            data_encoding::HEXLOWER.encode(self.as_bytes())
+        )
     }
 }
 
@@ -107,7 +116,11 @@ impl Signature {
 
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Signature({})", data_encoding::HEXLOWER.encode(&self.to_bytes()))
+        write!(
+            f,
+            "Signature({})",
+            data_encoding::HEXLOWER.encode(&self.to_bytes())
+        )
     }
 }
 
@@ -176,7 +189,11 @@ impl X25519Public {
 
 impl fmt::Debug for X25519Public {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "X25519Public({})", data_encoding::HEXLOWER.encode(&self.0))
+        write!(
+            f,
+            "X25519Public({})",
+            data_encoding::HEXLOWER.encode(&self.0)
+        )
     }
 }
 
@@ -226,25 +243,39 @@ mod tests {
     use super::*;
     use hex_literal::hex;
 
-    /// RFC 8032 §7.1 TEST 1, 2 and 3: (secret seed, public key, message, signature).
-    const RFC8032: [(&[u8; 32], &[u8; 32], &[u8], &[u8; 64]); 3] = [
+    /// (secret seed, public key, message, signature).
+    type Vector = (
+        &'static [u8; 32],
+        &'static [u8; 32],
+        &'static [u8],
+        &'static [u8; 64],
+    );
+
+    /// RFC 8032 §7.1 TEST 1, 2 and 3.
+    const RFC8032: [Vector; 3] = [
         (
             &hex!("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"),
             &hex!("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"),
             b"",
-            &hex!("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"),
+            &hex!(
+                "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+            ),
         ),
         (
             &hex!("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb"),
             &hex!("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"),
             &hex!("72"),
-            &hex!("92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"),
+            &hex!(
+                "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"
+            ),
         ),
         (
             &hex!("c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7"),
             &hex!("fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025"),
             &hex!("af82"),
-            &hex!("6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a"),
+            &hex!(
+                "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a"
+            ),
         ),
     ];
 

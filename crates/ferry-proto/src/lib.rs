@@ -12,25 +12,27 @@
 
 pub mod cert;
 pub mod codec;
+pub mod envelope;
+pub mod fraud;
 pub mod hash;
 pub mod ids;
 pub mod journal;
 pub mod journal_writer;
 pub mod keys;
-pub mod envelope;
-pub mod fraud;
 pub mod money;
 pub mod order;
-pub mod qr;
-pub mod voucher;
-pub mod request;
-pub mod signed;
 #[cfg(test)]
 mod proptests;
+pub mod qr;
+pub mod request;
+pub mod sealed;
+pub mod signed;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod text;
 pub mod time;
 pub mod verify;
+pub mod voucher;
 
 pub use cert::{
     AttestationStatement, ClientCertificate, FeeSchedule, Limits, NetworkParameters,
@@ -39,9 +41,7 @@ pub use cert::{
 pub use codec::{DecodeError, Message, Reader, Wire, Writer};
 pub use hash::Hash32;
 pub use ids::{AccountId, KeyId, PaymentId, RequestNonce, TaId};
-pub use journal::{
-    DepositAuthorization, EntryKind, JournalEntry, Payment, Receipt, SignedEntry,
-};
+pub use journal::{DepositAuthorization, EntryKind, JournalEntry, Payment, Receipt, SignedEntry};
 pub use keys::{BadSignature, PublicKey, Signature, SigningKey, X25519Public, X25519Secret};
 pub use money::{Currency, Money, MoneyError};
 pub use request::PaymentRequest;

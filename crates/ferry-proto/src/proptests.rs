@@ -41,19 +41,34 @@ fn entry_kind() -> impl Strategy<Value = EntryKind> {
     prop_oneof![
         (1..=u32::MAX).prop_map(|serial| EntryKind::Deposit { serial }),
         (1..=u32::MAX).prop_map(|serial| EntryKind::Withdraw { serial }),
-        (any::<[u8; 16]>(), any::<[u8; 12]>())
-            .prop_map(|(p, n)| EntryKind::Pay { payee: AccountId(p), nonce: RequestNonce(n) }),
-        (any::<[u8; 16]>(), any::<u32>(), any::<[u8; 32]>()).prop_map(|(t, j, h)| EntryKind::Collect {
-            payment: PaymentId { ta: TaId(t), j },
-            payment_hash: Hash32(h),
+        (any::<[u8; 16]>(), any::<[u8; 12]>()).prop_map(|(p, n)| EntryKind::Pay {
+            payee: AccountId(p),
+            nonce: RequestNonce(n)
+        }),
+        (any::<[u8; 16]>(), any::<u32>(), any::<[u8; 32]>()).prop_map(|(t, j, h)| {
+            EntryKind::Collect {
+                payment: PaymentId { ta: TaId(t), j },
+                payment_hash: Hash32(h),
+            }
         }),
     ]
 }
 
 fn entry() -> impl Strategy<Value = JournalEntry> {
-    (1..=u32::MAX, time(), any::<[u8; 32]>(), money(), entry_kind()).prop_map(|(j, time, h, amount, kind)| {
-        JournalEntry { j, time, prev_hash: Hash32(h), amount, kind }
-    })
+    (
+        1..=u32::MAX,
+        time(),
+        any::<[u8; 32]>(),
+        money(),
+        entry_kind(),
+    )
+        .prop_map(|(j, time, h, amount, kind)| JournalEntry {
+            j,
+            time,
+            prev_hash: Hash32(h),
+            amount,
+            kind,
+        })
 }
 
 fn limits_strategy() -> impl Strategy<Value = Limits> {
@@ -80,23 +95,25 @@ fn request() -> impl Strategy<Value = PaymentRequest> {
     (
         any::<[u8; 16]>(),
         currency(),
-        proptest::option::of(1..=i64::MAX),
+        proptest::option::of(1..=crate::request::MAX_AMOUNT_MINOR),
         any::<[u8; 12]>(),
         any::<[u8; 32]>(),
-        time(),
-        (text(25), text(15), text(25)),
+        (0..=crate::request::MAX_EXPIRES_AT.secs()).prop_map(UnixTime),
+        (text(25), text(15), text(12)),
     )
-        .prop_map(|(p, currency, amount, n, link, expires_at, (name, city, reference))| PaymentRequest {
-            payee: AccountId(p),
-            currency,
-            amount: amount.map(|a| Money::new(a, currency)),
-            nonce: RequestNonce(n),
-            link_key: X25519Public(link),
-            expires_at,
-            payee_name: name,
-            city,
-            reference,
-        })
+        .prop_map(
+            |(p, currency, amount, n, link, expires_at, (name, city, reference))| PaymentRequest {
+                payee: AccountId(p),
+                currency,
+                amount: amount.map(|a| Money::new(a, currency)),
+                nonce: RequestNonce(n),
+                link_key: X25519Public(link),
+                expires_at,
+                payee_name: name,
+                city,
+                reference,
+            },
+        )
 }
 
 /// A signed document of any kind, with the key that verifies it.
@@ -120,39 +137,108 @@ fn any_signed() -> impl Strategy<Value = (AnySigned, PublicKey)> {
     let pk = |k: &SigningKey| k.public();
     prop_oneof![
         (key(), any::<[u8; 16]>(), key(), window()).prop_map(move |(k, a, ak, (i, e))| {
-            let body = ClientCertBody { account_id: AccountId(a), account_key: ak.public(), issuer: k.public().key_id(), issued_at: i, expires_at: e };
+            let body = ClientCertBody {
+                account_id: AccountId(a),
+                account_key: ak.public(),
+                issuer: k.public().key_id(),
+                issued_at: i,
+                expires_at: e,
+            };
             (AnySigned::Client(signed(body, &k)), pk(&k))
         }),
-        (key(), key(), any::<[u8; 16]>(), limits_strategy(), window(), any::<bool>()).prop_map(move |(k, tk, a, limits, (i, e), hw)| {
-            let tier = if hw { Tier::Hardware } else { Tier::Software };
-            let body = TaCertBody { ta_key: tk.public(), account_id: AccountId(a), tier, limits, issuer: k.public().key_id(), issued_at: i, expires_at: e };
-            (AnySigned::Ta(signed(body, &k)), pk(&k))
-        }),
+        (
+            key(),
+            key(),
+            any::<[u8; 16]>(),
+            limits_strategy(),
+            window(),
+            any::<bool>()
+        )
+            .prop_map(move |(k, tk, a, limits, (i, e), hw)| {
+                let tier = if hw { Tier::Hardware } else { Tier::Software };
+                let body = TaCertBody {
+                    ta_key: tk.public(),
+                    account_id: AccountId(a),
+                    tier,
+                    limits,
+                    issuer: k.public().key_id(),
+                    issued_at: i,
+                    expires_at: e,
+                };
+                (AnySigned::Ta(signed(body, &k)), pk(&k))
+            }),
         (key(), key(), text(48), time()).prop_map(move |(k, tk, model, t)| {
-            let body = AttestationBody { ta_key: tk.public(), tier: Tier::Software, device_model: model, issued_at: t };
+            let body = AttestationBody {
+                ta_key: tk.public(),
+                tier: Tier::Software,
+                device_model: model,
+                issued_at: t,
+            };
             (AnySigned::Attestation(signed(body, &k)), pk(&k))
         }),
-        (key(), any::<[u8; 32]>(), limits_strategy(), window(), any::<[u16; 8]>()).prop_map(move |(k, seal, l, (f, u), fees)| {
-            let fees = fees.map(|f| f % 10_001);
-            let body = NetworkParamsBody {
-                issuer_key: k.public(), sealing_key: X25519Public(seal), currency: l.currency,
-                software_limits: l, hardware_limits: l,
-                fees: FeeSchedule { payment_bps: fees[0], deposit_bps: fees[1], withdraw_bps: fees[2], cash_in_bps: fees[3], cash_out_bps: fees[4], voucher_create_bps: fees[5], voucher_redeem_bps: fees[6], order_bps: fees[7] },
-                valid_from: f, valid_until: u,
-            };
-            (AnySigned::Params(signed(body, &k)), pk(&k))
-        }),
-        (key(), any::<u64>(), time(), proptest::collection::btree_set(any::<[u8; 16]>(), 0..20)).prop_map(move |(k, v, t, ids)| {
-            let body = RevocationBody { issuer: k.public().key_id(), version: v, issued_at: t, revoked: ids.into_iter().map(TaId).collect() };
-            (AnySigned::Revocations(signed(body, &k)), pk(&k))
-        }),
+        (
+            key(),
+            any::<[u8; 32]>(),
+            limits_strategy(),
+            window(),
+            any::<[u16; 8]>()
+        )
+            .prop_map(move |(k, seal, l, (f, u), fees)| {
+                let fees = fees.map(|f| f % 10_001);
+                let body = NetworkParamsBody {
+                    issuer_key: k.public(),
+                    sealing_key: X25519Public(seal),
+                    currency: l.currency,
+                    software_limits: l,
+                    hardware_limits: l,
+                    fees: FeeSchedule {
+                        payment_bps: fees[0],
+                        deposit_bps: fees[1],
+                        withdraw_bps: fees[2],
+                        cash_in_bps: fees[3],
+                        cash_out_bps: fees[4],
+                        voucher_create_bps: fees[5],
+                        voucher_redeem_bps: fees[6],
+                        order_bps: fees[7],
+                    },
+                    valid_from: f,
+                    valid_until: u,
+                };
+                (AnySigned::Params(signed(body, &k)), pk(&k))
+            }),
+        (
+            key(),
+            any::<u64>(),
+            time(),
+            proptest::collection::btree_set(any::<[u8; 16]>(), 0..20)
+        )
+            .prop_map(move |(k, v, t, ids)| {
+                let body = RevocationBody {
+                    issuer: k.public().key_id(),
+                    version: v,
+                    issued_at: t,
+                    revoked: ids.into_iter().map(TaId).collect(),
+                };
+                (AnySigned::Revocations(signed(body, &k)), pk(&k))
+            }),
         (key(), entry()).prop_map(move |(k, e)| (AnySigned::Entry(signed(e, &k)), pk(&k))),
-        (key(), any::<[u8; 16]>(), 1..=u32::MAX, money(), time()).prop_map(move |(k, t, s, m, at)| {
-            let body = DepositAuthBody { ta: TaId(t), serial: s, amount: m, issued_at: at };
-            (AnySigned::Deposit(signed(body, &k)), pk(&k))
-        }),
+        (key(), any::<[u8; 16]>(), 1..=u32::MAX, money(), time()).prop_map(
+            move |(k, t, s, m, at)| {
+                let body = DepositAuthBody {
+                    ta: TaId(t),
+                    serial: s,
+                    amount: m,
+                    issued_at: at,
+                };
+                (AnySigned::Deposit(signed(body, &k)), pk(&k))
+            }
+        ),
         (key(), any::<[u8; 32]>(), any::<[u8; 16]>(), time()).prop_map(move |(k, h, p, t)| {
-            let body = ReceiptBody { payment_hash: Hash32(h), payee: AccountId(p), received_at: t };
+            let body = ReceiptBody {
+                payment_hash: Hash32(h),
+                payee: AccountId(p),
+                received_at: t,
+            };
             (AnySigned::Receipt(signed(body, &k)), pk(&k))
         }),
     ]
@@ -175,7 +261,11 @@ impl AnySigned {
     /// Decodes `bytes` as the same kind and verifies under `key`: `Ok(true)` when both succeed
     /// and the result equals `self`.
     fn decode_and_verify(&self, bytes: &[u8], key: &PublicKey) -> Result<bool, ()> {
-        fn go<T: Document + PartialEq>(orig: &Signed<T>, bytes: &[u8], key: &PublicKey) -> Result<bool, ()> {
+        fn go<T: Document + PartialEq>(
+            orig: &Signed<T>,
+            bytes: &[u8],
+            key: &PublicKey,
+        ) -> Result<bool, ()> {
             let d = Signed::<T>::from_bytes(bytes).map_err(|_| ())?;
             d.verify(key).map_err(|_| ())?;
             Ok(&d == orig)
@@ -216,7 +306,10 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 
 /// Runs `ops` on an honest wallet (refused steps sign nothing) and returns the signed journal,
 /// the wallet, and the sum of accepted movements.
-fn honest_journal(issuer: &TestIssuer, ops: &[Op]) -> (TaCertificate, JournalWriter, Vec<SignedEntry>, i64) {
+fn honest_journal(
+    issuer: &TestIssuer,
+    ops: &[Op],
+) -> (TaCertificate, JournalWriter, Vec<SignedEntry>, i64) {
     honest_journal_with_key(issuer, ops, &crate::random_bytes())
 }
 
@@ -242,7 +335,15 @@ fn honest_journal_with_key(
                 .pay(AccountId::random(), RequestNonce::random(), brl(m), T0)
                 .map(|p| (p.entry().clone(), -m)),
             Op::Collect(m) => w
-                .collect(PaymentId { ta: TaId([7; 16]), j: 1 }, Hash32([1; 32]), brl(m), T0)
+                .collect(
+                    PaymentId {
+                        ta: TaId([7; 16]),
+                        j: 1,
+                    },
+                    Hash32([1; 32]),
+                    brl(m),
+                    T0,
+                )
                 .map(|e| (e, m)),
         };
         if let Ok((e, delta)) = r {

@@ -2,11 +2,11 @@
 //! Never use these in production: keys are generated in memory and limits are arbitrary.
 
 use crate::cert::{
-    ClientCertBody, ClientCertificate, FeeSchedule, Limits, NetworkParameters,
-    NetworkParamsBody, RevocationBody, RevocationList, TaCertBody, TaCertificate, Tier,
+    ClientCertBody, ClientCertificate, FeeSchedule, Limits, NetworkParameters, NetworkParamsBody,
+    RevocationBody, RevocationList, TaCertBody, TaCertificate, Tier,
 };
 use crate::ids::{AccountId, RequestNonce, TaId};
-use crate::journal::{DepositAuthBody, DepositAuthorization, Payment};
+use crate::journal::{DepositAuthBody, DepositAuthorization, Payment, SignedEntry};
 use crate::journal_writer::JournalWriter;
 use crate::keys::{SigningKey, X25519Secret};
 use crate::money::{Currency, Money};
@@ -60,7 +60,11 @@ impl TestIssuer {
     }
 
     /// A client certificate valid for a year from [`T0`].
-    pub fn client_cert(&self, account_id: AccountId, account_key: &SigningKey) -> ClientCertificate {
+    pub fn client_cert(
+        &self,
+        account_id: AccountId,
+        account_key: &SigningKey,
+    ) -> ClientCertificate {
         ClientCertificate::sign(
             ClientCertBody {
                 account_id,
@@ -75,7 +79,12 @@ impl TestIssuer {
     }
 
     /// A TA certificate valid for 30 days from [`T0`].
-    pub fn ta_cert(&self, ta_key: &SigningKey, account_id: AccountId, limits: Limits) -> TaCertificate {
+    pub fn ta_cert(
+        &self,
+        ta_key: &SigningKey,
+        account_id: AccountId,
+        limits: Limits,
+    ) -> TaCertificate {
         TaCertificate::sign(
             TaCertBody {
                 ta_key: ta_key.public(),
@@ -163,6 +172,8 @@ pub struct TestWallet {
     pub ta_cert: TaCertificate,
     /// The secure wallet's journal.
     pub journal: JournalWriter,
+    /// The secure wallet's secret seed, kept so tests can play an attacker who extracted it.
+    ta_seed: zeroize::Zeroizing<[u8; 32]>,
 }
 
 impl TestWallet {
@@ -178,6 +189,7 @@ impl TestWallet {
         let ta_key = SigningKey::generate();
         let client_cert = issuer.client_cert(account_id, &account_key);
         let ta_cert = issuer.ta_cert(&ta_key, account_id, limits);
+        let ta_seed = ta_key.to_seed();
         let journal = JournalWriter::fresh(ta_key, ta_cert.unverified().clone());
         TestWallet {
             account_id,
@@ -185,6 +197,7 @@ impl TestWallet {
             client_cert,
             ta_cert,
             journal,
+            ta_seed,
         }
     }
 
@@ -193,14 +206,24 @@ impl TestWallet {
         self.journal.ta_id()
     }
 
-    /// Deposits `minor` units through a fresh issuer authorization.
-    pub fn fund(&mut self, issuer: &TestIssuer, minor: i64) {
+    /// What an attacker who extracted the secure element's key holds: a second writer at the
+    /// same point of the same journal.
+    pub fn clone_secure_element(&self) -> JournalWriter {
+        JournalWriter::new(
+            SigningKey::from_seed(&self.ta_seed),
+            self.journal.cert().clone(),
+            self.journal.point(),
+        )
+    }
+
+    /// Deposits `minor` units through a fresh issuer authorization; returns the journal entry.
+    pub fn fund(&mut self, issuer: &TestIssuer, minor: i64) -> SignedEntry {
         let serial = self.journal.point().last_serial + 1;
         let currency = self.journal.cert().limits.currency;
         let auth = issuer.deposit_auth(self.ta_id(), serial, Money::new(minor, currency));
         self.journal
             .deposit(&auth, &issuer.key.public(), T0)
-            .expect("test deposit within limits");
+            .expect("test deposit within limits")
     }
 
     /// A request from this wallet's holder, as payee.
@@ -222,7 +245,12 @@ impl TestWallet {
     /// Pays `minor` units against `request`.
     pub fn pay(&mut self, request: &PaymentRequest, minor: i64) -> Payment {
         self.journal
-            .pay(request.payee, request.nonce, Money::new(minor, request.currency), T0)
+            .pay(
+                request.payee,
+                request.nonce,
+                Money::new(minor, request.currency),
+                T0,
+            )
             .expect("test payment within limits")
     }
 }

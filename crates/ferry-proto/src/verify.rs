@@ -10,7 +10,9 @@ use crate::cert::{
 };
 use crate::hash::Hash32;
 use crate::ids::{AccountId, KeyId, PaymentId, TaId};
-use crate::journal::{EntryKind, JournalEntry, Payment, Receipt, ReceiptBody, SignedEntry, genesis_hash};
+use crate::journal::{
+    EntryKind, JournalEntry, Payment, Receipt, ReceiptBody, SignedEntry, genesis_hash,
+};
 use crate::keys::PublicKey;
 use crate::money::Money;
 use crate::request::PaymentRequest;
@@ -153,7 +155,9 @@ pub fn verify_network_params<'a>(
     if &params.unverified().issuer_key != pinned_issuer {
         return Err(CertError::UnknownIssuer);
     }
-    let body = params.verify(pinned_issuer).map_err(|_| CertError::BadSignature)?;
+    let body = params
+        .verify(pinned_issuer)
+        .map_err(|_| CertError::BadSignature)?;
     check_window(body.valid_from, body.valid_until, now)?;
     Ok(body)
 }
@@ -402,7 +406,10 @@ impl ChainPoint {
         let amount = entry.amount.minor();
         let mut last_serial = self.last_serial;
         if let EntryKind::Deposit { serial } | EntryKind::Withdraw { serial } = entry.kind {
-            let expected = self.last_serial.checked_add(1).ok_or(JournalRule::Overflow)?;
+            let expected = self
+                .last_serial
+                .checked_add(1)
+                .ok_or(JournalRule::Overflow)?;
             if serial != expected {
                 return Err(JournalRule::SerialOutOfOrder {
                     expected,
@@ -415,13 +422,19 @@ impl ChainPoint {
             return Err(JournalRule::OverPaymentLimit);
         }
         let balance = if entry.kind.direction() > 0 {
-            let b = self.balance.checked_add(amount).ok_or(JournalRule::Overflow)?;
+            let b = self
+                .balance
+                .checked_add(amount)
+                .ok_or(JournalRule::Overflow)?;
             if b > limits.max_balance {
                 return Err(JournalRule::OverBalanceLimit);
             }
             b
         } else {
-            let b = self.balance.checked_sub(amount).ok_or(JournalRule::Overflow)?;
+            let b = self
+                .balance
+                .checked_sub(amount)
+                .ok_or(JournalRule::Overflow)?;
             if b < 0 {
                 return Err(JournalRule::Overdraft);
             }
@@ -453,14 +466,18 @@ pub fn verify_segment(
     start: ChainPoint,
     entries: &[SignedEntry],
 ) -> Result<ChainPoint, SegmentError> {
-    entries.iter().enumerate().try_fold(start, |point, (index, signed)| {
-        let entry = signed
-            .verify(&cert.ta_key)
-            .map_err(|_| SegmentError { index, rule: JournalRule::BadSignature })?;
-        point
-            .apply(&cert.limits, entry, signed.hash())
-            .map_err(|rule| SegmentError { index, rule })
-    })
+    entries
+        .iter()
+        .enumerate()
+        .try_fold(start, |point, (index, signed)| {
+            let entry = signed.verify(&cert.ta_key).map_err(|_| SegmentError {
+                index,
+                rule: JournalRule::BadSignature,
+            })?;
+            point
+                .apply(&cert.limits, entry, signed.hash())
+                .map_err(|rule| SegmentError { index, rule })
+        })
 }
 
 #[cfg(test)]
@@ -482,7 +499,7 @@ mod tests {
     fn scene() -> Scene {
         let issuer = TestIssuer::new();
         let mut payer = TestWallet::new(&issuer, Currency::BRL);
-        payer.fund(&issuer, 100_00);
+        let _ = payer.fund(&issuer, 100_00);
         let payee = TestWallet::new(&issuer, Currency::BRL);
         let empty_revocations = issuer.revocations(1, vec![]).unverified().clone();
         Scene {
@@ -493,7 +510,12 @@ mod tests {
         }
     }
 
-    fn check(s: &Scene, req: &PaymentRequest, p: &Payment, now: UnixTime) -> Result<VerifiedPayment, PayVerifyError> {
+    fn check(
+        s: &Scene,
+        req: &PaymentRequest,
+        p: &Payment,
+        now: UnixTime,
+    ) -> Result<VerifiedPayment, PayVerifyError> {
         let issuers = s.issuer.issuers();
         let view = PayeeView {
             issuers: &issuers,
@@ -511,7 +533,13 @@ mod tests {
         let req = s.payee.request(Some(30_00));
         let p = s.payer.pay(&req, 30_00);
         let v = check(&s, &req, &p, T0).unwrap();
-        assert_eq!(v.id, PaymentId { ta: s.payer.ta_id(), j: 2 });
+        assert_eq!(
+            v.id,
+            PaymentId {
+                ta: s.payer.ta_id(),
+                j: 2
+            }
+        );
         assert_eq!(v.amount.minor(), 30_00);
         assert_eq!(v.payer_account, s.payer.account_id);
         assert_eq!(p.to_bytes().len(), 148);
@@ -525,27 +553,51 @@ mod tests {
 
         let other = s.payee.request(Some(30_00));
         assert_eq!(check(&s, &other, &p, T0), Err(PayVerifyError::WrongNonce));
-        assert_eq!(check(&s, &req, &p, req.expires_at), Err(PayVerifyError::RequestExpired));
+        assert_eq!(
+            check(&s, &req, &p, req.expires_at),
+            Err(PayVerifyError::RequestExpired)
+        );
 
         let mut open = req.clone();
         open.amount = Some(crate::Money::new(31_00, Currency::BRL));
-        assert_eq!(check(&s, &open, &p, T0), Err(PayVerifyError::AmountMismatch));
+        assert_eq!(
+            check(&s, &open, &p, T0),
+            Err(PayVerifyError::AmountMismatch)
+        );
 
         let mut elsewhere = req.clone();
         elsewhere.payee = AccountId::random();
-        assert_eq!(check(&s, &elsewhere, &p, T0), Err(PayVerifyError::WrongPayee));
+        assert_eq!(
+            check(&s, &elsewhere, &p, T0),
+            Err(PayVerifyError::WrongPayee)
+        );
 
         let sync_by = s.payer.ta_cert.unverified().limits.sync_by;
-        assert_eq!(check(&s, &req, &p, sync_by), Err(PayVerifyError::SyncOverdue));
+        assert_eq!(
+            check(&s, &req, &p, sync_by),
+            Err(PayVerifyError::SyncOverdue)
+        );
 
         // Already in the payee's log.
         let issuers = s.issuer.issuers();
-        let view = PayeeView { issuers: &issuers, revocations: &s.empty_revocations, me: s.payee.account_id, request: &req, now: T0 };
-        assert_eq!(pay_verify(&view, &s.payer.ta_cert, &p, |_| true), Err(PayVerifyError::AlreadyReceived));
+        let view = PayeeView {
+            issuers: &issuers,
+            revocations: &s.empty_revocations,
+            me: s.payee.account_id,
+            request: &req,
+            now: T0,
+        };
+        assert_eq!(
+            pay_verify(&view, &s.payer.ta_cert, &p, |_| true),
+            Err(PayVerifyError::AlreadyReceived)
+        );
 
         // Revoked wallet.
         let revoked = s.issuer.revocations(2, vec![s.payer.ta_id()]);
-        let view = PayeeView { revocations: revoked.unverified(), ..view };
+        let view = PayeeView {
+            revocations: revoked.unverified(),
+            ..view
+        };
         assert_eq!(
             pay_verify(&view, &s.payer.ta_cert, &p, |_| false),
             Err(PayVerifyError::Certificate(CertError::Revoked))
@@ -553,7 +605,11 @@ mod tests {
 
         // A certificate from an issuer the payee does not trust.
         let stranger = TestIssuer::new();
-        let view = PayeeView { issuers: &stranger.issuers(), revocations: &s.empty_revocations, ..view };
+        let view = PayeeView {
+            issuers: &stranger.issuers(),
+            revocations: &s.empty_revocations,
+            ..view
+        };
         assert_eq!(
             pay_verify(&view, &s.payer.ta_cert, &p, |_| false),
             Err(PayVerifyError::Certificate(CertError::UnknownIssuer))
@@ -566,20 +622,45 @@ mod tests {
         let req = s.payee.request(None);
         let p = s.payer.pay(&req, 10_00);
         let issuers = s.issuer.issuers();
-        let view = PayeeView { issuers: &issuers, revocations: &s.empty_revocations, me: s.payee.account_id, request: &req, now: T0 };
+        let view = PayeeView {
+            issuers: &issuers,
+            revocations: &s.empty_revocations,
+            me: s.payee.account_id,
+            request: &req,
+            now: T0,
+        };
         // The payee's own certificate does not match the payer's signature.
-        assert_eq!(pay_verify(&view, &s.payee.ta_cert, &p, |_| false), Err(PayVerifyError::BadSignature));
+        assert_eq!(
+            pay_verify(&view, &s.payee.ta_cert, &p, |_| false),
+            Err(PayVerifyError::BadSignature)
+        );
 
         // A compromised wallet signs above its certified per-payment limit.
         let ta_key = SigningKey::generate();
-        let real = s.issuer.ta_cert(&ta_key, s.payer.account_id, limits(Currency::BRL));
+        let real = s
+            .issuer
+            .ta_cert(&ta_key, s.payer.account_id, limits(Currency::BRL));
         let mut loose = real.unverified().clone();
         loose.limits.max_payment = loose.limits.max_balance;
         let mut rogue = JournalWriter::fresh(SigningKey::from_seed(&ta_key.to_seed()), loose);
-        let auth = s.issuer.deposit_auth(TaId::of(&ta_key.public()), 1, crate::Money::new(900_000, Currency::BRL));
+        let auth = s.issuer.deposit_auth(
+            TaId::of(&ta_key.public()),
+            1,
+            crate::Money::new(900_000, Currency::BRL),
+        );
         rogue.deposit(&auth, &s.issuer.key.public(), T0).unwrap();
-        let big = rogue.pay(req.payee, req.nonce, crate::Money::new(800_000, Currency::BRL), T0).unwrap();
-        assert_eq!(pay_verify(&view, &real, &big, |_| false), Err(PayVerifyError::OverPaymentLimit));
+        let big = rogue
+            .pay(
+                req.payee,
+                req.nonce,
+                crate::Money::new(800_000, Currency::BRL),
+                T0,
+            )
+            .unwrap();
+        assert_eq!(
+            pay_verify(&view, &real, &big, |_| false),
+            Err(PayVerifyError::OverPaymentLimit)
+        );
     }
 
     #[test]
@@ -587,15 +668,25 @@ mod tests {
         let mut s = scene();
         let req = s.payee.request(Some(5_00));
         let p = s.payer.pay(&req, 5_00);
-        let body = ReceiptBody { payment_hash: p.hash(), payee: s.payee.account_id, received_at: T0 };
+        let body = ReceiptBody {
+            payment_hash: p.hash(),
+            payee: s.payee.account_id,
+            received_at: T0,
+        };
         let receipt = Receipt::sign(body.clone(), &s.payee.account_key).unwrap();
         let issuers = s.issuer.issuers();
         assert!(verify_receipt(&receipt, &p, &s.payee.client_cert, &issuers).is_ok());
 
         let other = s.payer.pay(&req, 1_00);
-        assert_eq!(verify_receipt(&receipt, &other, &s.payee.client_cert, &issuers), Err(ReceiptError::WrongPayment));
+        assert_eq!(
+            verify_receipt(&receipt, &other, &s.payee.client_cert, &issuers),
+            Err(ReceiptError::WrongPayment)
+        );
         let forged = Receipt::sign(body, &s.payer.account_key).unwrap();
-        assert_eq!(verify_receipt(&forged, &p, &s.payee.client_cert, &issuers), Err(ReceiptError::BadSignature));
+        assert_eq!(
+            verify_receipt(&forged, &p, &s.payee.client_cert, &issuers),
+            Err(ReceiptError::BadSignature)
+        );
         assert_eq!(
             verify_receipt(&receipt, &p, &s.payer.client_cert, &issuers),
             Err(ReceiptError::BadSignature)
@@ -606,11 +697,16 @@ mod tests {
     fn segments_must_chain_sign_and_stay_funded() {
         let s = scene();
         let mut w = TestWallet::new(&s.issuer, Currency::BRL);
-        w.fund(&s.issuer, 100_00);
+        let _ = w.fund(&s.issuer, 100_00);
         let after_first_sync = w.journal.point();
         let req = s.payee.request(None);
-        let auth = s.issuer.deposit_auth(w.ta_id(), 2, crate::Money::new(10_00, Currency::BRL));
-        let d = w.journal.deposit(&auth, &s.issuer.key.public(), T0).unwrap();
+        let auth = s
+            .issuer
+            .deposit_auth(w.ta_id(), 2, crate::Money::new(10_00, Currency::BRL));
+        let d = w
+            .journal
+            .deposit(&auth, &s.issuer.key.public(), T0)
+            .unwrap();
         let a = w.pay(&req, 5_00);
         let b = w.pay(&req, 7_00);
         let cert = w.ta_cert.unverified().clone();
@@ -621,25 +717,60 @@ mod tests {
         assert_eq!(end, w.journal.point());
 
         // A gap.
-        let err = verify_segment(&cert, after_first_sync, &[d.clone(), b.entry().clone()]).unwrap_err();
-        assert_eq!(err, SegmentError { index: 1, rule: JournalRule::Gap { expected: 3, got: 4 } });
+        let err =
+            verify_segment(&cert, after_first_sync, &[d.clone(), b.entry().clone()]).unwrap_err();
+        assert_eq!(
+            err,
+            SegmentError {
+                index: 1,
+                rule: JournalRule::Gap {
+                    expected: 3,
+                    got: 4
+                }
+            }
+        );
         // Checked against another wallet's key.
-        let err = verify_segment(s.payer.ta_cert.unverified(), after_first_sync, &entries).unwrap_err();
-        assert_eq!(err, SegmentError { index: 0, rule: JournalRule::BadSignature });
+        let err =
+            verify_segment(s.payer.ta_cert.unverified(), after_first_sync, &entries).unwrap_err();
+        assert_eq!(
+            err,
+            SegmentError {
+                index: 0,
+                rule: JournalRule::BadSignature
+            }
+        );
         // Replayed from a lower balance, the same entries overdraw.
-        let poor = ChainPoint { balance: 0, ..after_first_sync };
+        let poor = ChainPoint {
+            balance: 0,
+            ..after_first_sync
+        };
         assert_eq!(
             verify_segment(&cert, poor, &entries).unwrap_err(),
-            SegmentError { index: 2, rule: JournalRule::Overdraft }
+            SegmentError {
+                index: 2,
+                rule: JournalRule::Overdraft
+            }
         );
         // A wrong predecessor.
-        let broken = ChainPoint { prev_hash: genesis_hash(&w.ta_id()), ..after_first_sync };
-        assert_eq!(verify_segment(&cert, broken, &entries).unwrap_err().rule, JournalRule::BrokenChain);
+        let broken = ChainPoint {
+            prev_hash: genesis_hash(&w.ta_id()),
+            ..after_first_sync
+        };
+        assert_eq!(
+            verify_segment(&cert, broken, &entries).unwrap_err().rule,
+            JournalRule::BrokenChain
+        );
         // A replayed deposit serial.
-        let stale = ChainPoint { last_serial: 0, ..after_first_sync };
+        let stale = ChainPoint {
+            last_serial: 0,
+            ..after_first_sync
+        };
         assert_eq!(
             verify_segment(&cert, stale, &entries).unwrap_err().rule,
-            JournalRule::SerialOutOfOrder { expected: 1, got: 2 }
+            JournalRule::SerialOutOfOrder {
+                expected: 1,
+                got: 2
+            }
         );
     }
 
@@ -650,24 +781,37 @@ mod tests {
         let req = w.request(None);
         let cur = Currency::BRL;
         assert_eq!(
-            w.journal.pay(req.payee, req.nonce, crate::Money::new(1, cur), T0),
+            w.journal
+                .pay(req.payee, req.nonce, crate::Money::new(1, cur), T0),
             Err(WriterError::Rule(JournalRule::Overdraft))
         );
         // Serial 2 before serial 1.
         let auth = issuer.deposit_auth(w.ta_id(), 2, crate::Money::new(100, cur));
         assert_eq!(
-            w.journal.deposit(&auth, &issuer.key.public(), T0).unwrap_err(),
-            WriterError::Rule(JournalRule::SerialOutOfOrder { expected: 1, got: 2 })
+            w.journal
+                .deposit(&auth, &issuer.key.public(), T0)
+                .unwrap_err(),
+            WriterError::Rule(JournalRule::SerialOutOfOrder {
+                expected: 1,
+                got: 2
+            })
         );
         // Over the balance cap.
         let auth = issuer.deposit_auth(w.ta_id(), 1, crate::Money::new(1_000_001, cur));
         assert_eq!(
-            w.journal.deposit(&auth, &issuer.key.public(), T0).unwrap_err(),
+            w.journal
+                .deposit(&auth, &issuer.key.public(), T0)
+                .unwrap_err(),
             WriterError::Rule(JournalRule::OverBalanceLimit)
         );
         // Someone else's authorization.
         let auth = issuer.deposit_auth(TaId([9; 16]), 1, crate::Money::new(100, cur));
-        assert_eq!(w.journal.deposit(&auth, &issuer.key.public(), T0).unwrap_err(), WriterError::BadAuthorization);
+        assert_eq!(
+            w.journal
+                .deposit(&auth, &issuer.key.public(), T0)
+                .unwrap_err(),
+            WriterError::BadAuthorization
+        );
         // Nothing was signed by the refusals.
         assert_eq!(w.journal.point(), ChainPoint::genesis(&w.ta_id()));
     }
@@ -678,9 +822,17 @@ mod tests {
         let issuers = s.issuer.issuers();
         let body = s.payer.ta_cert.unverified();
         assert!(verify_ta_cert(&s.payer.ta_cert, &issuers, None, T0).is_ok());
-        assert_eq!(verify_ta_cert(&s.payer.ta_cert, &issuers, None, body.expires_at), Err(CertError::Expired));
         assert_eq!(
-            verify_ta_cert(&s.payer.ta_cert, &issuers, None, body.issued_at.minus_secs(1)),
+            verify_ta_cert(&s.payer.ta_cert, &issuers, None, body.expires_at),
+            Err(CertError::Expired)
+        );
+        assert_eq!(
+            verify_ta_cert(
+                &s.payer.ta_cert,
+                &issuers,
+                None,
+                body.issued_at.minus_secs(1)
+            ),
             Err(CertError::NotYetValid)
         );
         assert!(verify_client_cert(&s.payer.client_cert, &issuers, T0).is_ok());
@@ -697,10 +849,18 @@ mod tests {
         use crate::cert::{AttestationBody, AttestationStatement};
         let oem = SigningKey::generate();
         let soft = SigningKey::generate();
-        let roots = AttestationRoots { hardware: vec![oem.public()], software: vec![soft.public()] };
+        let roots = AttestationRoots {
+            hardware: vec![oem.public()],
+            software: vec![soft.public()],
+        };
         let stmt = |tier, root: &SigningKey| {
             AttestationStatement::sign(
-                AttestationBody { ta_key: SigningKey::generate().public(), tier, device_model: "ref".into(), issued_at: T0 },
+                AttestationBody {
+                    ta_key: SigningKey::generate().public(),
+                    tier,
+                    device_model: "ref".into(),
+                    issued_at: T0,
+                },
                 root,
             )
             .unwrap()
@@ -708,6 +868,9 @@ mod tests {
         assert!(verify_attestation(&stmt(Tier::Hardware, &oem), &roots).is_ok());
         assert!(verify_attestation(&stmt(Tier::Software, &soft), &roots).is_ok());
         // The software root cannot vouch for hardware.
-        assert_eq!(verify_attestation(&stmt(Tier::Hardware, &soft), &roots), Err(CertError::UntrustedAttestation));
+        assert_eq!(
+            verify_attestation(&stmt(Tier::Hardware, &soft), &roots),
+            Err(CertError::UntrustedAttestation)
+        );
     }
 }

@@ -1,14 +1,8 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! # ferry-server (skeleton)
+//!
+//! The HTTP API (axum), authentication, USSD gateway, vouchers, dashboard and metrics, on top of
+//! `ferry-ledger`. Built in the settlement-server issue.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#![forbid(unsafe_code)]
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use ferry_ledger as ledger;

@@ -1,14 +1,9 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! # ferry-wallet (skeleton)
+//!
+//! The secure-wallet trait and its software implementation (around
+//! `ferry_proto::journal_writer::JournalWriter`), the wallet store, payer/payee session state
+//! machines and the sync client. Built in the device-wallet issue.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#![forbid(unsafe_code)]
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use ferry_proto as proto;
