@@ -83,6 +83,17 @@ byte_id!(
     /// The payee's one-time request nonce; the payer signs it into the payment.
     RequestNonce, 12, "request_nonce"
 );
+byte_id!(
+    /// A payer's one-time deferred-order nonce, unique per payer account.
+    OrderNonce, 16, "order_nonce"
+);
+
+impl OrderNonce {
+    /// A fresh random nonce.
+    pub fn random() -> Self {
+        OrderNonce(crate::random_bytes())
+    }
+}
 
 impl AccountId {
     /// A fresh random account id.

@@ -14,7 +14,7 @@ use crate::verify::{ChainPoint, JournalRule};
 use thiserror::Error;
 
 /// Why the writer refused to sign.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum WriterError {
     /// The entry would break a journal rule.
     #[error("{0}")]
@@ -25,6 +25,9 @@ pub enum WriterError {
     /// The amount is not positive.
     #[error("amount must be positive")]
     NotPositive,
+    /// The entry breaks an encoding rule (e.g. a zero serial).
+    #[error("{0}")]
+    Invalid(#[from] crate::codec::DecodeError),
 }
 
 /// Signs journal entries for one secure wallet.
@@ -92,7 +95,7 @@ impl JournalWriter {
         // Check the rules on the body first; the hash needs the signed bytes.
         self.point
             .apply(&self.cert.limits, &body, Hash32([0; 32]))?;
-        let signed = SignedEntry::sign(body, &self.key).map_err(|_| WriterError::NotPositive)?;
+        let signed = SignedEntry::sign(body, &self.key)?;
         self.point = self
             .point
             .apply(&self.cert.limits, signed.unverified(), signed.hash())?;

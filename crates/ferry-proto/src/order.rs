@@ -12,11 +12,11 @@
 
 use std::fmt;
 
-use data_encoding::HEXLOWER;
 use thiserror::Error;
 
 use crate::codec::{DecodeError, Reader, Wire, Writer};
 use crate::ids::AccountId;
+pub use crate::ids::OrderNonce;
 use crate::keys::{BadSignature, PublicKey};
 use crate::money::Money;
 use crate::signed::{Document, Signed};
@@ -27,65 +27,6 @@ pub const DEFAULT_MAX_AGE_SECS: u64 = 24 * 60 * 60;
 
 /// How far in the future an order's `signed_at` may be by default (clock skew): 5 minutes.
 pub const DEFAULT_MAX_SKEW_SECS: u64 = 5 * 60;
-
-/// The payer's one-time order nonce: 16 random bytes, unique per payer account.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct OrderNonce(pub [u8; 16]);
-
-impl OrderNonce {
-    /// Length in bytes.
-    pub const LEN: usize = 16;
-
-    /// A fresh random nonce.
-    pub fn random() -> Self {
-        OrderNonce(crate::random_bytes())
-    }
-
-    /// The raw bytes.
-    pub fn as_bytes(&self) -> &[u8; 16] {
-        &self.0
-    }
-
-    /// Lower-case hex.
-    pub fn to_hex(&self) -> String {
-        HEXLOWER.encode(&self.0)
-    }
-}
-
-impl fmt::Debug for OrderNonce {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "OrderNonce({})", self.to_hex())
-    }
-}
-
-impl fmt::Display for OrderNonce {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl std::str::FromStr for OrderNonce {
-    type Err = DecodeError;
-    /// Parses lower-case hex of exactly 16 bytes.
-    fn from_str(s: &str) -> Result<Self, DecodeError> {
-        let raw = HEXLOWER
-            .decode(s.as_bytes())
-            .map_err(|_| DecodeError::invalid("order_nonce", "not lower-case hex"))?;
-        let arr: [u8; 16] = raw
-            .try_into()
-            .map_err(|_| DecodeError::invalid("order_nonce", "wrong length"))?;
-        Ok(OrderNonce(arr))
-    }
-}
-
-impl Wire for OrderNonce {
-    fn encode(&self, w: &mut Writer) {
-        w.fixed(&self.0);
-    }
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(OrderNonce(r.array("order_nonce")?))
-    }
-}
 
 /// A deferred order's identity: the paying account and its nonce. Unique and independent of how
 /// the order travelled or was encoded.

@@ -16,6 +16,7 @@ use crate::journal::{
 use crate::keys::PublicKey;
 use crate::money::Money;
 use crate::request::PaymentRequest;
+use crate::signed::{Document, Signed};
 use crate::time::UnixTime;
 
 /// The issuer's signing keys a verifier trusts, looked up by key id (rotation keeps old keys
@@ -81,8 +82,14 @@ fn check_window(issued_at: UnixTime, expires_at: UnixTime, now: UnixTime) -> Res
     }
 }
 
-fn issuer_key<'a>(issuers: &'a IssuerKeys, id: &KeyId) -> Result<&'a PublicKey, CertError> {
-    issuers.get(id).ok_or(CertError::UnknownIssuer)
+/// Checks `doc`'s signature by the trusted issuer key with id `issuer`.
+fn issuer_signed<'a, T: Document>(
+    doc: &'a Signed<T>,
+    issuer: &KeyId,
+    issuers: &IssuerKeys,
+) -> Result<&'a T, CertError> {
+    let key = issuers.get(issuer).ok_or(CertError::UnknownIssuer)?;
+    doc.verify(key).map_err(|_| CertError::BadSignature)
 }
 
 /// Verifies a client certificate at `now`.
@@ -91,8 +98,7 @@ pub fn verify_client_cert<'a>(
     issuers: &IssuerKeys,
     now: UnixTime,
 ) -> Result<&'a ClientCertBody, CertError> {
-    let key = issuer_key(issuers, &cert.unverified().issuer)?;
-    let body = cert.verify(key).map_err(|_| CertError::BadSignature)?;
+    let body = issuer_signed(cert, &cert.unverified().issuer, issuers)?;
     check_window(body.issued_at, body.expires_at, now)?;
     Ok(body)
 }
@@ -118,8 +124,7 @@ pub fn verify_ta_cert_signature<'a>(
     cert: &'a TaCertificate,
     issuers: &IssuerKeys,
 ) -> Result<&'a TaCertBody, CertError> {
-    let key = issuer_key(issuers, &cert.unverified().issuer)?;
-    cert.verify(key).map_err(|_| CertError::BadSignature)
+    issuer_signed(cert, &cert.unverified().issuer, issuers)
 }
 
 /// Verifies an attestation statement against the roots trusted for its tier.
@@ -142,8 +147,7 @@ pub fn verify_revocation_list<'a>(
     list: &'a RevocationList,
     issuers: &IssuerKeys,
 ) -> Result<&'a RevocationBody, CertError> {
-    let key = issuer_key(issuers, &list.unverified().issuer)?;
-    list.verify(key).map_err(|_| CertError::BadSignature)
+    issuer_signed(list, &list.unverified().issuer, issuers)
 }
 
 /// Verifies network parameters against the issuer key a device pinned, at `now`.
