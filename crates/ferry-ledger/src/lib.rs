@@ -1,10 +1,18 @@
-//! # ferry-ledger (skeleton)
+//! # ferry-ledger
 //!
-//! The settlement engine and double-entry ledger: decode strictly → verify → dedupe → post
-//! balanced entries → typed outcome; fraud cases; policy (limits, fees, velocity); the store
-//! trait with SQLite and PostgreSQL implementations. Built in the settlement-server issue; only
-//! the protocol crate exists so far.
+//! The double-entry ledger every Ferry movement goes through, on embedded SQLite or PostgreSQL.
+//! Money moves only as balanced [`Transfer`]s with a unique reference; the database enforces
+//! exactly-once ([`store`]). The settlement engine (verify → dedupe → post → outcome) is built
+//! on top of it in the settlement-server issue.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+pub mod accounts;
+pub mod store;
+pub mod transfer;
+
+pub use accounts::LedgerAccount;
 pub use ferry_proto as proto;
+pub use store::{Audit, Dialect, Posted, Store, StoreError};
+pub use transfer::{Posting, Transfer, TransferError};

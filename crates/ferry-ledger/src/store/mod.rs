@@ -1,0 +1,370 @@
+//! The ledger store: one implementation over sqlx's `Any` driver, on embedded SQLite (the
+//! default, a file in the data directory) or PostgreSQL (several servers on one database).
+//!
+//! Exactly-once is enforced by the database, not by memory: a transfer's reference is a unique
+//! key inserted in the same transaction that moves the balances, so two server processes racing
+//! on the same payment post it once. SQLite writes take the write lock up front
+//! (`BEGIN IMMEDIATE`); PostgreSQL relies on row locks, taken in account order so concurrent
+//! transfers cannot deadlock.
+
+mod schema;
+
+use std::path::Path;
+use std::str::FromStr;
+
+use ferry_proto::{Currency, UnixTime};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Row, Transaction};
+use thiserror::Error;
+
+use crate::accounts::LedgerAccount;
+use crate::transfer::{Transfer, TransferError};
+
+/// Which SQL dialect the store speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Why a store operation failed. Database details stay in logs, never in API answers.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The transfer is malformed (a caller bug).
+    #[error("malformed transfer: {0}")]
+    Transfer(#[from] TransferError),
+    /// Posting would take `account` below zero.
+    #[error("insufficient funds in {account}")]
+    InsufficientFunds {
+        /// The account that would go negative.
+        account: String,
+    },
+    /// A balance would overflow 64 bits.
+    #[error("balance overflow in {account}")]
+    Overflow {
+        /// The account.
+        account: String,
+    },
+    /// The database URL is not one Ferry supports.
+    #[error("unsupported database URL (use sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What posting a transfer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posted {
+    /// Posted now, as transfer `id`.
+    New(i64),
+    /// A transfer with the same reference was posted before, as `id`; nothing moved.
+    Duplicate(i64),
+}
+
+impl Posted {
+    /// The transfer id, new or old.
+    pub fn id(self) -> i64 {
+        match self {
+            Posted::New(id) | Posted::Duplicate(id) => id,
+        }
+    }
+}
+
+/// The audit: the ledger sums to zero in every currency, and which accounts are negative.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    /// Sum of all balances, per currency (must be zero).
+    pub sums: Vec<(Currency, i128)>,
+    /// Accounts below zero other than the issuance account.
+    pub negative: Vec<(String, Currency, i64)>,
+    /// Transfers whose postings do not sum to zero (must be empty).
+    pub unbalanced_transfers: Vec<i64>,
+    /// Accounts whose balance differs from the sum of their postings (must be empty).
+    pub drifted_accounts: Vec<String>,
+}
+
+impl Audit {
+    /// True when every sum is zero, no transfer is unbalanced, no balance drifted and no account
+    /// other than issuance is negative.
+    pub fn is_clean(&self) -> bool {
+        self.sums.iter().all(|(_, s)| *s == 0)
+            && self.negative.is_empty()
+            && self.unbalanced_transfers.is_empty()
+            && self.drifted_accounts.is_empty()
+    }
+}
+
+/// The ledger store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database `ferry.db` in `dir`, and migrates it.
+    pub async fn open_sqlite_dir(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join("ferry.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Self::open(&url).await
+    }
+
+    /// Opens `url` (`sqlite://…` or `postgres://…`) and migrates it.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let options = AnyPoolOptions::new().max_connections(match dialect {
+            Dialect::Sqlite => 4,
+            Dialect::Postgres => 16,
+        });
+        let options = if dialect == Dialect::Sqlite {
+            options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = FULL",
+                        "PRAGMA busy_timeout = 10000",
+                        "PRAGMA foreign_keys = ON",
+                    ] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+        } else {
+            options
+        };
+        let pool = options.connect(url).await?;
+        let store = Store { pool, dialect };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The dialect in use.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The connection pool, for other tables of the settlement engine.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a write transaction (on SQLite, one that holds the write lock from the start).
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        if self.dialect == Dialect::Postgres {
+            // Several servers may start at once: one migrates, the others wait.
+            sqlx::query("SELECT pg_advisory_xact_lock(7402113)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("CREATE TABLE IF NOT EXISTS ferry_schema (version BIGINT PRIMARY KEY)")
+            .execute(&mut *tx)
+            .await?;
+        let current: i64 =
+            sqlx::query("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM ferry_schema")
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+        for (version, statements) in schema::migrations(self.dialect) {
+            if *version <= current {
+                continue;
+            }
+            for sql in *statements {
+                sqlx::query(*sql).execute(&mut *tx).await?;
+            }
+            sqlx::query("INSERT INTO ferry_schema (version) VALUES ($1)")
+                .bind(*version)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Posts one transfer in its own database transaction.
+    pub async fn post(&self, transfer: &Transfer, at: UnixTime) -> Result<Posted, StoreError> {
+        let mut tx = self.begin().await?;
+        let posted = post_in(&mut tx, self.dialect, transfer, at).await?;
+        tx.commit().await?;
+        Ok(posted)
+    }
+
+    /// The balance of `account` in `currency` (zero if it never moved).
+    pub async fn balance(
+        &self,
+        account: &LedgerAccount,
+        currency: Currency,
+    ) -> Result<i64, StoreError> {
+        let row =
+            sqlx::query("SELECT balance FROM ledger_accounts WHERE account = $1 AND currency = $2")
+                .bind(account.key())
+                .bind(i32::from(currency.numeric()))
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            Some(r) => r.try_get(0)?,
+            None => 0,
+        })
+    }
+
+    /// Checks the whole ledger (see [`Audit`]).
+    pub async fn audit(&self) -> Result<Audit, StoreError> {
+        let mut sums = Vec::new();
+        let mut negative = Vec::new();
+        // Sum in Rust, in i128: a database SUM of BIGINT may not fit a BIGINT.
+        let rows = sqlx::query(
+            "SELECT account, currency, balance FROM ledger_accounts ORDER BY currency, account",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let key: String = row.try_get(0)?;
+            let numeric: i32 = row.try_get(1)?;
+            let balance: i64 = row.try_get(2)?;
+            let currency = u16::try_from(numeric)
+                .ok()
+                .and_then(|n| Currency::from_numeric(n).ok())
+                .ok_or_else(|| sqlx::Error::Decode("unknown currency in ledger".into()))?;
+            match sums.last_mut() {
+                Some((c, s)) if *c == currency => *s += i128::from(balance),
+                _ => sums.push((currency, i128::from(balance))),
+            }
+            let may = LedgerAccount::from_str(&key)
+                .map(|a| a.may_go_negative())
+                .unwrap_or(false);
+            if balance < 0 && !may {
+                negative.push((key, currency, balance));
+            }
+        }
+        let unbalanced_transfers = sqlx::query(
+            "SELECT transfer_id FROM postings GROUP BY transfer_id HAVING SUM(amount) <> 0 ORDER BY transfer_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<Result<_, _>>()?;
+        let drifted_accounts = sqlx::query(
+            "SELECT a.account FROM ledger_accounts a
+             LEFT JOIN (SELECT p.account, t.currency, SUM(p.amount) AS total
+                        FROM postings p JOIN transfers t ON t.id = p.transfer_id
+                        GROUP BY p.account, t.currency) s
+               ON s.account = a.account AND s.currency = a.currency
+             WHERE a.balance <> COALESCE(s.total, 0)
+             ORDER BY a.account",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+        Ok(Audit {
+            sums,
+            negative,
+            unbalanced_transfers,
+            drifted_accounts,
+        })
+    }
+}
+
+/// Posts `transfer` inside the caller's transaction (so the settlement engine can dedupe and
+/// settle in one commit). On an error, the caller must roll back (or roll back to its savepoint).
+pub async fn post_in(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    transfer: &Transfer,
+    at: UnixTime,
+) -> Result<Posted, StoreError> {
+    transfer.validate()?;
+    let currency = i32::from(transfer.currency.numeric());
+    let at = i64::try_from(at.secs()).unwrap_or(i64::MAX);
+    let inserted = sqlx::query(
+        "INSERT INTO transfers (reference, kind, currency, posted_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (reference) DO NOTHING RETURNING id",
+    )
+    .bind(&transfer.reference)
+    .bind(transfer.kind)
+    .bind(currency)
+    .bind(at)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let id: i64 = match inserted {
+        Some(row) => row.try_get(0)?,
+        None => {
+            let id = sqlx::query("SELECT id FROM transfers WHERE reference = $1")
+                .bind(&transfer.reference)
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get(0)?;
+            return Ok(Posted::Duplicate(id));
+        }
+    };
+    // Lock rows in a fixed order so concurrent transfers cannot deadlock.
+    let mut postings: Vec<_> = transfer.postings.iter().collect();
+    postings.sort_by_key(|p| p.account.key());
+    for p in postings {
+        let key = p.account.key();
+        sqlx::query(
+            "INSERT INTO ledger_accounts (account, currency, balance) VALUES ($1, $2, 0)
+             ON CONFLICT (account, currency) DO NOTHING",
+        )
+        .bind(&key)
+        .bind(currency)
+        .execute(&mut **tx)
+        .await?;
+        // SQLite transactions already hold the write lock; PostgreSQL locks the row here.
+        let select = match dialect {
+            Dialect::Sqlite => {
+                "SELECT balance FROM ledger_accounts WHERE account = $1 AND currency = $2"
+            }
+            Dialect::Postgres => {
+                "SELECT balance FROM ledger_accounts WHERE account = $1 AND currency = $2 FOR UPDATE"
+            }
+        };
+        let old: i64 = sqlx::query(select)
+            .bind(&key)
+            .bind(currency)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+        let new = old
+            .checked_add(p.amount)
+            .ok_or_else(|| StoreError::Overflow {
+                account: key.clone(),
+            })?;
+        if new < 0 && !p.account.may_go_negative() && !p.may_overdraw {
+            return Err(StoreError::InsufficientFunds { account: key });
+        }
+        sqlx::query("UPDATE ledger_accounts SET balance = balance + $1 WHERE account = $2 AND currency = $3")
+            .bind(p.amount)
+            .bind(&key)
+            .bind(currency)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("INSERT INTO postings (transfer_id, account, amount) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(&key)
+            .bind(p.amount)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(Posted::New(id))
+}
