@@ -239,8 +239,10 @@ impl EmvPayload {
         if found != computed {
             return Err(EmvError::CrcMismatch { found, computed });
         }
+        // IDs are unique across the whole payload, the final CRC included: a second ID 63
+        // earlier on would otherwise parse into a payload that cannot be emitted.
+        check_unique(raw.iter().map(|f| f.0))?;
         let body = &raw[..raw.len() - 1];
-        check_unique(body.iter().map(|f| f.0))?;
         let mut fields = Vec::with_capacity(body.len());
         for &(id, value) in body {
             if is_template_id(id) {
@@ -438,6 +440,19 @@ mod tests {
     pub(crate) const EMVCO_SAMPLE: &str = "00020101021229300012D156000000000510A93FO3230Q31280012D15600000001030812345678520441115802CN5914BEST TRANSPORT6007BEIJING64200002ZH0104最佳运输0202北京540523.7253031565502016233030412340603***0708A60086670902ME91320016A0112233449988770708123456786304A13A";
     /// Pix manual (Manual de Padrões para Iniciação do Pix), static BR Code example (CRC 1D3D).
     pub(crate) const PIX_SAMPLE: &str = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D";
+
+    /// Found by the `parse_emv` fuzz target: a second ID 63 before the CRC parsed into a payload
+    /// that `to_text` refuses.
+    #[test]
+    fn a_second_crc_field_is_a_duplicate() {
+        let text = "0002016301X63047F60";
+        assert_eq!(
+            crc16(&text.as_bytes()[..text.len() - 4]),
+            0x7F60,
+            "the CRC itself is right"
+        );
+        assert!(EmvPayload::parse(text).is_err());
+    }
 
     #[test]
     fn crc_is_ccitt_false() {

@@ -257,9 +257,15 @@ fn parse_amount(text: &str) -> Result<Money, QrError> {
     if text.len() > MAX_AMOUNT_CHARS {
         return Err(QrError::invalid(FIELD, "longer than 13 characters"));
     }
-    Money::parse(text, Currency::BRL)
+    let amount = Money::parse(text, Currency::BRL)
         .and_then(Money::require_positive)
-        .map_err(QrError::amount(FIELD))
+        .map_err(QrError::amount(FIELD))?;
+    // What we accept we must be able to emit: "10000000000" is 11 characters, but its
+    // two-decimal form is 14.
+    if amount.to_decimal_string().len() > MAX_AMOUNT_CHARS {
+        return Err(QrError::invalid(FIELD, "longer than 13 characters"));
+    }
+    Ok(amount)
 }
 
 fn check_len(text: &str, max: usize, field: &'static str) -> Result<(), QrError> {
@@ -286,6 +292,20 @@ mod tests {
     use crate::money::MoneyError;
 
     const MANUAL: &str = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D";
+
+    /// Found by the `parse_merchant_qr` fuzz target: "10000000000" fits 13 characters but its
+    /// two-decimal form does not, so it parsed and then could not be emitted.
+    #[test]
+    fn amounts_that_cannot_be_emitted_are_refused() {
+        let text = "00020126230014br.gov.bcb.pix0101k5204000053039865411100000000005802BR5901A6001B62070503***6304D5DB";
+        assert!(matches!(
+            PixStaticCode::parse(text),
+            Err(QrError::Invalid { field: "amount (ID 54)", .. })
+        ));
+        assert!(parse_amount("9999999999.99").is_ok());
+        assert!(parse_amount("9999999999").is_ok());
+        assert!(parse_amount("10000000000").is_err());
+    }
 
     fn manual() -> PixStaticCode {
         PixStaticCode {
