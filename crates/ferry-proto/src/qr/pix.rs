@@ -300,7 +300,10 @@ mod tests {
         let text = "00020126230014br.gov.bcb.pix0101k5204000053039865411100000000005802BR5901A6001B62070503***6304D5DB";
         assert!(matches!(
             PixStaticCode::parse(text),
-            Err(QrError::Invalid { field: "amount (ID 54)", .. })
+            Err(QrError::Invalid {
+                field: "amount (ID 54)",
+                ..
+            })
         ));
         assert!(parse_amount("9999999999.99").is_ok());
         assert!(parse_amount("9999999999").is_ok());
