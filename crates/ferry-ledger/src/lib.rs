@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod registry;
 pub mod store;
 pub mod transfer;
 

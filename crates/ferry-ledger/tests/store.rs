@@ -7,43 +7,10 @@ use ferry_ledger::{LedgerAccount, Posted, Posting, Store, StoreError, Transfer};
 use ferry_proto::{AccountId, Currency, UnixTime};
 use proptest::prelude::*;
 
-const T: UnixTime = UnixTime(1_800_000_000);
+mod common;
+use common::stores;
 
-/// A store of each kind available here. Each PostgreSQL store lives in a fresh schema so tests
-/// running in parallel processes never see each other's rows.
-async fn stores() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = Store::open_sqlite_dir(dir.path())
-        .await
-        .expect("sqlite store");
-    let mut out = vec![("sqlite", sqlite, Some(dir))];
-    match std::env::var("FERRY_TEST_DATABASE_URL") {
-        Ok(url) => {
-            let schema = format!(
-                "t{}",
-                ferry_proto::Hash32::of("schema", &[&ferry_proto::random_bytes::<16>()]).to_hex()
-                    [..20]
-                    .to_owned()
-            );
-            let admin = Store::open(&url).await.expect("postgres store");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(admin.pool())
-                .await
-                .expect("create schema");
-            let sep = if url.contains('?') { '&' } else { '?' };
-            let scoped = format!("{url}{sep}options=-csearch_path%3D{schema}");
-            out.push((
-                "postgres",
-                Store::open(&scoped).await.expect("scoped postgres store"),
-                None,
-            ));
-        }
-        Err(_) => {
-            eprintln!("SKIPPED PostgreSQL: FERRY_TEST_DATABASE_URL is not set; testing SQLite only")
-        }
-    }
-    out
-}
+const T: UnixTime = UnixTime(1_800_000_000);
 
 fn online(n: u8) -> LedgerAccount {
     LedgerAccount::Online(AccountId([n; 16]))
