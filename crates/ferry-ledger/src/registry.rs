@@ -7,8 +7,8 @@
 use ferry_proto::cert::{ClientCertBody, Limits, TaCertBody, Tier};
 use ferry_proto::verify::{AttestationRoots, CertError, verify_attestation};
 use ferry_proto::{
-    AccountId, AttestationStatement, ClientCertificate, DecodeError, PublicKey, SigningKey,
-    TaCertificate, TaId, UnixTime,
+    AccountId, AttestationStatement, ClientCertificate, DecodeError, Document, PublicKey, Signed,
+    SigningKey, TaCertificate, TaId, UnixTime,
 };
 use sqlx::Row;
 use thiserror::Error;
@@ -147,14 +147,12 @@ pub async fn client_certificate(
     store: &Store,
     account: AccountId,
 ) -> Result<Option<ClientCertificate>, RegistryError> {
-    let row = sqlx::query("SELECT certificate FROM accounts WHERE account_id = $1")
-        .bind(account.as_bytes().to_vec())
-        .fetch_optional(store.pool())
-        .await?;
-    Ok(match row {
-        Some(r) => Some(ClientCertificate::from_bytes(&r.try_get::<Vec<u8>, _>(0)?)?),
-        None => None,
-    })
+    stored(
+        store,
+        "SELECT certificate FROM accounts WHERE account_id = $1",
+        account.as_bytes(),
+    )
+    .await
 }
 
 /// The TA certificate of wallet `ta`, if registered.
@@ -162,12 +160,26 @@ pub async fn wallet_certificate(
     store: &Store,
     ta: TaId,
 ) -> Result<Option<TaCertificate>, RegistryError> {
-    let row = sqlx::query("SELECT certificate FROM wallets WHERE ta_id = $1")
-        .bind(ta.as_bytes().to_vec())
+    stored(
+        store,
+        "SELECT certificate FROM wallets WHERE ta_id = $1",
+        ta.as_bytes(),
+    )
+    .await
+}
+
+/// Loads and strictly decodes the signed document that `sql` selects by `key`.
+async fn stored<T: Document>(
+    store: &Store,
+    sql: &'static str,
+    key: &[u8],
+) -> Result<Option<Signed<T>>, RegistryError> {
+    let row = sqlx::query(sql)
+        .bind(key.to_vec())
         .fetch_optional(store.pool())
         .await?;
     Ok(match row {
-        Some(r) => Some(TaCertificate::from_bytes(&r.try_get::<Vec<u8>, _>(0)?)?),
+        Some(r) => Some(Signed::<T>::from_bytes(&r.try_get::<Vec<u8>, _>(0)?)?),
         None => None,
     })
 }
