@@ -129,10 +129,12 @@ impl Store {
         let options = if dialect == Dialect::Sqlite {
             options.after_connect(|conn, _| {
                 Box::pin(async move {
+                    // busy_timeout first: a connection opened while another holds the write
+                    // lock must wait, not fail, on the pragmas that follow.
                     for pragma in [
+                        "PRAGMA busy_timeout = 10000",
                         "PRAGMA journal_mode = WAL",
                         "PRAGMA synchronous = FULL",
-                        "PRAGMA busy_timeout = 10000",
                         "PRAGMA foreign_keys = ON",
                     ] {
                         sqlx::query(pragma).execute(&mut *conn).await?;
