@@ -86,10 +86,7 @@ pub async fn register_account(
     .bind(secs(now))
     .fetch_optional(store.pool())
     .await?;
-    match inserted {
-        Some(_) => Ok(cert),
-        None => Err(RegistryError::AlreadyRegistered("account")),
-    }
+    first_registration(inserted, cert, "account")
 }
 
 /// Registers the secure wallet that `attestation` vouches for, for `account`, and returns its
@@ -136,9 +133,19 @@ pub async fn register_wallet(
     .bind(secs(now))
     .fetch_optional(store.pool())
     .await?;
+    first_registration(inserted, cert, "secure wallet")
+}
+
+/// `cert` when the `INSERT … ON CONFLICT DO NOTHING RETURNING` wrote a row; otherwise the key
+/// was registered before.
+fn first_registration<T>(
+    inserted: Option<sqlx::any::AnyRow>,
+    cert: T,
+    what: &'static str,
+) -> Result<T, RegistryError> {
     match inserted {
         Some(_) => Ok(cert),
-        None => Err(RegistryError::AlreadyRegistered("secure wallet")),
+        None => Err(RegistryError::AlreadyRegistered(what)),
     }
 }
 

@@ -172,6 +172,17 @@ mod tests {
     use crate::testkit::{T0, TestIssuer, limits};
     use crate::{AccountId, RequestNonce};
 
+    /// A payment of `minor` BRL to a stranger.
+    fn pay_someone(w: &mut JournalWriter, minor: i64) -> crate::journal::Payment {
+        w.pay(
+            AccountId::random(),
+            RequestNonce::random(),
+            Money::new(minor, Currency::BRL),
+            T0,
+        )
+        .unwrap()
+    }
+
     /// A wallet and an exact clone of its secure element: what an attacker who extracted the
     /// key holds.
     fn cloned_wallet(issuer: &TestIssuer) -> (TaCertificate, JournalWriter, JournalWriter) {
@@ -221,22 +232,8 @@ mod tests {
     fn identical_or_unrelated_entries_are_not_fraud() {
         let issuer = TestIssuer::new();
         let (cert, mut a, _) = cloned_wallet(&issuer);
-        let p1 = a
-            .pay(
-                AccountId::random(),
-                RequestNonce::random(),
-                Money::new(1_00, Currency::BRL),
-                T0,
-            )
-            .unwrap();
-        let p2 = a
-            .pay(
-                AccountId::random(),
-                RequestNonce::random(),
-                Money::new(1_00, Currency::BRL),
-                T0,
-            )
-            .unwrap();
+        let p1 = pay_someone(&mut a, 1_00);
+        let p2 = pay_someone(&mut a, 1_00);
         assert!(FraudProof::detect(&cert, p1.entry(), p1.entry()).is_none());
         assert!(FraudProof::detect(&cert, p1.entry(), p2.entry()).is_none());
         // A forged "proof" with the same entry twice, or swapped order, does not verify.
@@ -262,23 +259,9 @@ mod tests {
         let issuer = TestIssuer::new();
         let (cert, mut a, mut b) = cloned_wallet(&issuer);
         let mut det = ForkDetector::new(cert);
-        let shared = a
-            .pay(
-                AccountId::random(),
-                RequestNonce::random(),
-                Money::new(1_00, Currency::BRL),
-                T0,
-            )
-            .unwrap();
+        let shared = pay_someone(&mut a, 1_00);
         // b continues from the same point as a did before `shared`.
-        let alt = b
-            .pay(
-                AccountId::random(),
-                RequestNonce::random(),
-                Money::new(2_00, Currency::BRL),
-                T0,
-            )
-            .unwrap();
+        let alt = pay_someone(&mut b, 2_00);
         assert!(det.observe(shared.entry()).is_none());
         assert!(
             det.observe(shared.entry()).is_none(),
