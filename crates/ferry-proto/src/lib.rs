@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cash;
 pub mod cert;
 pub mod codec;
 pub mod envelope;

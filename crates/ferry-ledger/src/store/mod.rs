@@ -7,7 +7,10 @@
 //! (`BEGIN IMMEDIATE`); PostgreSQL relies on row locks, taken in account order so concurrent
 //! transfers cannot deadlock.
 
+mod batch;
 mod schema;
+
+pub use batch::LedgerBatch;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -47,6 +50,9 @@ pub enum StoreError {
         /// The account.
         account: String,
     },
+    /// A transfer reference was posted before, where the caller had ruled that out.
+    #[error("transfer reference {0} already posted")]
+    DuplicateReference(String),
     /// The database URL is not one Ferry supports.
     #[error("unsupported database URL (use sqlite:// or postgres://)")]
     UnsupportedUrl,

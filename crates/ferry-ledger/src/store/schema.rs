@@ -34,6 +34,7 @@ const SQLITE: &[(i64, &[&str])] = &[
         ],
     ),
     (2, REGISTRY_SQLITE),
+    (3, SETTLEMENT_SQLITE),
 ];
 
 const REGISTRY_SQLITE: &[&str] = &[
@@ -74,6 +75,7 @@ const POSTGRES: &[(i64, &[&str])] = &[
         ],
     ),
     (2, REGISTRY_POSTGRES),
+    (3, SETTLEMENT_POSTGRES),
 ];
 
 const REGISTRY_POSTGRES: &[&str] = &[
@@ -90,3 +92,227 @@ const REGISTRY_POSTGRES: &[&str] = &[
         certificate BYTEA NOT NULL,
         registered_at BIGINT NOT NULL)",
 ];
+
+/// The settlement engine's tables (DESIGN §5). Written once per dialect from one template:
+/// `{BLOB}` and `{INT}` become the dialect's binary and 64-bit integer types.
+macro_rules! settlement_tables {
+    ($blob:literal, $int:literal, $serial:literal) => {
+        &[
+            // The server's view of each secure wallet's journal: where its verified chain stands.
+            concat!(
+                "CREATE TABLE wallet_sync (
+                ta_id ",
+                $blob,
+                " PRIMARY KEY,
+                next_j ",
+                $int,
+                " NOT NULL,
+                prev_hash ",
+                $blob,
+                " NOT NULL,
+                balance ",
+                $int,
+                " NOT NULL,
+                last_serial ",
+                $int,
+                " NOT NULL,
+                synced_at ",
+                $int,
+                " NOT NULL)"
+            ),
+            // Every journal entry the server has seen, from syncs, claims or envelopes. The key
+            // is a payment's identity; a second, different entry at the same position or with
+            // the same predecessor is a fork.
+            concat!(
+                "CREATE TABLE journal_entries (
+                ta_id ",
+                $blob,
+                " NOT NULL,
+                j ",
+                $int,
+                " NOT NULL,
+                hash ",
+                $blob,
+                " NOT NULL,
+                prev_hash ",
+                $blob,
+                " NOT NULL,
+                entry ",
+                $blob,
+                " NOT NULL,
+                PRIMARY KEY (ta_id, j),
+                UNIQUE (ta_id, prev_hash))"
+            ),
+            // Debits of a wallet's float: payments (to an online balance or a collecting
+            // wallet's float) and withdrawals. `pending` until the float can fund them.
+            concat!(
+                "CREATE TABLE debits (
+                ta_id ",
+                $blob,
+                " NOT NULL,
+                j ",
+                $int,
+                " NOT NULL,
+                kind TEXT NOT NULL,
+                payer_account ",
+                $blob,
+                " NOT NULL,
+                payee_account ",
+                $blob,
+                " NOT NULL,
+                amount ",
+                $int,
+                " NOT NULL,
+                currency INTEGER NOT NULL,
+                hash ",
+                $blob,
+                " NOT NULL,
+                credit_to TEXT NOT NULL,
+                status TEXT NOT NULL,
+                received_at ",
+                $int,
+                " NOT NULL,
+                settled_at ",
+                $int,
+                ",
+                PRIMARY KEY (ta_id, j))"
+            ),
+            "CREATE INDEX debits_pending ON debits (ta_id, status, j)",
+            // Which wallet collected which payment (its Collect entry), so the payment settles
+            // into that wallet's float rather than the payee's online balance.
+            concat!(
+                "CREATE TABLE collects (
+                payment_ta ",
+                $blob,
+                " NOT NULL,
+                payment_j ",
+                $int,
+                " NOT NULL,
+                collector_ta ",
+                $blob,
+                " NOT NULL,
+                PRIMARY KEY (payment_ta, payment_j))"
+            ),
+            concat!(
+                "CREATE TABLE deposits (
+                ta_id ",
+                $blob,
+                " NOT NULL,
+                serial ",
+                $int,
+                " NOT NULL,
+                account_id ",
+                $blob,
+                " NOT NULL,
+                amount ",
+                $int,
+                " NOT NULL,
+                currency INTEGER NOT NULL,
+                authorization_doc ",
+                $blob,
+                " NOT NULL,
+                status TEXT NOT NULL,
+                issued_at ",
+                $int,
+                " NOT NULL,
+                PRIMARY KEY (ta_id, serial))"
+            ),
+            // Envelope ids, recorded only after the envelope opened and its content settled
+            // (or was a duplicate), in the same transaction.
+            concat!(
+                "CREATE TABLE envelopes (
+                id ",
+                $blob,
+                " PRIMARY KEY,
+                kind TEXT NOT NULL,
+                received_at ",
+                $int,
+                " NOT NULL)"
+            ),
+            concat!(
+                "CREATE TABLE orders (
+                from_account ",
+                $blob,
+                " NOT NULL,
+                nonce ",
+                $blob,
+                " NOT NULL,
+                to_account ",
+                $blob,
+                " NOT NULL,
+                amount ",
+                $int,
+                " NOT NULL,
+                currency INTEGER NOT NULL,
+                settled_at ",
+                $int,
+                " NOT NULL,
+                PRIMARY KEY (from_account, nonce))"
+            ),
+            concat!(
+                "CREATE TABLE fraud_cases (
+                id ",
+                $serial,
+                ",
+                ta_id ",
+                $blob,
+                " NOT NULL UNIQUE,
+                account_id ",
+                $blob,
+                " NOT NULL,
+                kind TEXT NOT NULL,
+                evidence ",
+                $blob,
+                ",
+                detail TEXT NOT NULL,
+                exposure ",
+                $int,
+                " NOT NULL,
+                currency INTEGER NOT NULL,
+                covered ",
+                $int,
+                " NOT NULL DEFAULT 0,
+                opened_at ",
+                $int,
+                " NOT NULL)"
+            ),
+            // Payments a revoked wallet signed in conflict with one already settled (the other
+            // branch of a fork): paid to their receivers from bond and insurance, once each.
+            concat!(
+                "CREATE TABLE payouts (
+                hash ",
+                $blob,
+                " PRIMARY KEY,
+                ta_id ",
+                $blob,
+                " NOT NULL,
+                j ",
+                $int,
+                " NOT NULL,
+                payee_account ",
+                $blob,
+                " NOT NULL,
+                amount ",
+                $int,
+                " NOT NULL,
+                paid_at ",
+                $int,
+                " NOT NULL)"
+            ),
+            concat!(
+                "CREATE TABLE agents (
+                name TEXT PRIMARY KEY,
+                token_digest ",
+                $blob,
+                " NOT NULL UNIQUE,
+                created_at ",
+                $int,
+                " NOT NULL)"
+            ),
+        ]
+    };
+}
+
+const SETTLEMENT_SQLITE: &[&str] =
+    settlement_tables!("BLOB", "INTEGER", "INTEGER PRIMARY KEY AUTOINCREMENT");
+const SETTLEMENT_POSTGRES: &[&str] = settlement_tables!("BYTEA", "BIGINT", "BIGSERIAL PRIMARY KEY");

@@ -1,0 +1,289 @@
+//! Money entering and leaving the system: cash agents (cash in / cash out against the agent's
+//! electronic float), the operator funding agents and the insurance fund from issuance, and
+//! holders posting their penalty bond.
+
+use ferry_proto::order::check_freshness;
+use ferry_proto::verify::verify_client_cert;
+use ferry_proto::{AccountId, Money, UnixTime};
+use sqlx::Row;
+use thiserror::Error;
+
+pub use ferry_proto::cash::CashOut;
+
+use super::outcome::{Outcome, Reason};
+use super::settler::secs;
+use super::{Engine, EngineError, retry_transient};
+use crate::accounts::{LedgerAccount, valid_agent_name};
+use crate::store::{Posted, StoreError, post_in};
+use crate::transfer::{Posting, Transfer};
+
+/// Why an agent or funding operation was refused. Nothing moved.
+#[derive(Debug, Error)]
+pub enum AgentError {
+    /// Agent names are 1–64 characters of `[a-z0-9_-]`.
+    #[error("agent names are 1-64 characters of a-z, 0-9, '_' and '-'")]
+    BadName,
+    /// An agent with this name exists.
+    #[error("agent already exists")]
+    AgentExists,
+    /// The account is not registered.
+    #[error("unknown account")]
+    UnknownAccount,
+    /// Not the server's currency.
+    #[error("currency mismatch")]
+    CurrencyMismatch,
+    /// Zero or negative.
+    #[error("amount must be positive")]
+    NotPositive,
+    /// References are 1–64 printable ASCII characters.
+    #[error("reference must be 1-64 printable ASCII characters")]
+    BadReference,
+    /// The holder's signature does not verify.
+    #[error("cash-out signature does not verify")]
+    BadSignature,
+    /// The cash-out names another agent.
+    #[error("cash-out is for another agent")]
+    WrongAgent,
+    /// The cash-out is outside its freshness window.
+    #[error("cash-out is stale or from the future")]
+    Stale,
+    /// Only agents, the insurance fund and bonds can be funded this way.
+    #[error("this ledger account cannot be funded")]
+    NotFundable,
+    /// The operation failed as a whole.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<sqlx::Error> for AgentError {
+    fn from(e: sqlx::Error) -> Self {
+        AgentError::Engine(e.into())
+    }
+}
+
+fn valid_reference(r: &str) -> bool {
+    (1..=64).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_graphic())
+}
+
+impl Engine {
+    fn positive(&self, amount: Money) -> Result<(), AgentError> {
+        if amount.currency() != self.inner.config.currency {
+            return Err(AgentError::CurrencyMismatch);
+        }
+        if amount.minor() <= 0 {
+            return Err(AgentError::NotPositive);
+        }
+        Ok(())
+    }
+
+    /// Registers agent `name`; its bearer token is stored only as `token_digest`.
+    pub async fn create_agent(
+        &self,
+        name: &str,
+        token_digest: [u8; 32],
+        now: UnixTime,
+    ) -> Result<(), AgentError> {
+        if !valid_agent_name(name) {
+            return Err(AgentError::BadName);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO agents (name, token_digest, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING RETURNING name",
+        )
+        .bind(name)
+        .bind(token_digest.to_vec())
+        .bind(secs(now))
+        .fetch_optional(self.inner.store.pool())
+        .await?;
+        inserted.map(|_| ()).ok_or(AgentError::AgentExists)
+    }
+
+    /// The agent whose token has digest `token_digest`.
+    pub async fn agent_by_token(
+        &self,
+        token_digest: [u8; 32],
+    ) -> Result<Option<String>, EngineError> {
+        let row = sqlx::query("SELECT name FROM agents WHERE token_digest = $1")
+            .bind(token_digest.to_vec())
+            .fetch_optional(self.inner.store.pool())
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    /// Posts one transfer with its own reference-based idempotency: `Duplicate` when the
+    /// reference was posted before, `Rejected(insufficient_funds)` when a debit would overdraw.
+    async fn post_once(&self, transfer: Transfer, now: UnixTime) -> Result<Outcome, EngineError> {
+        let dialect = self.inner.store.dialect();
+        retry_transient(|| async {
+            let mut tx = self.inner.store.begin().await?;
+            match post_in(&mut tx, dialect, &transfer, now).await {
+                Ok(Posted::New(_)) => {
+                    tx.commit().await.map_err(StoreError::from)?;
+                    Ok(Outcome::Settled)
+                }
+                Ok(Posted::Duplicate(_)) => Ok(Outcome::Duplicate),
+                Err(StoreError::InsufficientFunds { .. }) => {
+                    Ok(Outcome::Rejected(Reason::InsufficientFunds))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    async fn require_account(&self, account: AccountId) -> Result<(), AgentError> {
+        crate::registry::client_certificate(&self.inner.store, account)
+            .await
+            .map_err(|e| EngineError::Corrupt(e.to_string()))?
+            .map(|_| ())
+            .ok_or(AgentError::UnknownAccount)
+    }
+
+    /// Agent `agent` took `amount` in cash from the holder of `account`: credit the account
+    /// from the agent's float. `reference` is the agent's idempotency key.
+    pub async fn cash_in(
+        &self,
+        agent: &str,
+        account: AccountId,
+        amount: Money,
+        reference: &str,
+        now: UnixTime,
+    ) -> Result<Outcome, AgentError> {
+        self.positive(amount)?;
+        if !valid_reference(reference) {
+            return Err(AgentError::BadReference);
+        }
+        self.require_account(account).await?;
+        let fee = amount
+            .basis_points(self.inner.config.fees.cash_in_bps)
+            .map_or(0, |m| m.minor());
+        let mut postings = vec![
+            Posting::debit(LedgerAccount::Agent(agent.to_owned()), amount.minor()),
+            Posting::credit(LedgerAccount::Online(account), amount.minor() - fee),
+        ];
+        if fee > 0 {
+            postings.push(Posting::credit(LedgerAccount::Fees, fee));
+        }
+        let transfer = Transfer {
+            reference: format!("cash-in:{agent}:{reference}"),
+            kind: "cash_in",
+            currency: amount.currency(),
+            postings,
+        };
+        Ok(self.post_once(transfer, now).await?)
+    }
+
+    /// Agent `agent` pays out cash against the holder's signed consent.
+    pub async fn cash_out(
+        &self,
+        agent: &str,
+        consent: &CashOut,
+        now: UnixTime,
+    ) -> Result<Outcome, AgentError> {
+        let claimed = consent.unverified();
+        let cert = crate::registry::client_certificate(&self.inner.store, claimed.account)
+            .await
+            .map_err(|e| EngineError::Corrupt(e.to_string()))?
+            .ok_or(AgentError::UnknownAccount)?;
+        let cert = verify_client_cert(&cert, &self.inner.issuers, claimed.signed_at)
+            .map_err(|_| AgentError::BadSignature)?;
+        let body = consent
+            .verify(&cert.account_key)
+            .map_err(|_| AgentError::BadSignature)?;
+        if body.agent != agent {
+            return Err(AgentError::WrongAgent);
+        }
+        let c = &self.inner.config;
+        check_freshness(
+            body.signed_at,
+            now,
+            c.order_max_age_secs,
+            c.order_max_skew_secs,
+        )
+        .map_err(|_| AgentError::Stale)?;
+        self.positive(body.amount)?;
+        let amount = body.amount.minor();
+        let fee = body
+            .amount
+            .basis_points(c.fees.cash_out_bps)
+            .map_or(0, |m| m.minor());
+        let mut postings = vec![
+            Posting::debit(
+                LedgerAccount::Online(body.account),
+                amount.saturating_add(fee),
+            ),
+            Posting::credit(LedgerAccount::Agent(agent.to_owned()), amount),
+        ];
+        if fee > 0 {
+            postings.push(Posting::credit(LedgerAccount::Fees, fee));
+        }
+        let transfer = Transfer {
+            reference: format!("cash-out:{}/{}", body.account, body.nonce),
+            kind: "cash_out",
+            currency: body.amount.currency(),
+            postings,
+        };
+        Ok(self.post_once(transfer, now).await?)
+    }
+
+    /// The operator issues `amount` of new money into an agent's float or the insurance fund
+    /// (backed by cash or reserves outside the system). `reference` is the idempotency key.
+    pub async fn fund(
+        &self,
+        target: LedgerAccount,
+        amount: Money,
+        reference: &str,
+        now: UnixTime,
+    ) -> Result<Outcome, AgentError> {
+        self.positive(amount)?;
+        if !valid_reference(reference) {
+            return Err(AgentError::BadReference);
+        }
+        if !matches!(target, LedgerAccount::Agent(_) | LedgerAccount::Insurance) {
+            return Err(AgentError::NotFundable);
+        }
+        let insurance = target == LedgerAccount::Insurance;
+        let transfer = Transfer {
+            reference: format!("fund:{reference}"),
+            kind: "fund",
+            currency: amount.currency(),
+            postings: vec![
+                Posting::debit(LedgerAccount::Issuance, amount.minor()),
+                Posting::credit(target, amount.minor()),
+            ],
+        };
+        let outcome = self.post_once(transfer, now).await?;
+        if insurance && outcome == Outcome::Settled {
+            // Fraud payouts that waited for insurance may go now.
+            self.retry_fraud_payouts(now).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// The holder of `account` moves `amount` from its online balance into its penalty bond.
+    pub async fn post_bond(
+        &self,
+        account: AccountId,
+        amount: Money,
+        reference: &str,
+        now: UnixTime,
+    ) -> Result<Outcome, AgentError> {
+        self.positive(amount)?;
+        if !valid_reference(reference) {
+            return Err(AgentError::BadReference);
+        }
+        let transfer = Transfer {
+            reference: format!("bond:{account}:{reference}"),
+            kind: "bond",
+            currency: amount.currency(),
+            postings: vec![
+                Posting::debit(LedgerAccount::Online(account), amount.minor()),
+                Posting::credit(LedgerAccount::Bond(account), amount.minor()),
+            ],
+        };
+        Ok(self.post_once(transfer, now).await?)
+    }
+}

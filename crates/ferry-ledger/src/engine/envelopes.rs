@@ -1,0 +1,230 @@
+//! Bridge ingest: sealed envelopes in batches, from any bridge. The envelope id is checked
+//! first (cheap, before opening), the semantic id inside is authoritative, and the envelope id
+//! is recorded only after the envelope opened and its content settled, was a duplicate or is
+//! pending — in the same transaction. A forged copy (same ciphertext, altered header) never
+//! opens, so it can never get the real envelope dropped as a duplicate.
+
+use std::collections::HashSet;
+
+use ferry_proto::UnixTime;
+use ferry_proto::envelope::{Envelope, EnvelopeError, EnvelopeId};
+use ferry_proto::sealed::{OpenError, SealedContent, open};
+use sqlx::AssertSqlSafe;
+use sqlx::Row;
+
+use super::outcome::{Outcome, Reason};
+use super::payments::{CheckedPayment, PaymentSubmission};
+use super::settler::{Settler, secs};
+use super::{Engine, EngineError, retry_transient};
+
+/// The outcome for one envelope.
+#[derive(Debug, Clone)]
+pub struct EnvelopeOutcome {
+    /// The envelope's id.
+    pub id: EnvelopeId,
+    /// What it carried, when it opened (`payment`, `journal_segment`, `order`).
+    pub kind: Option<&'static str>,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// An envelope after the work that needs no database.
+enum Opened {
+    Known,
+    Failed(Reason),
+    Payment(Box<Result<CheckedPayment, Reason>>),
+    Other(Box<SealedContent>),
+}
+
+impl Engine {
+    fn open_one(&self, env: &Envelope, now: UnixTime) -> Opened {
+        match open(env, &self.inner.sealing, now) {
+            Ok(SealedContent::Payment {
+                ta_cert,
+                payment,
+                receipt,
+            }) => Opened::Payment(Box::new(self.check_payment(PaymentSubmission {
+                ta_cert,
+                payment,
+                receipt,
+            }))),
+            Ok(other) => Opened::Other(Box::new(other)),
+            Err(OpenError::Envelope(EnvelopeError::WrongKey { .. })) => {
+                Opened::Failed(Reason::WrongKey)
+            }
+            Err(OpenError::Envelope(EnvelopeError::Expired { .. })) => {
+                Opened::Failed(Reason::Expired)
+            }
+            Err(OpenError::Envelope(EnvelopeError::DecryptFailed)) => {
+                Opened::Failed(Reason::Tampered)
+            }
+            Err(_) => Opened::Failed(Reason::Malformed),
+        }
+    }
+
+    /// Ingests a batch of envelopes: one outcome each, in order, in one transaction.
+    pub async fn ingest_envelopes(
+        &self,
+        envelopes: Vec<Envelope>,
+        now: UnixTime,
+    ) -> Result<Vec<EnvelopeOutcome>, EngineError> {
+        let ids: Vec<EnvelopeId> = envelopes.iter().map(Envelope::id).collect();
+        let known = self.known_envelopes(&ids).await?;
+        let jobs: Vec<(Envelope, bool)> = envelopes
+            .into_iter()
+            .zip(&ids)
+            .map(|(e, id)| {
+                let k = known.contains(id);
+                (e, k)
+            })
+            .collect();
+        let opened = self
+            .parallel_map(jobs, move |engine, (env, known)| {
+                if known {
+                    Opened::Known
+                } else {
+                    engine.open_one(&env, now)
+                }
+            })
+            .await?;
+        retry_transient(|| async {
+            let mut s = Settler::begin(&self.inner, now).await?;
+            let out = s.ingest(&ids, &opened).await?;
+            s.commit().await?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn known_envelopes(
+        &self,
+        ids: &[EnvelopeId],
+    ) -> Result<HashSet<EnvelopeId>, EngineError> {
+        let mut known = HashSet::new();
+        for chunk in ids.chunks(500) {
+            let list = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("SELECT id FROM envelopes WHERE id IN ({list})");
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.as_bytes().to_vec());
+            }
+            for r in q.fetch_all(self.inner.store.pool()).await? {
+                let bytes: Vec<u8> = r.try_get(0)?;
+                if let Some(id) = chunk.iter().find(|id| id.as_bytes()[..] == bytes[..]) {
+                    known.insert(*id);
+                }
+            }
+        }
+        Ok(known)
+    }
+}
+
+impl Settler<'_> {
+    async fn ingest(
+        &mut self,
+        ids: &[EnvelopeId],
+        opened: &[Opened],
+    ) -> Result<Vec<EnvelopeOutcome>, EngineError> {
+        let mut out: Vec<EnvelopeOutcome> = ids
+            .iter()
+            .map(|id| EnvelopeOutcome {
+                id: *id,
+                kind: None,
+                outcome: Outcome::Duplicate,
+            })
+            .collect();
+        // The first copy of an id that opened is the one processed; later copies are duplicates.
+        let mut first_opened: HashSet<EnvelopeId> = HashSet::new();
+        let mut payments = Vec::new();
+        let mut payment_slots = Vec::new();
+        let mut others = Vec::new();
+        for (i, o) in opened.iter().enumerate() {
+            match o {
+                Opened::Known => {}
+                Opened::Failed(r) => out[i].outcome = Outcome::Invalid(*r),
+                Opened::Payment(p) => {
+                    out[i].kind = Some("payment");
+                    if first_opened.insert(ids[i]) {
+                        payments.push((**p).clone());
+                        payment_slots.push(i);
+                    }
+                }
+                Opened::Other(c) => {
+                    out[i].kind = Some(c.kind());
+                    if first_opened.insert(ids[i]) {
+                        others.push((i, c));
+                    }
+                }
+            }
+        }
+        let settled = self.settle_payments(&payments, None).await?;
+        for (slot, outcome) in payment_slots.into_iter().zip(settled) {
+            out[slot].outcome = outcome;
+        }
+        for (i, content) in others {
+            out[i].outcome = match &**content {
+                SealedContent::Order(order) => self.settle_order(order).await?,
+                SealedContent::JournalSegment { ta_cert, entries } => {
+                    self.segment(ta_cert, entries).await?
+                }
+                SealedContent::Payment { .. } => Outcome::Invalid(Reason::Malformed),
+            };
+        }
+        let record: Vec<(EnvelopeId, &'static str)> = out
+            .iter()
+            .filter(|o| {
+                first_opened.contains(&o.id)
+                    && matches!(
+                        o.outcome,
+                        Outcome::Settled | Outcome::Duplicate | Outcome::Pending(_)
+                    )
+            })
+            .map(|o| (o.id, o.kind.unwrap_or("unknown")))
+            .collect();
+        let mut seen = HashSet::new();
+        let record: Vec<_> = record
+            .into_iter()
+            .filter(|(id, _)| seen.insert(*id))
+            .collect();
+        for chunk in record.chunks(300) {
+            let values = (0..chunk.len())
+                .map(|k| format!("(${}, ${}, $1)", 2 * k + 2, 2 * k + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO envelopes (id, kind, received_at) VALUES {values} ON CONFLICT (id) DO NOTHING"
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(secs(self.now));
+            for (id, kind) in chunk {
+                q = q.bind(id.as_bytes().to_vec()).bind(*kind);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(out)
+    }
+
+    /// A journal segment carried by the mesh.
+    async fn segment(
+        &mut self,
+        ta_cert: &ferry_proto::TaCertificate,
+        entries: &[ferry_proto::SignedEntry],
+    ) -> Result<Outcome, EngineError> {
+        let Some(cert) = self.inner.verified_cert(ta_cert) else {
+            return Ok(Outcome::Invalid(Reason::BadCertificate));
+        };
+        let report = self.sync(ta_cert, &cert, entries, &[]).await?;
+        Ok(match report.stopped {
+            Some((_, r @ (Reason::JournalGap | Reason::MissingCollectedPayment))) => {
+                Outcome::Rejected(r)
+            }
+            Some((_, r)) => Outcome::Invalid(r),
+            None if report.entries.iter().all(|(_, o)| *o == Outcome::Duplicate) => {
+                Outcome::Duplicate
+            }
+            None => Outcome::Settled,
+        })
+    }
+}

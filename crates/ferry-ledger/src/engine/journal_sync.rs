@@ -1,0 +1,543 @@
+//! Sync: a secure wallet uploads its journal since its last sync. The server replays it from
+//! where its copy stands with the same rules the wallet signs by ([`ChainPoint::apply`]):
+//! deposits must match the authorizations issued, withdrawals move value online, payments
+//! debit the float, collects move value from the payer's float into this wallet's. A fork or a
+//! broken rule in a signed, chained entry opens a fraud case.
+
+use ferry_proto::cert::{TaCertBody, Tier};
+use ferry_proto::journal::genesis_hash;
+use ferry_proto::verify::{ChainPoint, JournalRule};
+use ferry_proto::{
+    EntryKind, Hash32, Money, PaymentId, SignedEntry, TaCertificate, TaId, UnixTime,
+};
+use sqlx::AssertSqlSafe;
+use sqlx::Row;
+
+use super::outcome::{Outcome, Reason};
+use super::payments::{CheckedPayment, PaymentSubmission};
+use super::settler::{Debit, DebitKind, EntryRow, Recorded, Settler, secs};
+use super::{Engine, EngineError, retry_transient};
+use crate::accounts::LedgerAccount;
+use crate::transfer::{Posting, Transfer};
+
+/// A journal upload.
+#[derive(Debug, Clone)]
+pub struct JournalUpload {
+    /// The wallet's certificate.
+    pub ta_cert: TaCertificate,
+    /// Consecutive entries, in journal order; entries the server has are skipped.
+    pub entries: Vec<SignedEntry>,
+    /// The payments this wallet collected in these entries (the server needs their bytes to
+    /// settle them, unless it has them already).
+    pub collected: Vec<PaymentSubmission>,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone)]
+pub struct SyncReport {
+    /// The wallet.
+    pub ta: TaId,
+    /// The position the server expects next.
+    pub next_j: u32,
+    /// The offline balance the verified journal leaves.
+    pub balance: Money,
+    /// The last deposit/withdraw serial applied.
+    pub last_serial: u32,
+    /// One outcome per uploaded entry that was looked at, by position.
+    pub entries: Vec<(u32, Outcome)>,
+    /// Where and why processing stopped early.
+    pub stopped: Option<(u32, Reason)>,
+    /// A fraud case opened by this upload.
+    pub fraud_case: Option<i64>,
+    /// A renewed certificate with a new sync deadline (none for a revoked wallet).
+    pub certificate: Option<TaCertificate>,
+}
+
+impl Engine {
+    /// Verifies and applies a journal upload in one transaction.
+    pub async fn sync_journal(
+        &self,
+        upload: JournalUpload,
+        now: UnixTime,
+    ) -> Result<Result<SyncReport, Reason>, EngineError> {
+        let Some(cert) = self.verified_cert(&upload.ta_cert) else {
+            return Ok(Err(Reason::BadCertificate));
+        };
+        if cert.limits.currency != self.inner.config.currency {
+            return Ok(Err(Reason::CurrencyMismatch));
+        }
+        let collected = self.check_payments(upload.collected.clone()).await?;
+        let report = retry_transient(|| async {
+            let mut s = Settler::begin(&self.inner, now).await?;
+            let mut report = s
+                .sync(&upload.ta_cert, &cert, &upload.entries, &collected)
+                .await?;
+            let cases = s.commit().await?;
+            report.fraud_case = cases.first().copied();
+            Ok(report)
+        })
+        .await?;
+        Ok(Ok(report))
+    }
+
+    /// A renewed certificate for an honest wallet after a sync: same key and account, limits of
+    /// its tier, a new sync deadline.
+    async fn renew(&self, cert: &TaCertBody, now: UnixTime) -> Result<TaCertificate, EngineError> {
+        let policy = &self.inner.config.registration;
+        let template = match cert.tier {
+            Tier::Software => policy.software_limits,
+            Tier::Hardware => policy.hardware_limits,
+        };
+        let body = TaCertBody {
+            limits: ferry_proto::Limits {
+                sync_by: now.plus_secs(template.sync_by.secs()),
+                ..template
+            },
+            issued_at: now,
+            expires_at: now.plus_secs(policy.ta_cert_validity_secs),
+            issuer: self.inner.issuer.public().key_id(),
+            ..cert.clone()
+        };
+        let signed = TaCertificate::sign(body, &self.inner.issuer)
+            .map_err(|e| EngineError::Corrupt(format!("certificate: {e}")))?;
+        sqlx::query("UPDATE wallets SET certificate = $1 WHERE ta_id = $2")
+            .bind(signed.to_bytes())
+            .bind(cert.ta_id().as_bytes().to_vec())
+            .execute(self.inner.store.pool())
+            .await?;
+        Ok(signed)
+    }
+
+    /// [`Self::sync_journal`], then a renewed certificate when the wallet is in good standing.
+    pub async fn sync_and_renew(
+        &self,
+        upload: JournalUpload,
+        now: UnixTime,
+    ) -> Result<Result<SyncReport, Reason>, EngineError> {
+        let cert = self.verified_cert(&upload.ta_cert);
+        let mut report = match self.sync_journal(upload, now).await? {
+            Ok(r) => r,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let revoked = super::views::is_revoked(&self.inner.store, report.ta).await?;
+        if let Some(cert) = cert
+            && report.stopped.is_none()
+            && !revoked
+        {
+            report.certificate = Some(self.renew(&cert, now).await?);
+        }
+        Ok(Ok(report))
+    }
+}
+
+impl Settler<'_> {
+    async fn load_point(&mut self, ta: TaId) -> Result<ChainPoint, EngineError> {
+        sqlx::query(
+            "INSERT INTO wallet_sync (ta_id, next_j, prev_hash, balance, last_serial, synced_at)
+             VALUES ($1, 1, $2, 0, 0, $3) ON CONFLICT (ta_id) DO NOTHING",
+        )
+        .bind(ta.as_bytes().to_vec())
+        .bind(genesis_hash(&ta).as_bytes().to_vec())
+        .bind(secs(self.now))
+        .execute(&mut *self.tx)
+        .await?;
+        let lock = match self.inner.store.dialect() {
+            crate::Dialect::Sqlite => "",
+            crate::Dialect::Postgres => " FOR UPDATE",
+        };
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "SELECT next_j, prev_hash, balance, last_serial FROM wallet_sync WHERE ta_id = $1{lock}"
+        )))
+        .bind(ta.as_bytes().to_vec())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let corrupt = || EngineError::Corrupt("wallet_sync".into());
+        Ok(ChainPoint {
+            next_j: u32::try_from(r.try_get::<i64, _>(0)?).map_err(|_| corrupt())?,
+            prev_hash: Hash32(
+                r.try_get::<Vec<u8>, _>(1)?
+                    .try_into()
+                    .map_err(|_| corrupt())?,
+            ),
+            balance: r.try_get(2)?,
+            last_serial: u32::try_from(r.try_get::<i64, _>(3)?).map_err(|_| corrupt())?,
+        })
+    }
+
+    async fn store_point(&mut self, ta: TaId, p: &ChainPoint) -> Result<(), EngineError> {
+        sqlx::query(
+            "UPDATE wallet_sync SET next_j = $1, prev_hash = $2, balance = $3, last_serial = $4, synced_at = $5
+             WHERE ta_id = $6",
+        )
+        .bind(i64::from(p.next_j))
+        .bind(p.prev_hash.as_bytes().to_vec())
+        .bind(p.balance)
+        .bind(i64::from(p.last_serial))
+        .bind(secs(self.now))
+        .bind(ta.as_bytes().to_vec())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Replays `entries` from the server's copy of the wallet's journal.
+    pub(crate) async fn sync(
+        &mut self,
+        ta_cert: &TaCertificate,
+        cert: &TaCertBody,
+        entries: &[SignedEntry],
+        collected: &[Result<CheckedPayment, Reason>],
+    ) -> Result<SyncReport, EngineError> {
+        let ta = cert.ta_id();
+        let start = self.load_point(ta).await?;
+        let mut point = start;
+        let mut outcomes = Vec::new();
+        let mut stopped = None;
+        for signed in entries {
+            let j = signed.unverified().j;
+            let Ok(entry) = signed.verify(&cert.ta_key) else {
+                stopped = Some((j, Reason::BadSignature));
+                break;
+            };
+            if j < point.next_j {
+                match self.stored_entry(ta, j).await? {
+                    Some(s) if s.to_bytes() == signed.to_bytes() => {
+                        outcomes.push((j, Outcome::Duplicate));
+                        continue;
+                    }
+                    Some(other) => {
+                        self.open_fork_case(ta_cert, cert, &other, signed).await?;
+                        stopped = Some((j, Reason::Fork));
+                    }
+                    None => stopped = Some((j, Reason::JournalGap)),
+                }
+                break;
+            }
+            let next = match point.apply(&cert.limits, entry, signed.hash()) {
+                Ok(next) => next,
+                Err(JournalRule::Gap { .. }) => {
+                    stopped = Some((j, Reason::JournalGap));
+                    break;
+                }
+                Err(JournalRule::BrokenChain) => {
+                    if let Some(other) = self.stored_entry(ta, j).await? {
+                        self.open_fork_case(ta_cert, cert, &other, signed).await?;
+                        stopped = Some((j, Reason::Fork));
+                    } else {
+                        stopped = Some((j, Reason::JournalRule));
+                    }
+                    break;
+                }
+                Err(rule) => {
+                    // A chained entry the wallet signed that breaks the rules: the secure wallet
+                    // is not enforcing them.
+                    self.open_case(
+                        cert,
+                        "journal_rule",
+                        Some(signed.to_bytes()),
+                        &rule.to_string(),
+                    )
+                    .await?;
+                    stopped = Some((j, Reason::JournalRule));
+                    break;
+                }
+            };
+            // Collects need the collected payment; check before anything is written.
+            if let EntryKind::Collect {
+                payment,
+                payment_hash,
+            } = &entry.kind
+                && !self
+                    .collect_available(*payment, *payment_hash, cert, collected)
+                    .await?
+            {
+                stopped = Some((j, Reason::MissingCollectedPayment));
+                break;
+            }
+            let row = EntryRow {
+                ta,
+                entry: signed.clone(),
+            };
+            if let Some(Recorded::Conflict(other)) = self.record_entries(&[row]).await?.pop() {
+                self.open_fork_case(ta_cert, cert, &other, signed).await?;
+                stopped = Some((j, Reason::Fork));
+                break;
+            }
+            match self.apply_effects(ta_cert, cert, signed, collected).await? {
+                Ok(outcome) => outcomes.push((j, outcome)),
+                Err(reason) => {
+                    stopped = Some((j, reason));
+                    break;
+                }
+            }
+            point = next;
+        }
+        if point != start {
+            self.store_point(ta, &point).await?;
+        }
+        Ok(SyncReport {
+            ta,
+            next_j: point.next_j,
+            balance: Money::new(point.balance, cert.limits.currency),
+            last_serial: point.last_serial,
+            entries: outcomes,
+            stopped,
+            fraud_case: None,
+            certificate: None,
+        })
+    }
+
+    async fn collect_available(
+        &mut self,
+        payment: PaymentId,
+        hash: Hash32,
+        cert: &TaCertBody,
+        collected: &[Result<CheckedPayment, Reason>],
+    ) -> Result<bool, EngineError> {
+        if self.stored_debit(payment).await?.is_some() {
+            return Ok(true);
+        }
+        Ok(find_collected(collected, payment, hash, cert).is_some())
+    }
+
+    /// What an applied entry does to the ledger.
+    async fn apply_effects(
+        &mut self,
+        ta_cert: &TaCertificate,
+        cert: &TaCertBody,
+        signed: &SignedEntry,
+        collected: &[Result<CheckedPayment, Reason>],
+    ) -> Result<Result<Outcome, Reason>, EngineError> {
+        let ta = cert.ta_id();
+        let entry = signed.unverified();
+        let id = PaymentId { ta, j: entry.j };
+        match &entry.kind {
+            EntryKind::Deposit { serial } => {
+                let row = sqlx::query(
+                    "SELECT amount, currency, status FROM deposits WHERE ta_id = $1 AND serial = $2",
+                )
+                .bind(ta.as_bytes().to_vec())
+                .bind(i64::from(*serial))
+                .fetch_optional(&mut *self.tx)
+                .await?;
+                let matches = match &row {
+                    Some(r) => {
+                        r.try_get::<i64, _>(0)? == entry.amount.minor()
+                            && r.try_get::<i32, _>(1)?
+                                == i32::from(entry.amount.currency().numeric())
+                            && r.try_get::<String, _>(2)? != "void"
+                    }
+                    None => false,
+                };
+                if !matches {
+                    self.open_case(
+                        cert,
+                        "unauthorized_deposit",
+                        Some(signed.to_bytes()),
+                        &format!("deposit serial {serial} was never authorized for this amount"),
+                    )
+                    .await?;
+                    return Ok(Err(Reason::JournalRule));
+                }
+                sqlx::query(
+                    "UPDATE deposits SET status = 'applied' WHERE ta_id = $1 AND serial = $2",
+                )
+                .bind(ta.as_bytes().to_vec())
+                .bind(i64::from(*serial))
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(Ok(Outcome::Settled))
+            }
+            EntryKind::Withdraw { serial } => {
+                self.void_deposit(ta, cert, *serial).await?;
+                if self.stored_debit(id).await?.is_some() {
+                    return Ok(Ok(Outcome::Duplicate));
+                }
+                let debit = Debit {
+                    id,
+                    kind: DebitKind::Withdrawal,
+                    payer_account: cert.account_id,
+                    payee_account: cert.account_id,
+                    amount: entry.amount,
+                    hash: signed.hash(),
+                    credit_to: LedgerAccount::Online(cert.account_id),
+                };
+                Ok(Ok(self.new_debit(debit).await?))
+            }
+            EntryKind::Pay { payee, .. } => {
+                if self.stored_debit(id).await?.is_some() {
+                    return Ok(Ok(Outcome::Duplicate));
+                }
+                let credit_to = self
+                    .collector_of(id)
+                    .await?
+                    .map_or(LedgerAccount::Online(*payee), LedgerAccount::Float);
+                let debit = Debit {
+                    id,
+                    kind: DebitKind::Payment,
+                    payer_account: cert.account_id,
+                    payee_account: *payee,
+                    amount: entry.amount,
+                    hash: signed.hash(),
+                    credit_to,
+                };
+                Ok(Ok(self.new_debit(debit).await?))
+            }
+            EntryKind::Collect {
+                payment,
+                payment_hash,
+            } => {
+                self.collect(ta_cert, cert, signed, *payment, *payment_hash, collected)
+                    .await
+            }
+        }
+    }
+
+    /// A Withdraw entry with serial `s` makes an outstanding deposit authorization with the same
+    /// serial unusable (the wallet can never apply it): refund it to the online balance.
+    async fn void_deposit(
+        &mut self,
+        ta: TaId,
+        cert: &TaCertBody,
+        serial: u32,
+    ) -> Result<(), EngineError> {
+        let row = sqlx::query(
+            "SELECT amount FROM deposits WHERE ta_id = $1 AND serial = $2 AND status = 'issued'",
+        )
+        .bind(ta.as_bytes().to_vec())
+        .bind(i64::from(serial))
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(r) = row else { return Ok(()) };
+        let amount: i64 = r.try_get(0)?;
+        let transfer = Transfer {
+            reference: format!("deposit-void:{ta}/{serial}"),
+            kind: "deposit_void",
+            currency: cert.limits.currency,
+            postings: vec![
+                Posting::debit(LedgerAccount::Float(ta), amount),
+                Posting::credit(LedgerAccount::Online(cert.account_id), amount),
+            ],
+        };
+        self.ledger.post(&mut self.tx, &transfer).await?;
+        sqlx::query("UPDATE deposits SET status = 'void' WHERE ta_id = $1 AND serial = $2")
+            .bind(ta.as_bytes().to_vec())
+            .bind(i64::from(serial))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// A Collect entry: the payment now settles into this wallet's float.
+    async fn collect(
+        &mut self,
+        ta_cert: &TaCertificate,
+        cert: &TaCertBody,
+        signed: &SignedEntry,
+        payment: PaymentId,
+        hash: Hash32,
+        collected: &[Result<CheckedPayment, Reason>],
+    ) -> Result<Result<Outcome, Reason>, EngineError> {
+        let ta = cert.ta_id();
+        let to = LedgerAccount::Float(ta);
+        let inserted = sqlx::query(
+            "INSERT INTO collects (payment_ta, payment_j, collector_ta) VALUES ($1, $2, $3)
+             ON CONFLICT (payment_ta, payment_j) DO NOTHING RETURNING collector_ta",
+        )
+        .bind(payment.ta.as_bytes().to_vec())
+        .bind(i64::from(payment.j))
+        .bind(ta.as_bytes().to_vec())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        if inserted.is_none() && self.collector_of(payment).await? != Some(ta) {
+            self.open_case(
+                cert,
+                "double_collect",
+                Some(signed.to_bytes()),
+                &format!("payment {payment} was collected by another wallet"),
+            )
+            .await?;
+            let _ = ta_cert;
+            return Ok(Err(Reason::JournalRule));
+        }
+        match self.stored_debit(payment).await? {
+            Some((status, current, debit)) => {
+                if debit.hash != hash {
+                    return Ok(Err(Reason::JournalRule));
+                }
+                if current == to {
+                    return Ok(Ok(Outcome::Duplicate));
+                }
+                if status == "pending" {
+                    self.redirect_pending(payment, &to).await?;
+                    return Ok(Ok(Outcome::Settled));
+                }
+                // Settled to the payee's online balance before the wallet's collect was known:
+                // the value is in the wallet now, so move it from the online balance (which may
+                // go below zero: the holder received the payment twice) and refund the fee.
+                let fee = debit
+                    .amount
+                    .basis_points(self.inner.config.fees.payment_bps)
+                    .map_or(0, |m| m.minor());
+                let mut postings = vec![
+                    Posting {
+                        may_overdraw: true,
+                        ..Posting::debit(current, debit.amount.minor() - fee)
+                    },
+                    Posting::credit(to, debit.amount.minor()),
+                ];
+                if fee > 0 {
+                    postings.push(Posting {
+                        may_overdraw: true,
+                        ..Posting::debit(LedgerAccount::Fees, fee)
+                    });
+                }
+                self.ledger
+                    .post(
+                        &mut self.tx,
+                        &Transfer {
+                            reference: format!("collect:{ta}/{}", signed.unverified().j),
+                            kind: "collect",
+                            currency: debit.amount.currency(),
+                            postings,
+                        },
+                    )
+                    .await?;
+                sqlx::query("UPDATE debits SET credit_to = $1 WHERE ta_id = $2 AND j = $3")
+                    .bind(LedgerAccount::Float(ta).key())
+                    .bind(payment.ta.as_bytes().to_vec())
+                    .bind(i64::from(payment.j))
+                    .execute(&mut *self.tx)
+                    .await?;
+                self.funded(ta);
+                Ok(Ok(Outcome::Settled))
+            }
+            None => {
+                let Some(p) = find_collected(collected, payment, hash, cert) else {
+                    return Ok(Err(Reason::MissingCollectedPayment));
+                };
+                let outcome = self
+                    .settle_payments(&[Ok(p.clone())], Some(&to))
+                    .await?
+                    .pop()
+                    .unwrap_or(Outcome::Invalid(Reason::Malformed));
+                Ok(match outcome {
+                    Outcome::Invalid(r) | Outcome::Rejected(r) => Err(r),
+                    other => Ok(other),
+                })
+            }
+        }
+    }
+}
+
+/// The collected payment with identity `id` and hash `hash`, paid to `cert`'s holder.
+fn find_collected<'a>(
+    collected: &'a [Result<CheckedPayment, Reason>],
+    id: PaymentId,
+    hash: Hash32,
+    cert: &TaCertBody,
+) -> Option<&'a CheckedPayment> {
+    collected.iter().filter_map(|c| c.as_ref().ok()).find(|c| {
+        c.sub.payment.id(c.ta) == id && c.sub.payment.hash() == hash && c.payee == cert.account_id
+    })
+}

@@ -1,0 +1,280 @@
+//! The settlement engine (DESIGN §5): decode strictly → verify → dedupe → post to the
+//! double-entry ledger → one typed [`Outcome`] per item.
+//!
+//! Every operation runs in one database transaction ([`settler::Settler`]): semantic identities
+//! (a journal entry's `(TA id, j)`, an order's `(account, nonce)`, an envelope id) are inserted
+//! in the same transaction that moves the money, so a crash or a concurrent server can never
+//! settle anything twice, and an item that fails leaves no identity behind.
+//!
+//! Start reading at [`Engine::claim`] (payments), then [`Engine::sync_journal`].
+
+mod agents;
+mod deposits;
+mod envelopes;
+mod journal_sync;
+mod orders;
+mod outcome;
+mod payments;
+mod settler;
+mod views;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use ferry_proto::cert::{FeeSchedule, NetworkParamsBody, RevocationBody};
+use ferry_proto::verify::{IssuerKeys, verify_ta_cert_signature};
+use ferry_proto::{
+    Currency, Hash32, NetworkParameters, RevocationList, SigningKey, TaCertificate, UnixTime,
+    X25519Secret,
+};
+use thiserror::Error;
+
+use crate::registry::{RegistrationPolicy, RegistryError};
+use crate::store::{Store, StoreError};
+
+pub use agents::{AgentError, CashOut};
+pub use deposits::DepositError;
+pub use envelopes::EnvelopeOutcome;
+pub use journal_sync::{JournalUpload, SyncReport};
+pub use outcome::{Outcome, Reason};
+pub use payments::PaymentSubmission;
+pub use views::{AccountView, FraudCase, PaymentStatus, WalletView};
+
+/// How the engine is run: currency, fees, registration policy and time windows.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The one currency this server settles.
+    pub currency: Currency,
+    /// Fees per kind of movement.
+    pub fees: FeeSchedule,
+    /// Certificates and limits granted on registration.
+    pub registration: RegistrationPolicy,
+    /// Oldest a deferred order may be when it arrives.
+    pub order_max_age_secs: u64,
+    /// Furthest in the future a deferred order's signing time may be.
+    pub order_max_skew_secs: u64,
+    /// Grace after a wallet's sync deadline before its unfunded payments open a fraud case.
+    pub sync_grace_secs: u64,
+    /// How long signed network parameters are valid.
+    pub params_validity_secs: u64,
+}
+
+/// An operation failed as a whole (nothing changed). Item-level failures are [`Outcome`]s.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The database failed (details are logged, never shown to clients).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Registration refused.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A stored document no longer decodes (database damage).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for EngineError {
+    fn from(e: sqlx::Error) -> Self {
+        EngineError::Store(StoreError::Database(e))
+    }
+}
+
+/// Most items (payments, envelopes, orders, journal entries) one request may carry.
+pub const MAX_BATCH_ITEMS: usize = 1000;
+
+/// Bound on the verified-certificate cache; it is cleared when full.
+const CERT_CACHE_MAX: usize = 100_000;
+
+struct Inner {
+    store: Store,
+    issuer: SigningKey,
+    sealing: X25519Secret,
+    issuers: IssuerKeys,
+    config: EngineConfig,
+    /// TA certificates whose issuer signature verified, by hash of their bytes.
+    cert_cache: Mutex<HashMap<Hash32, ferry_proto::cert::TaCertBody>>,
+}
+
+/// The settlement engine. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("dialect", &self.inner.store.dialect())
+            .field("issuer", &self.inner.issuer.public().key_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine over `store`, signing with `issuer` and opening envelopes with `sealing`.
+    pub fn new(
+        store: Store,
+        issuer: SigningKey,
+        sealing: X25519Secret,
+        config: EngineConfig,
+    ) -> Self {
+        let issuers = IssuerKeys::new([issuer.public()]);
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                issuer,
+                sealing,
+                issuers,
+                config,
+                cert_cache: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// The issuer keys devices must trust.
+    pub fn issuers(&self) -> &IssuerKeys {
+        &self.inner.issuers
+    }
+
+    /// The signed network parameters devices download: issuer key, sealing key, limits, fees.
+    pub fn network_parameters(&self, now: UnixTime) -> Result<NetworkParameters, EngineError> {
+        let c = &self.inner.config;
+        let body = NetworkParamsBody {
+            issuer_key: self.inner.issuer.public(),
+            sealing_key: self.inner.sealing.public(),
+            currency: c.currency,
+            software_limits: c.registration.software_limits,
+            hardware_limits: c.registration.hardware_limits,
+            fees: c.fees,
+            valid_from: now,
+            valid_until: now.plus_secs(c.params_validity_secs),
+        };
+        NetworkParameters::sign(body, &self.inner.issuer)
+            .map_err(|e| EngineError::Corrupt(format!("network parameters: {e}")))
+    }
+
+    /// The signed revocation list: every wallet with an open fraud case.
+    pub async fn revocation_list(&self, now: UnixTime) -> Result<RevocationList, EngineError> {
+        let mut revoked = views::revoked_wallets(&self.inner.store).await?;
+        revoked.sort();
+        let body = RevocationBody {
+            issuer: self.inner.issuer.public().key_id(),
+            version: revoked.len() as u64,
+            issued_at: now,
+            revoked,
+        };
+        RevocationList::sign(body, &self.inner.issuer)
+            .map_err(|e| EngineError::Corrupt(format!("revocation list: {e}")))
+    }
+
+    /// Verifies the issuer's signature on a TA certificate (cached).
+    fn verified_cert(&self, cert: &TaCertificate) -> Option<ferry_proto::cert::TaCertBody> {
+        self.inner.verified_cert(cert)
+    }
+
+    /// Runs `f` over `items` on every core (signature checks and envelope opening dominate
+    /// large batches), keeping the order. Small batches run inline.
+    async fn parallel_map<T, R, F>(&self, items: Vec<T>, f: F) -> Result<Vec<R>, EngineError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: Fn(&Engine, T) -> R + Send + Sync + 'static,
+    {
+        if items.len() < 32 {
+            return Ok(items.into_iter().map(|t| f(self, t)).collect());
+        }
+        let count = items.len();
+        let engine = self.clone();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let job = move || {
+            let chunk = count.div_ceil(threads);
+            let mut rest = items;
+            let mut parts = Vec::new();
+            while !rest.is_empty() {
+                let tail = rest.split_off(chunk.min(rest.len()));
+                parts.push(std::mem::replace(&mut rest, tail));
+            }
+            std::thread::scope(|s| {
+                let handles: Vec<_> = parts
+                    .into_iter()
+                    .map(|part| {
+                        let (engine, f) = (&engine, &f);
+                        s.spawn(move || part.into_iter().map(|t| f(engine, t)).collect::<Vec<_>>())
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().ok())
+                    .collect::<Option<Vec<_>>>()
+                    .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
+            })
+        };
+        match tokio::task::spawn_blocking(job).await {
+            Ok(Some(out)) if out.len() == count => Ok(out),
+            // A worker panicked: refuse the batch rather than guess.
+            _ => Err(EngineError::Corrupt("verification worker failed".into())),
+        }
+    }
+}
+
+impl Inner {
+    /// Verifies the issuer's signature on a TA certificate, with a cache (the same wallet's
+    /// certificate arrives with every one of its payments).
+    fn verified_cert(&self, cert: &TaCertificate) -> Option<ferry_proto::cert::TaCertBody> {
+        let key = cert.hash();
+        if let Ok(cache) = self.cert_cache.lock()
+            && let Some(body) = cache.get(&key)
+        {
+            return Some(body.clone());
+        }
+        let body = verify_ta_cert_signature(cert, &self.issuers).ok()?.clone();
+        if let Ok(mut cache) = self.cert_cache.lock() {
+            if cache.len() >= CERT_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(key, body.clone());
+        }
+        Some(body)
+    }
+}
+
+/// Runs `op` again when the database reports a transient conflict (a PostgreSQL deadlock or
+/// serialization failure, or SQLite still busy after its timeout). Each attempt is a fresh
+/// transaction, so retrying is safe.
+async fn retry_transient<T, F, Fut>(mut op: F) -> Result<T, EngineError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, EngineError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Err(e) if attempt < 8 && is_transient(&e) => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(5 << attempt.min(6))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_transient(e: &EngineError) -> bool {
+    let EngineError::Store(StoreError::Database(sqlx::Error::Database(db))) = e else {
+        return false;
+    };
+    matches!(
+        db.code().as_deref(),
+        Some("40P01") | Some("40001") | Some("5") | Some("517") | Some("23505")
+    )
+}

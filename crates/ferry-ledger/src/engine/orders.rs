@@ -1,0 +1,135 @@
+//! Deferred orders (the mesh design's IOU): settle if the payer's online balance covers them
+//! when they arrive, else `rejected{insufficient_funds}`. The receiver has no guarantee.
+
+use ferry_proto::UnixTime;
+use ferry_proto::order::{FreshnessError, OrderError, SignedOrder, check_freshness, verify_order};
+use ferry_proto::verify::verify_client_cert;
+
+use super::outcome::{Outcome, Reason};
+use super::settler::{Settler, secs};
+use super::{Engine, EngineError, retry_transient};
+use crate::accounts::LedgerAccount;
+use crate::store::StoreError;
+use crate::transfer::{Posting, Transfer};
+
+impl Engine {
+    /// Settles a batch of deferred orders, one outcome each, in one transaction.
+    pub async fn submit_orders(
+        &self,
+        orders: Vec<SignedOrder>,
+        now: UnixTime,
+    ) -> Result<Vec<Outcome>, EngineError> {
+        retry_transient(|| async {
+            let mut s = Settler::begin(&self.inner, now).await?;
+            let mut out = Vec::with_capacity(orders.len());
+            for o in &orders {
+                out.push(s.settle_order(o).await?);
+            }
+            s.commit().await?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+impl Settler<'_> {
+    /// Verifies and settles one order.
+    pub(crate) async fn settle_order(
+        &mut self,
+        order: &SignedOrder,
+    ) -> Result<Outcome, EngineError> {
+        let claimed = order.unverified();
+        let config = &self.inner.config;
+        // Freshness first: it needs no lookup, and a stale order is refused whoever signed it.
+        match check_freshness(
+            claimed.signed_at,
+            self.now,
+            config.order_max_age_secs,
+            config.order_max_skew_secs,
+        ) {
+            Ok(()) => {}
+            Err(FreshnessError::Stale { .. }) => return Ok(Outcome::Invalid(Reason::Expired)),
+            Err(FreshnessError::FromFuture { .. }) => {
+                return Ok(Outcome::Invalid(Reason::FromFuture));
+            }
+        }
+        let Some(cert) = self.client_certificate(claimed.from).await? else {
+            return Ok(Outcome::Invalid(Reason::UnknownPayer));
+        };
+        let Ok(cert) = verify_client_cert(&cert, &self.inner.issuers, claimed.signed_at) else {
+            return Ok(Outcome::Invalid(Reason::BadCertificate));
+        };
+        let body = match verify_order(
+            order,
+            &cert.account_key,
+            self.now,
+            config.order_max_age_secs,
+            config.order_max_skew_secs,
+        ) {
+            Ok(b) => b,
+            Err(OrderError::BadSignature) => return Ok(Outcome::Invalid(Reason::BadSignature)),
+            Err(OrderError::Freshness(FreshnessError::Stale { .. })) => {
+                return Ok(Outcome::Invalid(Reason::Expired));
+            }
+            Err(OrderError::Freshness(FreshnessError::FromFuture { .. })) => {
+                return Ok(Outcome::Invalid(Reason::FromFuture));
+            }
+        };
+        if body.amount.currency() != config.currency {
+            return Ok(Outcome::Invalid(Reason::CurrencyMismatch));
+        }
+        if body.amount.minor() <= 0 {
+            return Ok(Outcome::Invalid(Reason::Malformed));
+        }
+        if self.client_certificate(body.to).await?.is_none() {
+            return Ok(Outcome::Rejected(Reason::UnknownPayee));
+        }
+        let id = body.id();
+        let inserted = sqlx::query(
+            "INSERT INTO orders (from_account, nonce, to_account, amount, currency, settled_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (from_account, nonce) DO NOTHING RETURNING amount",
+        )
+        .bind(id.from.as_bytes().to_vec())
+        .bind(id.nonce.as_bytes().to_vec())
+        .bind(body.to.as_bytes().to_vec())
+        .bind(body.amount.minor())
+        .bind(i32::from(body.amount.currency().numeric()))
+        .bind(secs(self.now))
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        if inserted.is_none() {
+            return Ok(Outcome::Duplicate);
+        }
+        let amount = body.amount.minor();
+        let fee = body
+            .amount
+            .basis_points(config.fees.order_bps)
+            .map_or(0, |m| m.minor());
+        let mut postings = vec![
+            Posting::debit(LedgerAccount::Online(body.from), amount),
+            Posting::credit(LedgerAccount::Online(body.to), amount - fee),
+        ];
+        if fee > 0 {
+            postings.push(Posting::credit(LedgerAccount::Fees, fee));
+        }
+        let transfer = Transfer {
+            reference: format!("order:{id}"),
+            kind: "order",
+            currency: body.amount.currency(),
+            postings,
+        };
+        match self.ledger.post(&mut self.tx, &transfer).await {
+            Ok(()) => Ok(Outcome::Settled),
+            Err(StoreError::InsufficientFunds { .. }) => {
+                // Not settled: release the identity so the order can settle on a retry.
+                sqlx::query("DELETE FROM orders WHERE from_account = $1 AND nonce = $2")
+                    .bind(id.from.as_bytes().to_vec())
+                    .bind(id.nonce.as_bytes().to_vec())
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(Outcome::Rejected(Reason::InsufficientFunds))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}

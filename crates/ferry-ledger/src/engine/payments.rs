@@ -1,0 +1,233 @@
+//! Claims: offline payments uploaded by their receivers (or carried in envelopes), verified,
+//! deduplicated on `(TA id, j)` and settled from the payer wallet's float.
+
+use ferry_proto::cert::TaCertBody;
+use ferry_proto::verify::verify_receipt;
+use ferry_proto::{
+    AccountId, ClientCertificate, EntryKind, Payment, Receipt, TaCertificate, TaId, UnixTime,
+};
+
+use super::outcome::{Outcome, Reason};
+use super::settler::{Debit, DebitKind, EntryRow, Recorded, Settler};
+use super::{Engine, EngineError, retry_transient};
+use crate::accounts::LedgerAccount;
+
+/// One payment as a receiver (or a bridge) submits it.
+#[derive(Debug, Clone)]
+pub struct PaymentSubmission {
+    /// The payer wallet's certificate.
+    pub ta_cert: TaCertificate,
+    /// The payment (a Pay entry of the payer's journal).
+    pub payment: Payment,
+    /// The payee's receipt, when the submitter has it.
+    pub receipt: Option<Receipt>,
+}
+
+/// A payment whose signatures and certificate checked out.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckedPayment {
+    pub sub: PaymentSubmission,
+    pub cert: TaCertBody,
+    pub ta: TaId,
+    pub payee: AccountId,
+}
+
+impl Engine {
+    /// Everything about a payment that needs no database: the issuer's signature on the payer's
+    /// certificate, the wallet's signature, currency, limits and validity period.
+    pub(crate) fn check_payment(&self, sub: PaymentSubmission) -> Result<CheckedPayment, Reason> {
+        let cert = self
+            .verified_cert(&sub.ta_cert)
+            .ok_or(Reason::BadCertificate)?;
+        let entry = sub
+            .payment
+            .verify(&cert.ta_key)
+            .map_err(|_| Reason::BadSignature)?;
+        let EntryKind::Pay { payee, .. } = entry.kind else {
+            return Err(Reason::Malformed);
+        };
+        if entry.amount.currency() != cert.limits.currency
+            || entry.amount.currency() != self.inner.config.currency
+        {
+            return Err(Reason::CurrencyMismatch);
+        }
+        if entry.amount.minor() > cert.limits.max_payment {
+            return Err(Reason::OverPaymentLimit);
+        }
+        if entry.time < cert.issued_at || entry.time >= cert.expires_at {
+            return Err(Reason::OutsideCertificateValidity);
+        }
+        let ta = cert.ta_id();
+        Ok(CheckedPayment {
+            sub,
+            cert,
+            ta,
+            payee,
+        })
+    }
+
+    /// Checks many payments, on every core for large batches.
+    pub(crate) async fn check_payments(
+        &self,
+        subs: Vec<PaymentSubmission>,
+    ) -> Result<Vec<Result<CheckedPayment, Reason>>, EngineError> {
+        self.parallel_map(subs, |engine, s| engine.check_payment(s))
+            .await
+    }
+
+    /// OPS Claim: settles a batch of payments, one outcome per item, in one transaction.
+    pub async fn claim(
+        &self,
+        subs: Vec<PaymentSubmission>,
+        now: UnixTime,
+    ) -> Result<Vec<Outcome>, EngineError> {
+        let checked = self.check_payments(subs).await?;
+        retry_transient(|| async {
+            let mut s = Settler::begin(&self.inner, now).await?;
+            let outcomes = s.settle_payments(&checked, None).await?;
+            s.commit().await?;
+            Ok(outcomes)
+        })
+        .await
+    }
+}
+
+impl Settler<'_> {
+    /// Settles checked payments (invalid ones keep their reason). `credit_to` overrides where
+    /// the payments credit (a collecting wallet's float).
+    pub(crate) async fn settle_payments(
+        &mut self,
+        items: &[Result<CheckedPayment, Reason>],
+        credit_to: Option<&LedgerAccount>,
+    ) -> Result<Vec<Outcome>, EngineError> {
+        let mut outcomes: Vec<Outcome> = items
+            .iter()
+            .map(|r| match r {
+                Ok(_) => Outcome::Settled,
+                Err(reason) => Outcome::Invalid(*reason),
+            })
+            .collect();
+        let valid: Vec<(usize, &CheckedPayment)> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().ok().map(|c| (i, c)))
+            .collect();
+        // Receipts are optional; a receipt that is present must be right.
+        let mut payee_certs: std::collections::HashMap<AccountId, Option<ClientCertificate>> =
+            std::collections::HashMap::new();
+        let mut ok = Vec::with_capacity(valid.len());
+        for (i, c) in valid {
+            if let Some(receipt) = &c.sub.receipt {
+                if let std::collections::hash_map::Entry::Vacant(slot) = payee_certs.entry(c.payee)
+                {
+                    slot.insert(self.client_certificate(c.payee).await?);
+                }
+                let good = payee_certs
+                    .get(&c.payee)
+                    .and_then(|x| x.as_ref())
+                    .is_some_and(|cert| {
+                        verify_receipt(receipt, &c.sub.payment, cert, &self.inner.issuers).is_ok()
+                    });
+                if !good {
+                    outcomes[i] = Outcome::Invalid(Reason::BadReceipt);
+                    continue;
+                }
+            }
+            ok.push((i, c));
+        }
+        let rows: Vec<EntryRow> = ok
+            .iter()
+            .map(|(_, c)| EntryRow {
+                ta: c.ta,
+                entry: c.sub.payment.entry().clone(),
+            })
+            .collect();
+        let recorded = self.record_entries(&rows).await?;
+        for ((i, c), rec) in ok.into_iter().zip(recorded) {
+            outcomes[i] = match rec {
+                Recorded::Conflict(other) => {
+                    self.open_fork_case(&c.sub.ta_cert, &c.cert, &other, c.sub.payment.entry())
+                        .await?;
+                    // Its receiver accepted a valid-looking payment: pay it from the case.
+                    self.payout_conflicting(c.ta, &c.sub.payment).await?
+                }
+                Recorded::New | Recorded::Known => self.settle_payment(c, credit_to).await?,
+            };
+        }
+        Ok(outcomes)
+    }
+
+    /// Settles one payment whose entry is recorded (new, or known from an earlier delivery).
+    async fn settle_payment(
+        &mut self,
+        c: &CheckedPayment,
+        credit_to: Option<&LedgerAccount>,
+    ) -> Result<Outcome, EngineError> {
+        let id = c.sub.payment.id(c.ta);
+        if let Some((status, current, _)) = self.stored_debit(id).await? {
+            // Known: report what it is; a collecting wallet may still redirect a pending one.
+            if let Some(to) = credit_to
+                && status == "pending"
+                && &current != to
+            {
+                self.redirect_pending(id, to).await?;
+            }
+            return Ok(Outcome::Duplicate);
+        }
+        let credit_to = match credit_to {
+            Some(to) => to.clone(),
+            None => self
+                .collector_of(id)
+                .await?
+                .map_or(LedgerAccount::Online(c.payee), LedgerAccount::Float),
+        };
+        let debit = Debit {
+            id,
+            kind: DebitKind::Payment,
+            payer_account: c.cert.account_id,
+            payee_account: c.payee,
+            amount: c.sub.payment.amount(),
+            hash: c.sub.payment.hash(),
+            credit_to,
+        };
+        self.new_debit(debit).await
+    }
+
+    /// The wallet that collected payment `id`, if its Collect entry has been synced.
+    pub(crate) async fn collector_of(
+        &mut self,
+        id: ferry_proto::PaymentId,
+    ) -> Result<Option<TaId>, EngineError> {
+        use sqlx::Row;
+        let row = sqlx::query(
+            "SELECT collector_ta FROM collects WHERE payment_ta = $1 AND payment_j = $2",
+        )
+        .bind(id.ta.as_bytes().to_vec())
+        .bind(i64::from(id.j))
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        match row {
+            Some(r) => Ok(Some(super::settler::ta_id(&r.try_get::<Vec<u8>, _>(0)?)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The client certificate of `account`, read inside the transaction.
+    pub(crate) async fn client_certificate(
+        &mut self,
+        account: AccountId,
+    ) -> Result<Option<ClientCertificate>, EngineError> {
+        use sqlx::Row;
+        let row = sqlx::query("SELECT certificate FROM accounts WHERE account_id = $1")
+            .bind(account.as_bytes().to_vec())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        match row {
+            Some(r) => Ok(Some(
+                ClientCertificate::from_bytes(&r.try_get::<Vec<u8>, _>(0)?)
+                    .map_err(|e| EngineError::Corrupt(format!("client certificate: {e}")))?,
+            )),
+            None => Ok(None),
+        }
+    }
+}
