@@ -2,6 +2,7 @@
 
 mod demo;
 mod inspect;
+mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -18,6 +19,11 @@ struct Cli {
 enum Command {
     /// Walk through an offline payment, a settlement replay and a caught double spend, in process.
     Demo,
+    /// Run the settlement server (embedded SQLite in ./ferry-data unless --database-url).
+    Serve(serve::ServeArgs),
+    /// Check that the ledger balances: every currency sums to zero, no float is negative
+    /// outside a fraud case. Exits 1 when it does not.
+    Audit(serve::Storage),
     /// Inspect protocol artefacts.
     Inspect {
         #[command(subcommand)]
@@ -26,8 +32,23 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().command {
         Command::Demo => demo::run(&mut std::io::stdout()),
+        Command::Serve(args) => serve::serve(args),
+        Command::Audit(storage) => {
+            if serve::audit(storage)? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
         Command::Inspect { what } => inspect::run(what, &mut std::io::stdout()),
     }
 }

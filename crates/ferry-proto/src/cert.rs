@@ -100,6 +100,15 @@ impl Wire for Tier {
 }
 
 /// An attestation root's statement that a TA key lives inside a secure wallet of some tier.
+/// The software tier's attestation key. **It is public by design**: anyone can derive it, so
+/// a software-tier attestation proves nothing about where a wallet key lives. It exists so the
+/// reference software wallet can register through the same path as hardware; the protection is
+/// the software tier's lower limits (and the bond and insurance behind them), not this key.
+pub fn software_attestation_key() -> crate::keys::SigningKey {
+    let seed = crate::hash::Hash32::of("software-attestation-root", &[b"ferry reference wallet"]);
+    crate::keys::SigningKey::from_seed(seed.as_bytes())
+}
+
 /// Signed by an OEM root (hardware) or by the software root (reference wallet).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttestationBody {

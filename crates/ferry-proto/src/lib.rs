@@ -16,6 +16,7 @@ pub mod codec;
 pub mod envelope;
 pub mod fraud;
 pub mod hash;
+pub mod http_auth;
 pub mod ids;
 pub mod journal;
 pub mod journal_writer;

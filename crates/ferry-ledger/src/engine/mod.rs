@@ -39,7 +39,7 @@ pub use envelopes::EnvelopeOutcome;
 pub use journal_sync::{JournalUpload, SyncReport};
 pub use outcome::{Outcome, Reason};
 pub use payments::PaymentSubmission;
-pub use views::{AccountView, FraudCase, PaymentStatus, WalletView};
+pub use views::{AccountView, FraudCase, PaymentStatus, WalletView, audit};
 
 /// How the engine is run: currency, fees, registration policy and time windows.
 #[derive(Debug, Clone)]
@@ -145,6 +145,36 @@ impl Engine {
     /// The issuer keys devices must trust.
     pub fn issuers(&self) -> &IssuerKeys {
         &self.inner.issuers
+    }
+
+    /// Registers an account key ([`crate::registry::register_account`]).
+    pub async fn register_account(
+        &self,
+        key: ferry_proto::PublicKey,
+        now: UnixTime,
+    ) -> Result<ferry_proto::ClientCertificate, RegistryError> {
+        let i = &self.inner;
+        crate::registry::register_account(&i.store, &i.issuer, &i.config.registration, key, now)
+            .await
+    }
+
+    /// Registers an attested secure wallet ([`crate::registry::register_wallet`]).
+    pub async fn register_wallet(
+        &self,
+        account: ferry_proto::AccountId,
+        attestation: &ferry_proto::AttestationStatement,
+        now: UnixTime,
+    ) -> Result<TaCertificate, RegistryError> {
+        let i = &self.inner;
+        crate::registry::register_wallet(
+            &i.store,
+            &i.issuer,
+            &i.config.registration,
+            account,
+            attestation,
+            now,
+        )
+        .await
     }
 
     /// The signed network parameters devices download: issuer key, sealing key, limits, fees.

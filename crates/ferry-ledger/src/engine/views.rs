@@ -272,8 +272,15 @@ impl Engine {
     /// The ledger audit ([`crate::store::Store::audit`]), where a float below zero is allowed
     /// only for a wallet with an open fraud case.
     pub async fn audit(&self) -> Result<crate::store::Audit, EngineError> {
-        let mut audit = self.inner.store.audit().await?;
-        let revoked = revoked_wallets(&self.inner.store).await?;
+        audit(&self.inner.store).await
+    }
+}
+
+/// The audit of the ledger in `store` (what [`Engine::audit`] runs; needs no keys).
+pub async fn audit(store: &Store) -> Result<crate::store::Audit, EngineError> {
+    {
+        let mut audit = store.audit().await?;
+        let revoked = revoked_wallets(store).await?;
         audit.negative.retain(|(key, _, _)| {
             !matches!(key.parse::<LedgerAccount>(), Ok(LedgerAccount::Float(ta)) if revoked.contains(&ta))
         });

@@ -1,0 +1,170 @@
+//! `ferry serve` and `ferry audit`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use ferry_proto::cert::FeeSchedule;
+use ferry_proto::{Currency, PublicKey};
+use ferry_server::serve::{ServeConfig, open_store, start};
+
+/// Where the server keeps its state.
+#[derive(Args, Debug, Clone)]
+pub struct Storage {
+    /// Data directory: issuer keys, admin token and (without --database-url) the SQLite database.
+    #[arg(long, default_value = "ferry-data")]
+    pub data_dir: PathBuf,
+    /// Use PostgreSQL (postgres://user@host/db) instead of the embedded SQLite database. Several
+    /// servers on one database (sharing the data directory's keys) behave as one.
+    #[arg(long, env = "FERRY_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// `ferry serve` options.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    storage: Storage,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// ISO 4217 currency settled.
+    #[arg(long, default_value = "BRL")]
+    currency: String,
+    /// A fee in basis points, e.g. `--fee payment=50` (kinds: payment, deposit, withdraw,
+    /// cash_in, cash_out, order). Repeatable.
+    #[arg(long = "fee", value_name = "KIND=BPS")]
+    fees: Vec<String>,
+    /// An OEM attestation root (hex Ed25519 key) trusted for hardware wallets. Repeatable.
+    #[arg(long = "oem-root", value_name = "HEX")]
+    oem_roots: Vec<String>,
+    /// Refuse software-tier wallets.
+    #[arg(long)]
+    no_software_tier: bool,
+    /// Seconds between fraud sweeps.
+    #[arg(long, default_value_t = 60)]
+    sweep_every: u64,
+}
+
+fn parse_fees(specs: &[String]) -> Result<FeeSchedule> {
+    let mut fees = FeeSchedule::default();
+    for spec in specs {
+        let (kind, bps) = spec
+            .split_once('=')
+            .with_context(|| format!("--fee {spec}: expected KIND=BPS"))?;
+        let bps: u16 = bps
+            .parse()
+            .ok()
+            .filter(|b| *b <= 10_000)
+            .with_context(|| format!("--fee {spec}: basis points must be 0..=10000"))?;
+        let slot = match kind {
+            "payment" => &mut fees.payment_bps,
+            "deposit" => &mut fees.deposit_bps,
+            "withdraw" => &mut fees.withdraw_bps,
+            "cash_in" => &mut fees.cash_in_bps,
+            "cash_out" => &mut fees.cash_out_bps,
+            "order" => &mut fees.order_bps,
+            other => bail!("--fee: unknown kind {other:?}"),
+        };
+        *slot = bps;
+    }
+    Ok(fees)
+}
+
+fn config(args: &ServeArgs) -> Result<ServeConfig> {
+    let mut c = ServeConfig::new(args.storage.data_dir.clone());
+    c.listen = args.listen;
+    c.database_url = args.storage.database_url.clone();
+    c.currency = Currency::from_code(&args.currency)
+        .ok()
+        .with_context(|| format!("--currency {}: not an ISO 4217 code", args.currency))?;
+    c.fees = parse_fees(&args.fees)?;
+    c.hardware_roots = args
+        .oem_roots
+        .iter()
+        .map(|h| {
+            let bytes: [u8; 32] = data_encoding::HEXLOWER_PERMISSIVE
+                .decode(h.as_bytes())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .with_context(|| format!("--oem-root {h}: expected 64 hex characters"))?;
+            PublicKey::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("--oem-root {h}: {e}"))
+        })
+        .collect::<Result<_>>()?;
+    c.software_tier = !args.no_software_tier;
+    c.sweep_every = Duration::from_secs(args.sweep_every.max(1));
+    Ok(c)
+}
+
+/// Runs the settlement server until Ctrl-C or SIGTERM.
+pub fn serve(args: ServeArgs) -> Result<()> {
+    let config = config(&args)?;
+    runtime()?.block_on(async move {
+        let server = start(config.clone())
+            .await
+            .context("starting the settlement server")?;
+        println!(
+            "ferry settlement server on http://{} ({}); admin token in {}",
+            server.addr,
+            match &config.database_url {
+                Some(_) => "PostgreSQL".to_owned(),
+                None => format!("SQLite in {}", config.data_dir.display()),
+            },
+            config
+                .data_dir
+                .join(ferry_server::serve::ADMIN_TOKEN_FILE)
+                .display()
+        );
+        shutdown_signal().await;
+        println!("shutting down");
+        server.stop().await.context("server")
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Prints the ledger audit as JSON; exits non-zero when it is not clean.
+pub fn audit(storage: Storage) -> Result<bool> {
+    let mut config = ServeConfig::new(storage.data_dir);
+    config.database_url = storage.database_url;
+    runtime()?.block_on(async move {
+        let store = open_store(&config).await.context("opening the database")?;
+        let audit = ferry_ledger::engine::audit(&store)
+            .await
+            .context("auditing the ledger")?;
+        let clean = audit.is_clean();
+        let body = ferry_server::dto::AuditBody::from(audit);
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        Ok(clean)
+    })
+}

@@ -1,0 +1,313 @@
+//! API errors and their JSON form.
+//!
+//! Every failed request gets the same body shape, with a stable machine-readable `code`:
+//!
+//! ```json
+//! {"error": {"code": "invalid_field", "message": "human text", "field": "items[3].payment"}}
+//! ```
+//!
+//! `field` is `null` unless the error is about one field of the request. Server-side failures
+//! ([`ApiError::unavailable`], [`ApiError::internal`]) carry a generic message only: the caller
+//! logs the cause, the client never sees it.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use utoipa::ToSchema;
+
+/// Longest message sent to a client, in bytes; longer ones are cut at a character boundary.
+const MAX_MESSAGE_LEN: usize = 512;
+
+/// An error response: status, stable code, human message and optionally the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{status} {code}: {message}")]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    /// An error with any status and code. `code` is `snake_case` and stable: clients match on it.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        if message.len() > MAX_MESSAGE_LEN {
+            let mut end = MAX_MESSAGE_LEN;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
+        ApiError {
+            status,
+            code,
+            message,
+            field: None,
+        }
+    }
+
+    /// The same error, about the request field at `path` (e.g. `items[3].payment`).
+    pub fn with_field(mut self, path: impl Into<String>) -> Self {
+        self.field = Some(path.into());
+        self
+    }
+
+    /// 400 with the given code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 400 `invalid_field`: the value at `field` is unacceptable.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::bad_request("invalid_field", message).with_field(field)
+    }
+
+    /// 401 `unauthorized`: missing or wrong credentials.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403 `forbidden`: the credentials are valid but do not allow this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404 `not_found`, saying what was not found (e.g. `"account"`).
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    /// 409 with the given code: the request conflicts with the current state.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 422 with the given code: well-formed, but refused by the protocol rules.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 413 `too_large`: the request body is over the limit.
+    pub fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "request body is too large",
+        )
+    }
+
+    /// 415 `unsupported_media_type`: the body is not `application/json`.
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected content-type: application/json",
+        )
+    }
+
+    /// 503 `unavailable`, with a generic message: storage or a dependency failed. The caller
+    /// logs the cause; it never reaches the client.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "service temporarily unavailable; try again later",
+        )
+    }
+
+    /// 500 `internal`, with a generic message. Only for bugs.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error",
+        )
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The path of the offending request field, if any.
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
+    /// The JSON body this error is sent as.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message.clone(),
+                field: self.field.clone(),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body())).into_response()
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The error inside an [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorDetail {
+    /// Stable `snake_case` code, e.g. `invalid_field`, `bad_signature`, `too_large`.
+    #[schema(example = "invalid_field")]
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Path of the offending request field, e.g. `items[3].payment`; `null` otherwise.
+    #[schema(example = "items[3].payment")]
+    pub field: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::to_bytes;
+    use axum::http::header::CONTENT_TYPE;
+
+    async fn render(e: ApiError) -> (StatusCode, Option<String>, serde_json::Value) {
+        let res = e.into_response();
+        let status = res.status();
+        let ct = res
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        (status, ct, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn json_shape_with_field() {
+        let (status, ct, body) =
+            render(ApiError::invalid_field("items[3].payment", "bad payment")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(ct.as_deref(), Some("application/json"));
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {
+                "code": "invalid_field",
+                "message": "bad payment",
+                "field": "items[3].payment",
+            }})
+        );
+    }
+
+    #[tokio::test]
+    async fn field_is_null_when_absent() {
+        let (_, _, body) = render(ApiError::conflict("duplicate", "already there")).await;
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {
+                "code": "duplicate", "message": "already there", "field": null,
+            }})
+        );
+        let parsed: ErrorBody = serde_json::from_value(body).unwrap();
+        assert_eq!(
+            parsed,
+            ApiError::conflict("duplicate", "already there").body()
+        );
+    }
+
+    #[tokio::test]
+    async fn constructors_have_the_right_status_and_code() {
+        let cases = [
+            (
+                ApiError::bad_request("malformed_json", "x"),
+                400,
+                "malformed_json",
+            ),
+            (ApiError::invalid_field("a", "x"), 400, "invalid_field"),
+            (ApiError::unauthorized("x"), 401, "unauthorized"),
+            (ApiError::forbidden("x"), 403, "forbidden"),
+            (ApiError::not_found("account"), 404, "not_found"),
+            (
+                ApiError::conflict("already_registered", "x"),
+                409,
+                "already_registered",
+            ),
+            (ApiError::unprocessable("fork", "x"), 422, "fork"),
+            (ApiError::too_large(), 413, "too_large"),
+            (
+                ApiError::unsupported_media_type(),
+                415,
+                "unsupported_media_type",
+            ),
+            (ApiError::unavailable(), 503, "unavailable"),
+            (ApiError::internal(), 500, "internal"),
+        ];
+        for (e, status, code) in cases {
+            assert_eq!(e.status().as_u16(), status, "{code}");
+            assert_eq!(e.code(), code);
+            let (s, _, body) = render(e).await;
+            assert_eq!(s.as_u16(), status);
+            assert_eq!(body["error"]["code"], code);
+        }
+        assert_eq!(
+            ApiError::not_found("account").message(),
+            "account not found"
+        );
+    }
+
+    #[test]
+    fn server_errors_are_generic() {
+        for e in [ApiError::unavailable(), ApiError::internal()] {
+            assert_eq!(e.field(), None);
+            let m = e.message().to_lowercase();
+            for leak in ["sql", "database", "sqlite", "postgres", "panic"] {
+                assert!(!m.contains(leak), "{m}");
+            }
+        }
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_char_boundary() {
+        let e = ApiError::bad_request("x", "é".repeat(1000));
+        assert!(e.message().len() <= MAX_MESSAGE_LEN + '…'.len_utf8());
+        assert!(e.message().ends_with('…'));
+        let short = ApiError::bad_request("x", "short");
+        assert_eq!(short.message(), "short");
+    }
+
+    #[test]
+    fn schema_is_available_for_openapi() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(ErrorBody::schema()).unwrap();
+        let text = schema.to_string();
+        assert!(text.contains("error"), "{text}");
+        assert_eq!(<ErrorBody as utoipa::ToSchema>::name(), "ErrorBody");
+    }
+}

@@ -1,0 +1,634 @@
+//! Strict JSON request bodies and base64url fields.
+//!
+//! [`StrictJson`] is the only way a handler reads a JSON body: it insists on
+//! `content-type: application/json`, honours axum's body limit, rejects trailing characters, and
+//! turns every serde failure into a 400 [`ApiError`] with a stable code and the path of the
+//! offending field. Request types use `#[serde(deny_unknown_fields)]`.
+//!
+//! Binary values travel as [`B64`] / [`B64Array`]: base64url without padding, strictly decoded.
+//! Amounts are plain JSON integers (`i64` minor units); a value outside `i64` is `invalid_field`.
+//! Responses use axum's [`Json`](axum::Json).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::HeaderMap;
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use data_encoding::BASE64URL_NOPAD;
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::error::Category;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::{RefOr, schema::SchemaType};
+use utoipa::{PartialSchema, ToSchema};
+
+use super::error::ApiError;
+
+/// A JSON request body, parsed strictly. See the [module docs](self).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrictJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for StrictJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        check_content_type(req.headers())?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large()
+            } else {
+                ApiError::bad_request("unreadable_body", "could not read the request body")
+            }
+        })?;
+        from_slice(&bytes).map(StrictJson)
+    }
+}
+
+/// Accepts exactly one `content-type` whose media type is `application/json` (any case), with
+/// optional parameters; a `charset` parameter, if present, must be UTF-8.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let mut values = headers.get_all(CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(ApiError::unsupported_media_type());
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unsupported_media_type())?;
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::unsupported_media_type());
+    }
+    for param in parts {
+        let (name, val) = param.split_once('=').unwrap_or((param, ""));
+        if name.trim().eq_ignore_ascii_case("charset") {
+            let val = val.trim().trim_matches('"');
+            if !(val.eq_ignore_ascii_case("utf-8") || val.eq_ignore_ascii_case("utf8")) {
+                return Err(ApiError::unsupported_media_type());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deserializes a whole JSON document strictly, mapping failures as [`StrictJson`] does:
+/// `malformed_json` (syntax, unexpected end, trailing characters), `missing_field`,
+/// `unknown_field` and `invalid_field` (wrong type or value), all 400, with `field` set to the
+/// path of the offending value when there is one.
+pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(classify)?;
+    de.end()
+        .map_err(|e| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// Maps a deserialization failure to its API error.
+fn classify(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    let text = inner.to_string();
+    match inner.classify() {
+        Category::Data => {
+            // serde_path_to_error ends the path with an unknown key, but stops at the parent
+            // struct for a missing or duplicate one: the name comes from serde's message.
+            if quoted_name(&text, "unknown field `").is_some() {
+                ApiError::bad_request("unknown_field", text.clone()).with_field(path)
+            } else if let Some(name) = quoted_name(&text, "missing field `") {
+                ApiError::bad_request("missing_field", text.clone())
+                    .with_field(join_path(&path, name))
+            } else if let Some(name) = quoted_name(&text, "duplicate field `") {
+                ApiError::invalid_field(join_path(&path, name), text.clone())
+            } else {
+                field_error(&path, text)
+            }
+        }
+        // A number too large even for a float (`1e400`) is a bad value, not bad syntax.
+        Category::Syntax if text.starts_with("number out of range") => field_error(&path, text),
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::bad_request("malformed_json", format!("malformed JSON: {text}"))
+        }
+    }
+}
+
+/// `invalid_field` at `path`, or with no field when the whole document is the wrong shape.
+fn field_error(path: &str, message: String) -> ApiError {
+    if path == "." {
+        ApiError::bad_request("invalid_field", message)
+    } else {
+        ApiError::invalid_field(path, message)
+    }
+}
+
+/// The name in `` prefix`name` `` at the start of serde's message `text`.
+fn quoted_name<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = text.strip_prefix(prefix)?;
+    rest.split_once('`').map(|(name, _)| name)
+}
+
+/// `parent.name`, where serde_path_to_error writes the root as `.`.
+fn join_path(parent: &str, name: &str) -> String {
+    if parent == "." {
+        name.to_owned()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+/// The OpenAPI schema of a base64url string: `type: string, format: base64url`.
+fn base64url_schema(max_bytes: usize, exact: bool) -> RefOr<Schema> {
+    let max_len = BASE64URL_NOPAD.encode_len(max_bytes);
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .format(Some(SchemaFormat::Custom("base64url".to_owned())))
+        .description(Some("base64url without padding (RFC 4648 §5)"))
+        .min_length(exact.then_some(max_len))
+        .max_length(Some(max_len))
+        .into()
+}
+
+/// Decodes strict base64url without padding, refusing inputs that would decode to more than
+/// `max` bytes before decoding them.
+fn decode_b64<E: de::Error>(s: &str, max: usize) -> Result<Vec<u8>, E> {
+    if s.len() > BASE64URL_NOPAD.encode_len(max) {
+        return Err(E::custom(format_args!(
+            "base64url value longer than {max} bytes"
+        )));
+    }
+    BASE64URL_NOPAD
+        .decode(s.as_bytes())
+        .map_err(|e| E::custom(format_args!("not base64url without padding: {e}")))
+}
+
+/// Visits a JSON string and decodes it with a length bound; `N == 0` means "up to `max`".
+struct B64Visitor<const N: usize> {
+    max: usize,
+    _n: PhantomData<[u8; N]>,
+}
+
+impl<'de, const N: usize> Visitor<'de> for B64Visitor<N> {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a base64url string (no padding) of at most {} bytes",
+            self.max
+        )
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Vec<u8>, E> {
+        decode_b64(s, self.max)
+    }
+}
+
+/// Bytes as base64url without padding, up to [`B64::MAX_LEN`] bytes decoded.
+///
+/// Decoding is strict: no padding, no whitespace, no standard-alphabet `+` or `/`, and the
+/// unused bits of the last character must be zero, so each value has exactly one text form.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct B64(pub Vec<u8>);
+
+impl B64 {
+    /// Largest accepted decoded length: 64 KiB.
+    pub const MAX_LEN: usize = 64 * 1024;
+}
+
+impl fmt::Debug for B64 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "B64({})", BASE64URL_NOPAD.encode(&self.0))
+    }
+}
+
+impl From<Vec<u8>> for B64 {
+    fn from(bytes: Vec<u8>) -> Self {
+        B64(bytes)
+    }
+}
+
+impl Serialize for B64 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&BASE64URL_NOPAD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for B64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(B64Visitor::<0> {
+            max: Self::MAX_LEN,
+            _n: PhantomData,
+        })
+        .map(B64)
+    }
+}
+
+impl PartialSchema for B64 {
+    fn schema() -> RefOr<Schema> {
+        base64url_schema(Self::MAX_LEN, false)
+    }
+}
+
+impl ToSchema for B64 {}
+
+/// Exactly `N` bytes as base64url without padding (keys, signatures, nonces), decoded as
+/// strictly as [`B64`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct B64Array<const N: usize>(pub [u8; N]);
+
+impl<const N: usize> fmt::Debug for B64Array<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "B64Array({})", BASE64URL_NOPAD.encode(&self.0))
+    }
+}
+
+impl<const N: usize> From<[u8; N]> for B64Array<N> {
+    fn from(bytes: [u8; N]) -> Self {
+        B64Array(bytes)
+    }
+}
+
+impl<const N: usize> Serialize for B64Array<N> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&BASE64URL_NOPAD.encode(&self.0))
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for B64Array<N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = d.deserialize_str(B64Visitor::<N> {
+            max: N,
+            _n: PhantomData,
+        })?;
+        let len = raw.len();
+        raw.try_into().map(B64Array).map_err(|_| {
+            de::Error::custom(format_args!("expected {N} bytes of base64url, got {len}"))
+        })
+    }
+}
+
+impl<const N: usize> PartialSchema for B64Array<N> {
+    fn schema() -> RefOr<Schema> {
+        base64url_schema(N, true)
+    }
+}
+
+impl<const N: usize> ToSchema for B64Array<N> {
+    /// `B64Array32`, `B64Array64`, …: one schema per length.
+    fn name() -> Cow<'static, str> {
+        Cow::Owned(format!("B64Array{N}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::response::IntoResponse;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Item {
+        payment: B64,
+        amount: i64,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Batch {
+        items: Vec<Item>,
+        key: Option<B64Array<32>>,
+    }
+
+    fn err<T: DeserializeOwned + fmt::Debug>(json: &str) -> (&'static str, Option<String>) {
+        let e = from_slice::<T>(json.as_bytes()).unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{e}");
+        (e.code(), e.field().map(str::to_owned))
+    }
+
+    fn items(n: usize, last: &str) -> String {
+        let mut v: Vec<String> = (0..n)
+            .map(|_| r#"{"payment":"AAEC","amount":1}"#.to_owned())
+            .collect();
+        v.push(last.to_owned());
+        format!(r#"{{"items":[{}]}}"#, v.join(","))
+    }
+
+    #[test]
+    fn parses_a_valid_document() {
+        let b: Batch = from_slice(
+            br#"{"items":[{"payment":"AAEC","amount":-5}],"key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#,
+        )
+        .unwrap();
+        assert_eq!(b.items[0].payment.0, vec![0, 1, 2]);
+        assert_eq!(b.items[0].amount, -5);
+        assert_eq!(b.key, Some(B64Array([0; 32])));
+    }
+
+    #[test]
+    fn malformed_json() {
+        for bad in [
+            "",
+            "   ",
+            "{",
+            r#"{"items":[}"#,
+            r#"{"items":[]"#,
+            r#"{"items":[]} x"#,
+            r#"{"items":[]}{}"#,
+            r#"{'items':[]}"#,
+            r#"{"items":[],}"#,
+            "\u{feff}{\"items\":[]}",
+        ] {
+            assert_eq!(err::<Batch>(bad), ("malformed_json", None), "{bad:?}");
+        }
+        // Trailing whitespace is fine.
+        assert!(from_slice::<Batch>(b"{\"items\":[]}\n \t").is_ok());
+    }
+
+    #[test]
+    fn invalid_utf8_is_malformed() {
+        let e =
+            from_slice::<Batch>(b"{\"items\":[{\"payment\":\"\xff\",\"amount\":1}]}").unwrap_err();
+        assert_eq!(e.code(), "malformed_json");
+    }
+
+    #[test]
+    fn missing_field_names_the_path() {
+        assert_eq!(
+            err::<Batch>(&items(3, r#"{"amount":1}"#)),
+            ("missing_field", Some("items[3].payment".into()))
+        );
+        assert_eq!(err::<Batch>("{}"), ("missing_field", Some("items".into())));
+    }
+
+    #[test]
+    fn unknown_field_names_the_path() {
+        assert_eq!(
+            err::<Batch>(&items(2, r#"{"payment":"AA","amount":1,"extra":0}"#)),
+            ("unknown_field", Some("items[2].extra".into()))
+        );
+        assert_eq!(
+            err::<Batch>(r#"{"items":[],"admin":true}"#),
+            ("unknown_field", Some("admin".into()))
+        );
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Outer {
+        #[allow(dead_code)]
+        amount: Inner,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        #[allow(dead_code)]
+        amount: i64,
+    }
+
+    #[test]
+    fn paths_repeat_names_when_the_document_does() {
+        assert_eq!(
+            err::<Outer>(r#"{"amount":{}}"#),
+            ("missing_field", Some("amount.amount".into()))
+        );
+        assert_eq!(
+            err::<Outer>(r#"{"amount":{"amount":1,"amount":2}}"#),
+            ("invalid_field", Some("amount.amount".into()))
+        );
+        assert_eq!(
+            err::<Outer>(r#"{"amount":{"amount":1,"x":2}}"#),
+            ("unknown_field", Some("amount.x".into()))
+        );
+        assert_eq!(
+            err::<Batch>(&items(0, r#"{"payment":"AA","amount":1,"items":[]}"#)),
+            ("unknown_field", Some("items[0].items".into()))
+        );
+    }
+
+    #[test]
+    fn duplicate_field_is_invalid() {
+        assert_eq!(
+            err::<Batch>(r#"{"items":[],"items":[]}"#),
+            ("invalid_field", Some("items".into()))
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_invalid_fields() {
+        assert_eq!(
+            err::<Batch>(&items(0, r#"{"payment":"AA","amount":"1"}"#)),
+            ("invalid_field", Some("items[0].amount".into()))
+        );
+        assert_eq!(
+            err::<Batch>(&items(1, r#"{"payment":5,"amount":1}"#)),
+            ("invalid_field", Some("items[1].payment".into()))
+        );
+        assert_eq!(
+            err::<Batch>(&items(0, r#"{"payment":"AA","amount":1.5}"#)),
+            ("invalid_field", Some("items[0].amount".into()))
+        );
+        assert_eq!(
+            err::<Batch>(r#"{"items":{}}"#),
+            ("invalid_field", Some("items".into()))
+        );
+        assert_eq!(err::<Batch>("[]"), ("invalid_field", None));
+    }
+
+    #[test]
+    fn amounts_outside_i64_are_invalid_fields() {
+        for amount in [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "18446744073709551616",
+            "1e19",
+            "1e400",
+        ] {
+            let doc = items(3, &format!(r#"{{"payment":"AA","amount":{amount}}}"#));
+            assert_eq!(
+                err::<Batch>(&doc),
+                ("invalid_field", Some("items[3].amount".into())),
+                "{amount}"
+            );
+        }
+        let ok = items(0, r#"{"payment":"AA","amount":9223372036854775807}"#);
+        assert_eq!(
+            from_slice::<Batch>(ok.as_bytes()).unwrap().items[0].amount,
+            i64::MAX
+        );
+    }
+
+    #[test]
+    fn bad_base64_is_an_invalid_field() {
+        // "AAE" decodes to 2 bytes with 2 spare bits: "AAF" sets one of them.
+        for bad in [
+            "AAF", "AAE=", "AA==", "AA E", " AAE", "AAE\\n", "+/8", "A", "!!!!",
+        ] {
+            let doc = items(1, &format!(r#"{{"payment":"{bad}","amount":1}}"#));
+            assert_eq!(
+                err::<Batch>(&doc),
+                ("invalid_field", Some("items[1].payment".into())),
+                "{bad:?}"
+            );
+        }
+        let ok = items(0, r#"{"payment":"-_8","amount":1}"#);
+        assert_eq!(
+            from_slice::<Batch>(ok.as_bytes()).unwrap().items[0]
+                .payment
+                .0,
+            vec![0xfb, 0xff]
+        );
+    }
+
+    #[test]
+    fn b64_length_limits() {
+        let max = BASE64URL_NOPAD.encode(&vec![7u8; B64::MAX_LEN]);
+        let b: B64 = serde_json::from_str(&format!("\"{max}\"")).unwrap();
+        assert_eq!(b.0.len(), B64::MAX_LEN);
+        let over = BASE64URL_NOPAD.encode(&vec![7u8; B64::MAX_LEN + 1]);
+        assert!(serde_json::from_str::<B64>(&format!("\"{over}\"")).is_err());
+        let empty: B64 = serde_json::from_str("\"\"").unwrap();
+        assert!(empty.0.is_empty());
+    }
+
+    #[test]
+    fn b64_array_needs_exactly_n_bytes() {
+        let k31 = BASE64URL_NOPAD.encode(&[1u8; 31]);
+        let k33 = BASE64URL_NOPAD.encode(&[1u8; 33]);
+        for bad in [k31, k33, String::new()] {
+            assert_eq!(
+                err::<Batch>(&format!(r#"{{"items":[],"key":"{bad}"}}"#)),
+                ("invalid_field", Some("key".into()))
+            );
+        }
+        let k = B64Array([9u8; 32]);
+        let text = serde_json::to_string(&k).unwrap();
+        assert_eq!(text, format!("\"{}\"", BASE64URL_NOPAD.encode(&[9u8; 32])));
+        assert_eq!(serde_json::from_str::<B64Array<32>>(&text).unwrap(), k);
+    }
+
+    #[test]
+    fn b64_serializes_without_padding() {
+        assert_eq!(
+            serde_json::to_string(&B64(vec![0xfb, 0xff])).unwrap(),
+            "\"-_8\""
+        );
+    }
+
+    #[test]
+    fn schemas_say_base64url() {
+        let s = serde_json::to_value(B64::schema()).unwrap();
+        assert_eq!(s["type"], "string");
+        assert_eq!(s["format"], "base64url");
+        let a = serde_json::to_value(B64Array::<32>::schema()).unwrap();
+        assert_eq!(a["format"], "base64url");
+        assert_eq!(a["minLength"], 43);
+        assert_eq!(a["maxLength"], 43);
+        assert_eq!(B64Array::<64>::name(), "B64Array64");
+        assert_eq!(B64::name(), "B64");
+    }
+
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[allow(dead_code)]
+    struct Documented {
+        payload: B64,
+        key: B64Array<32>,
+    }
+
+    #[test]
+    fn derived_schemas_reference_the_helpers() {
+        let mut found = Vec::new();
+        <Documented as ToSchema>::schemas(&mut found);
+        let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(names.contains(&"B64"), "{names:?}");
+        assert!(names.contains(&"B64Array32"), "{names:?}");
+    }
+
+    /// Runs the extractor on a request and renders its error, if any, as the client sees it.
+    async fn call(
+        content_type: Option<&str>,
+        body: impl Into<Body>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut req = Request::post("/");
+        if let Some(ct) = content_type {
+            req = req.header(CONTENT_TYPE, ct);
+        }
+        let req = req.body(body.into()).unwrap();
+        match StrictJson::<Batch>::from_request(req, &()).await {
+            Ok(StrictJson(b)) => (StatusCode::OK, serde_json::json!(b.items.len())),
+            Err(e) => {
+                let res = e.into_response();
+                let status = res.status();
+                let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+                    .await
+                    .unwrap();
+                (status, serde_json::from_slice(&bytes).unwrap())
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn extractor_accepts_json() {
+        for ct in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=\"UTF-8\"",
+        ] {
+            let (s, v) = call(Some(ct), r#"{"items":[]}"#).await;
+            assert_eq!((s, v), (StatusCode::OK, serde_json::json!(0)), "{ct}");
+        }
+    }
+
+    #[tokio::test]
+    async fn extractor_requires_json_content_type() {
+        for ct in [
+            None,
+            Some("text/plain"),
+            Some("application/jsonx"),
+            Some("application/x-www-form-urlencoded"),
+            Some("application/problem+json"),
+            Some("application/json; charset=latin1"),
+        ] {
+            let (s, v) = call(ct, r#"{"items":[]}"#).await;
+            assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct:?}");
+            assert_eq!(v["error"]["code"], "unsupported_media_type");
+        }
+    }
+
+    #[tokio::test]
+    async fn extractor_maps_errors_to_json() {
+        let (s, v) = call(Some("application/json"), items(3, r#"{"amount":1}"#)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(v["error"]["code"], "missing_field");
+        assert_eq!(v["error"]["field"], "items[3].payment");
+    }
+
+    #[tokio::test]
+    async fn extractor_enforces_the_body_limit() {
+        // axum's default limit (2 MiB) applies unless the router sets another.
+        let limit = 2 * 1024 * 1024;
+        let mut body = items(0, r#"{"payment":"AA","amount":1}"#).into_bytes();
+        body.resize(limit, b' ');
+        let (s, _) = call(Some("application/json"), body.clone()).await;
+        assert_eq!(s, StatusCode::OK);
+        body.push(b' ');
+        let (s, v) = call(Some("application/json"), body).await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(v["error"]["code"], "too_large");
+    }
+
+    #[test]
+    fn rejection_is_an_api_error() {
+        fn assert_into_response<R: IntoResponse>() {}
+        assert_into_response::<<StrictJson<Batch> as FromRequest<()>>::Rejection>();
+    }
+}

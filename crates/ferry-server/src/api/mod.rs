@@ -1,0 +1,5 @@
+//! HTTP API plumbing: error responses, strict JSON extraction and request authentication.
+
+pub mod auth;
+pub mod error;
+pub mod json;

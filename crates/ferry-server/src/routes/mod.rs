@@ -1,0 +1,23 @@
+//! HTTP handlers, grouped by who calls them: anyone ([`public`]), account holders and their
+//! wallets ([`wallets`]), receivers and bridges ([`settlement`]), agents and the operator
+//! ([`admin`]).
+
+pub mod admin;
+pub mod public;
+pub mod settlement;
+pub mod wallets;
+
+use crate::api::error::ApiError;
+
+/// Refuses batches above the engine's limit.
+pub(crate) fn check_batch(len: usize, field: &str) -> Result<(), ApiError> {
+    let max = ferry_ledger::engine::MAX_BATCH_ITEMS;
+    if len > max {
+        return Err(ApiError::unprocessable(
+            "batch_too_large",
+            format!("at most {max} items per request"),
+        )
+        .with_field(field.to_owned()));
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! Routes for account holders: registration, deposits, bonds, balances. Every request is signed
+//! with the account key (registration: with the key being registered).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use ferry_proto::{AccountId, AttestationStatement, TaId};
+
+use crate::api::error::ApiError;
+use crate::api::json::{self, B64};
+use crate::app::{
+    AppState, SignedBy, SignedJson, agent_error, deposit_error, engine_error, registry_error,
+    signed_by_new_key,
+};
+use crate::dto::{
+    AccountBody, AccountRegistered, BondRequest, DepositIssued, DepositRequest, ItemOutcome,
+    RegisterAccount, RegisterWallet, WalletRegistered,
+};
+
+/// Registers an account key and returns its client certificate. Signed with that key
+/// (`ferry-key` header). Online balance starts at zero.
+#[utoipa::path(post, path = "/v1/accounts", request_body = RegisterAccount,
+    responses((status = 201, body = AccountRegistered), (status = 400, body = crate::api::error::ErrorBody),
+              (status = 401, body = crate::api::error::ErrorBody), (status = 409, body = crate::api::error::ErrorBody)))]
+pub async fn register_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    uri: OriginalUri,
+    body: Bytes,
+) -> Result<(StatusCode, Json<AccountRegistered>), ApiError> {
+    let signer = signed_by_new_key(&state, &headers, &method, &uri, &body).await?;
+    let req: RegisterAccount = json::from_slice(&body)?;
+    let key = ferry_proto::PublicKey::from_bytes(&req.account_key.0)
+        .map_err(|_| ApiError::invalid_field("account_key", "not a valid Ed25519 public key"))?;
+    if key != signer {
+        return Err(ApiError::unauthorized(
+            "the request must be signed by the key being registered",
+        ));
+    }
+    let cert = state
+        .engine
+        .register_account(key, state.now())
+        .await
+        .map_err(registry_error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AccountRegistered {
+            account_id: cert.unverified().account_id.to_hex(),
+            client_certificate: B64(cert.to_bytes()),
+        }),
+    ))
+}
+
+/// Registers the secure wallet an attestation vouches for, under the signing account.
+#[utoipa::path(post, path = "/v1/wallets", request_body = RegisterWallet,
+    responses((status = 201, body = WalletRegistered), (status = 409, body = crate::api::error::ErrorBody),
+              (status = 422, body = crate::api::error::ErrorBody)))]
+pub async fn register_wallet(
+    State(state): State<AppState>,
+    req: SignedJson<RegisterWallet>,
+) -> Result<(StatusCode, Json<WalletRegistered>), ApiError> {
+    let attestation = AttestationStatement::from_bytes(&req.body.attestation.0).map_err(|e| {
+        ApiError::invalid_field("attestation", format!("not an attestation statement: {e}"))
+    })?;
+    let cert = state
+        .engine
+        .register_wallet(req.account, &attestation, state.now())
+        .await
+        .map_err(registry_error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(WalletRegistered {
+            ta_id: cert.unverified().ta_id().to_hex(),
+            ta_certificate: B64(cert.to_bytes()),
+        }),
+    ))
+}
+
+/// Moves money from the online balance to a wallet's float, as an authorization with the
+/// wallet's next serial. A retry of the same request returns the same authorization.
+#[utoipa::path(post, path = "/v1/deposits", request_body = DepositRequest,
+    responses((status = 200, body = DepositIssued), (status = 409, body = crate::api::error::ErrorBody),
+              (status = 422, body = crate::api::error::ErrorBody)))]
+pub async fn deposit(
+    State(state): State<AppState>,
+    req: SignedJson<DepositRequest>,
+) -> Result<Json<DepositIssued>, ApiError> {
+    let ta: TaId =
+        req.body.ta_id.parse().map_err(|_| {
+            ApiError::invalid_field("ta_id", "expected 32 lower-case hex characters")
+        })?;
+    if req.body.serial == 0 {
+        return Err(ApiError::invalid_field("serial", "serials start at 1"));
+    }
+    let amount = state.money(req.body.amount, &req.body.currency)?;
+    let auth = state
+        .engine
+        .deposit(req.account, ta, req.body.serial, amount, state.now())
+        .await
+        .map_err(deposit_error)?;
+    Ok(Json(DepositIssued {
+        serial: req.body.serial,
+        authorization: B64(auth.to_bytes()),
+    }))
+}
+
+/// Moves money from the online balance into the holder's penalty bond (which covers losses
+/// from the holder's compromised wallets first).
+#[utoipa::path(post, path = "/v1/bonds", request_body = BondRequest,
+    responses((status = 200, body = ItemOutcome), (status = 422, body = crate::api::error::ErrorBody)))]
+pub async fn bond(
+    State(state): State<AppState>,
+    req: SignedJson<BondRequest>,
+) -> Result<Json<ItemOutcome>, ApiError> {
+    let amount = state.money(req.body.amount, &req.body.currency)?;
+    let outcome = state
+        .engine
+        .post_bond(req.account, amount, &req.body.reference, state.now())
+        .await
+        .map_err(agent_error)?;
+    Ok(Json(outcome.into()))
+}
+
+/// The signing account's balances and wallets.
+#[utoipa::path(get, path = "/v1/accounts/{id}", params(("id" = String, Path, description = "account id (hex)")),
+    responses((status = 200, body = AccountBody), (status = 403, body = crate::api::error::ErrorBody)))]
+pub async fn account(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    SignedBy(signer): SignedBy,
+) -> Result<Json<AccountBody>, ApiError> {
+    let id: AccountId = id
+        .parse()
+        .map_err(|_| ApiError::invalid_field("id", "expected 32 lower-case hex characters"))?;
+    if id != signer {
+        return Err(ApiError::forbidden(
+            "an account can only read its own balances",
+        ));
+    }
+    let view = state
+        .engine
+        .account_view(id)
+        .await
+        .map_err(engine_error)?
+        .ok_or_else(|| ApiError::not_found("account"))?;
+    Ok(Json(view.into()))
+}
