@@ -1,9 +1,14 @@
-//! # ferry-wallet (skeleton)
+//! # ferry-wallet
 //!
-//! The secure-wallet trait and its software implementation (around
-//! `ferry_proto::journal_writer::JournalWriter`), the wallet store, payer/payee session state
-//! machines and the sync client. Built in the device-wallet issue.
+//! The device side. Today: [`client`], the settlement server's HTTP client (registration,
+//! deposits, claims, journal sync, envelopes, orders, status). The device-wallet issue adds the
+//! secure-wallet trait and its software implementation (around
+//! `ferry_proto::journal_writer::JournalWriter`), the wallet store and the payer/payee session
+//! state machines.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client;
 
 pub use ferry_proto as proto;
