@@ -4,7 +4,8 @@
 use ferry_proto::cert::TaCertBody;
 use ferry_proto::verify::verify_receipt;
 use ferry_proto::{
-    AccountId, ClientCertificate, EntryKind, Payment, Receipt, TaCertificate, TaId, UnixTime,
+    AccountId, ClientCertificate, EntryKind, Payment, PaymentId, Receipt, TaCertificate, TaId,
+    UnixTime,
 };
 
 use super::outcome::{Outcome, Reason};
@@ -143,6 +144,29 @@ impl Settler<'_> {
             })
             .collect();
         let recorded = self.record_entries(&rows).await?;
+        // Lock every account the batch may touch up front, in one sorted pass.
+        let new_ids: Vec<PaymentId> = ok
+            .iter()
+            .zip(&recorded)
+            .filter(|(_, r)| matches!(r, Recorded::New))
+            .map(|((_, c), _)| c.sub.payment.id(c.ta))
+            .collect();
+        let collectors = self.collectors_of(&new_ids).await?;
+        let currency = self.inner.config.currency;
+        let mut accounts = vec![(LedgerAccount::Fees, currency)];
+        for (_, c) in &ok {
+            accounts.push((LedgerAccount::Float(c.ta), currency));
+            accounts.push((LedgerAccount::Online(c.payee), currency));
+        }
+        accounts.extend(
+            collectors
+                .values()
+                .map(|t| (LedgerAccount::Float(*t), currency)),
+        );
+        if let Some(to) = credit_to {
+            accounts.push((to.clone(), currency));
+        }
+        self.ledger.lock(&mut self.tx, &accounts).await?;
         for ((i, c), rec) in ok.into_iter().zip(recorded) {
             outcomes[i] = match rec {
                 Recorded::Conflict(other) => {
@@ -151,10 +175,72 @@ impl Settler<'_> {
                     // Its receiver accepted a valid-looking payment: pay it from the case.
                     self.payout_conflicting(c.ta, &c.sub.payment).await?
                 }
-                Recorded::New | Recorded::Known => self.settle_payment(c, credit_to).await?,
+                Recorded::Known => self.settle_payment(c, credit_to).await?,
+                Recorded::New => {
+                    let id = c.sub.payment.id(c.ta);
+                    let to = match credit_to {
+                        Some(to) => to.clone(),
+                        None => collectors
+                            .get(&id)
+                            .map_or(LedgerAccount::Online(c.payee), |t| LedgerAccount::Float(*t)),
+                    };
+                    self.new_payment_debit(c, to).await?
+                }
             };
         }
         Ok(outcomes)
+    }
+
+    async fn new_payment_debit(
+        &mut self,
+        c: &CheckedPayment,
+        credit_to: LedgerAccount,
+    ) -> Result<Outcome, EngineError> {
+        let debit = Debit {
+            id: c.sub.payment.id(c.ta),
+            kind: DebitKind::Payment,
+            payer_account: c.cert.account_id,
+            payee_account: c.payee,
+            amount: c.sub.payment.amount(),
+            hash: c.sub.payment.hash(),
+            credit_to,
+        };
+        self.new_debit(debit).await
+    }
+
+    /// The collecting wallets of the payments `ids`, where known (one query per 200 ids).
+    async fn collectors_of(
+        &mut self,
+        ids: &[PaymentId],
+    ) -> Result<std::collections::HashMap<PaymentId, TaId>, EngineError> {
+        use sqlx::Row;
+        let mut out = std::collections::HashMap::new();
+        for chunk in ids.chunks(200) {
+            let cond = (0..chunk.len())
+                .map(|k| {
+                    format!(
+                        "(payment_ta = ${} AND payment_j = ${})",
+                        2 * k + 1,
+                        2 * k + 2
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let sql =
+                format!("SELECT payment_ta, payment_j, collector_ta FROM collects WHERE {cond}");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.ta.as_bytes().to_vec()).bind(i64::from(id.j));
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                let ta = super::settler::ta_id(&r.try_get::<Vec<u8>, _>(0)?)?;
+                let j = u32::try_from(r.try_get::<i64, _>(1)?)
+                    .map_err(|_| EngineError::Corrupt("collect j".into()))?;
+                let collector = super::settler::ta_id(&r.try_get::<Vec<u8>, _>(2)?)?;
+                out.insert(PaymentId { ta, j }, collector);
+            }
+        }
+        Ok(out)
     }
 
     /// Settles one payment whose entry is recorded (new, or known from an earlier delivery).
@@ -181,16 +267,7 @@ impl Settler<'_> {
                 .await?
                 .map_or(LedgerAccount::Online(c.payee), LedgerAccount::Float),
         };
-        let debit = Debit {
-            id,
-            kind: DebitKind::Payment,
-            payer_account: c.cert.account_id,
-            payee_account: c.payee,
-            amount: c.sub.payment.amount(),
-            hash: c.sub.payment.hash(),
-            credit_to,
-        };
-        self.new_debit(debit).await
+        self.new_payment_debit(c, credit_to).await
     }
 
     /// The wallet that collected payment `id`, if its Collect entry has been synced.

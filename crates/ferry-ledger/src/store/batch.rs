@@ -259,15 +259,20 @@ impl LedgerBatch {
             .filter(|(_, b)| b.current != b.original)
             .collect();
         changed.sort_by(|a, b| a.0.cmp(b.0));
-        for ((account, currency), b) in changed {
-            sqlx::query(
-                "UPDATE ledger_accounts SET balance = $1 WHERE account = $2 AND currency = $3",
-            )
-            .bind(b.current)
-            .bind(account.as_str())
-            .bind(*currency)
-            .execute(&mut **tx)
-            .await?;
+        // Every row exists and is locked (loaded by `lock`), so the upsert only updates.
+        for chunk in changed.chunks(CHUNK) {
+            let values = placeholders(chunk.len(), |i| {
+                format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)
+            });
+            let sql = format!(
+                "INSERT INTO ledger_accounts (account, currency, balance) VALUES {values}
+                 ON CONFLICT (account, currency) DO UPDATE SET balance = excluded.balance"
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for ((account, currency), b) in chunk {
+                q = q.bind(account.as_str()).bind(*currency).bind(b.current);
+            }
+            q.execute(&mut **tx).await?;
         }
         Ok(ids)
     }
