@@ -15,6 +15,10 @@ pub enum LedgerAccount {
     Float(TaId),
     /// A holder's penalty bond, which covers losses from its compromised wallet first.
     Bond(AccountId),
+    /// Value advanced to wallets that collected payments of wallet `TaId` which its float
+    /// cannot fund yet: negative while those payments are pending (a claim on that wallet's
+    /// float), back to zero when they settle.
+    InTransit(TaId),
     /// A cash agent's electronic float.
     Agent(String),
     /// Fees collected.
@@ -52,6 +56,7 @@ impl fmt::Display for LedgerAccount {
             LedgerAccount::Online(a) => write!(f, "online:{a}"),
             LedgerAccount::Float(t) => write!(f, "float:{t}"),
             LedgerAccount::Bond(a) => write!(f, "bond:{a}"),
+            LedgerAccount::InTransit(t) => write!(f, "in-transit:{t}"),
             LedgerAccount::Agent(n) => write!(f, "agent:{n}"),
             LedgerAccount::Fees => f.write_str("fees"),
             LedgerAccount::Insurance => f.write_str("insurance"),
@@ -71,6 +76,7 @@ impl FromStr for LedgerAccount {
             Some(("online", id)) => Ok(LedgerAccount::Online(hex_id(id)?)),
             Some(("float", id)) => Ok(LedgerAccount::Float(hex_id(id)?)),
             Some(("bond", id)) => Ok(LedgerAccount::Bond(hex_id(id)?)),
+            Some(("in-transit", id)) => Ok(LedgerAccount::InTransit(hex_id(id)?)),
             Some(("agent", name)) if valid_agent_name(name) => {
                 Ok(LedgerAccount::Agent(name.to_owned()))
             }
@@ -101,6 +107,7 @@ mod tests {
             LedgerAccount::Online(AccountId([1; 16])),
             LedgerAccount::Float(TaId([2; 16])),
             LedgerAccount::Bond(AccountId([3; 16])),
+            LedgerAccount::InTransit(TaId([4; 16])),
             LedgerAccount::Agent("kiosk-7".into()),
             LedgerAccount::Fees,
             LedgerAccount::Insurance,

@@ -660,3 +660,74 @@ async fn cash_out_needs_the_holders_consent_once() {
         kit.assert_clean(name).await;
     }
 }
+
+#[tokio::test]
+async fn a_pending_payment_collected_later_settles_into_the_collectors_float() {
+    for (name, store, _dir) in stores().await {
+        let kit = Kit::new(store);
+        let mut zoe = kit.holder().await;
+        let mut xav = kit.holder().await;
+        let mut yan = kit.holder().await;
+        kit.fund(&mut zoe, 50_00).await;
+        kit.fund(&mut xav, 10_00).await;
+        // Zoe pays Xav 40 (collected); Xav pays Yan 45 (collected) — more than Xav's float.
+        let p1 = zoe.pay(xav.account, 40_00);
+        let c1 = xav
+            .journal
+            .collect(p1.id(zoe.ta()), p1.hash(), p1.amount(), T0)
+            .unwrap();
+        xav.unsynced.push(c1);
+        let p2 = xav.pay(yan.account, 45_00);
+        let c2 = yan
+            .journal
+            .collect(p2.id(xav.ta()), p2.hash(), p2.amount(), T0)
+            .unwrap();
+        yan.unsynced.push(c2);
+        // Someone claims p2 first: pending, to Yan's online balance for now.
+        let out = kit
+            .engine
+            .claim(vec![xav.submission(&p2)], T0)
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![Outcome::Pending(Reason::PayerNotSynced)],
+            "{name}"
+        );
+        // Yan's sync shows the collect: Yan's wallet is credited now (it may re-spend the
+        // value), against Xav's in-transit account; Yan's online balance is not.
+        let y = kit
+            .engine
+            .sync_journal(yan.upload(vec![xav.submission(&p2)]), T0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(y.stopped, None, "{name}");
+        assert_eq!(kit.float(&yan).await, 45_00, "{name}");
+        // Xav's sync funds his float with p1, which settles p2 into Yan's float.
+        let x = kit
+            .engine
+            .sync_journal(xav.upload(vec![zoe.submission(&p1)]), T0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(x.stopped, None, "{name}");
+        assert_eq!(kit.float(&yan).await, 45_00, "{name}");
+        assert_eq!(kit.online(yan.account).await, 0, "{name}");
+        assert_eq!(kit.float(&xav).await, 5_00, "{name}");
+        assert_eq!(kit.float(&zoe).await, 10_00, "{name}");
+        let st = kit
+            .engine
+            .payment_status(p2.id(xav.ta()))
+            .await
+            .unwrap()
+            .unwrap();
+        // It repaid the advance Yan's wallet received when its collect was synced.
+        assert_eq!(
+            (st.status.as_str(), st.credited),
+            ("settled", LedgerAccount::InTransit(xav.ta()).key()),
+            "{name}"
+        );
+        kit.assert_clean(name).await;
+    }
+}

@@ -469,7 +469,7 @@ impl Settler<'_> {
                     return Ok(Ok(Outcome::Duplicate));
                 }
                 if status == "pending" {
-                    self.redirect_pending(payment, &to).await?;
+                    self.advance_collect(&debit, ta).await?;
                     return Ok(Ok(Outcome::Settled));
                 }
                 // Settled to the payee's online balance before the wallet's collect was known:
@@ -521,12 +521,48 @@ impl Settler<'_> {
                     .await?
                     .pop()
                     .unwrap_or(Outcome::Invalid(Reason::Malformed));
+                if let Outcome::Pending(_) = outcome
+                    && let Some((_, _, debit)) = self.stored_debit(payment).await?
+                {
+                    self.advance_collect(&debit, ta).await?;
+                    return Ok(Ok(Outcome::Settled));
+                }
                 Ok(match outcome {
                     Outcome::Invalid(r) | Outcome::Rejected(r) => Err(r),
                     other => Ok(other),
                 })
             }
         }
+    }
+}
+
+impl Settler<'_> {
+    /// Wallet `collector` collected `pending`, which its payer's float cannot fund yet: credit
+    /// the collector now (its journal already holds the value, and may re-spend it) against the
+    /// payer's in-transit account, and let the payment repay that account when it settles.
+    /// Without this advance, two wallets that paid each other could each wait for the other.
+    async fn advance_collect(
+        &mut self,
+        pending: &Debit,
+        collector: TaId,
+    ) -> Result<(), EngineError> {
+        let in_transit = LedgerAccount::InTransit(pending.id.ta);
+        self.redirect_pending(pending.id, &in_transit).await?;
+        let transfer = Transfer {
+            reference: format!("advance:{}", pending.id),
+            kind: "collect_advance",
+            currency: pending.amount.currency(),
+            postings: vec![
+                Posting {
+                    may_overdraw: true,
+                    ..Posting::debit(in_transit, pending.amount.minor())
+                },
+                Posting::credit(LedgerAccount::Float(collector), pending.amount.minor()),
+            ],
+        };
+        self.ledger.post(&mut self.tx, &transfer).await?;
+        self.funded(collector);
+        Ok(())
     }
 }
 

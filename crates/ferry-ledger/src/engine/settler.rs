@@ -344,7 +344,10 @@ impl<'e> Settler<'e> {
     async fn settle_debit(&mut self, d: &Debit) -> Result<Outcome, EngineError> {
         let currency = d.amount.currency();
         let amount = d.amount.minor();
-        let to_float = matches!(d.credit_to, LedgerAccount::Float(_));
+        let to_float = matches!(
+            d.credit_to,
+            LedgerAccount::Float(_) | LedgerAccount::InTransit(_)
+        );
         let bps = match d.kind {
             // Value moving wallet to wallet stays whole: the collecting wallet's journal
             // credits the full amount, and its float must match.

@@ -270,7 +270,8 @@ impl Engine {
     }
 
     /// The ledger audit ([`crate::store::Store::audit`]), where a float below zero is allowed
-    /// only for a wallet with an open fraud case.
+    /// only for a wallet with an open fraud case, and in-transit accounts (receivables) may be
+    /// below zero.
     pub async fn audit(&self) -> Result<crate::store::Audit, EngineError> {
         audit(&self.inner.store).await
     }
@@ -281,9 +282,15 @@ pub async fn audit(store: &Store) -> Result<crate::store::Audit, EngineError> {
     {
         let mut audit = store.audit().await?;
         let revoked = revoked_wallets(store).await?;
-        audit.negative.retain(|(key, _, _)| {
-            !matches!(key.parse::<LedgerAccount>(), Ok(LedgerAccount::Float(ta)) if revoked.contains(&ta))
-        });
+        // In-transit accounts are receivables (negative while a collected payment is
+        // pending); a float may be negative only for a wallet with an open fraud case.
+        audit
+            .negative
+            .retain(|(key, _, _)| match key.parse::<LedgerAccount>() {
+                Ok(LedgerAccount::InTransit(_)) => false,
+                Ok(LedgerAccount::Float(ta)) => !revoked.contains(&ta),
+                _ => true,
+            });
         Ok(audit)
     }
 }

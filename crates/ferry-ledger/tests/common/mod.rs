@@ -4,6 +4,7 @@ use ferry_ledger::Store;
 
 /// A store of each kind available here. Each PostgreSQL store lives in a fresh schema so tests
 /// running in parallel processes never see each other's rows.
+#[allow(dead_code)] // not every test file uses both helpers
 pub async fn stores() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = Store::open_sqlite_dir(dir.path())
