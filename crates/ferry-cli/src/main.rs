@@ -1,5 +1,6 @@
 //! `ferry`: the command-line entry point.
 
+mod bench;
 mod demo;
 mod inspect;
 mod serve;
@@ -29,6 +30,11 @@ enum Command {
         #[command(subcommand)]
         what: inspect::What,
     },
+    /// Measure Ferry against the budgets of DESIGN §7.
+    Bench {
+        #[command(subcommand)]
+        what: bench::Bench,
+    },
 }
 
 fn main() -> Result<()> {
@@ -50,5 +56,6 @@ fn main() -> Result<()> {
             }
         }
         Command::Inspect { what } => inspect::run(what, &mut std::io::stdout()),
+        Command::Bench { what } => bench::run(what),
     }
 }

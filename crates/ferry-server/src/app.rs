@@ -98,6 +98,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SignedJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        json::check_content_type(req.headers())?;
         let (account, bytes) = signed_body(req, state).await?;
         Ok(SignedJson {
             account,
@@ -125,9 +126,13 @@ async fn signed_body(req: Request, state: &AppState) -> Result<(AccountId, Bytes
         .get::<OriginalUri>()
         .map_or_else(|| req.uri().clone(), |o| o.0.clone());
     let account = auth::account_header(&headers)?;
-    let bytes = Bytes::from_request(req, state)
-        .await
-        .map_err(|_| ApiError::too_large())?;
+    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large()
+        } else {
+            ApiError::bad_request("unreadable_body", "could not read the request body")
+        }
+    })?;
     let cert = ferry_ledger::registry::client_certificate(state.engine.store(), account)
         .await
         .map_err(registry_error)?
@@ -242,6 +247,14 @@ async fn not_found() -> ApiError {
     ApiError::not_found("route")
 }
 
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}
+
 /// The router with every route of the API.
 pub fn router(state: AppState) -> Router {
     use routes::{admin, public, settlement, wallets};
@@ -269,6 +282,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit", get(admin::audit))
         .route("/v1/fraud/cases", get(admin::fraud_cases))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,

@@ -54,7 +54,7 @@ where
 
 /// Accepts exactly one `content-type` whose media type is `application/json` (any case), with
 /// optional parameters; a `charset` parameter, if present, must be UTF-8.
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let mut values = headers.get_all(CONTENT_TYPE).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return Err(ApiError::unsupported_media_type());

@@ -30,6 +30,7 @@ pub async fn register_account(
     uri: OriginalUri,
     body: Bytes,
 ) -> Result<(StatusCode, Json<AccountRegistered>), ApiError> {
+    json::check_content_type(&headers)?;
     let signer = signed_by_new_key(&state, &headers, &method, &uri, &body).await?;
     let req: RegisterAccount = json::from_slice(&body)?;
     let key = ferry_proto::PublicKey::from_bytes(&req.account_key.0)

@@ -1,0 +1,761 @@
+//! `ferry bench settle`: settlement throughput end to end over HTTP (DESIGN §7).
+//!
+//! Setup, not timed: register software wallets and a few payee accounts over HTTP with
+//! [`SettlementClient`], fund every wallet (admin fund → agent cash-in → deposit applied to the
+//! wallet's journal), and sign the payments locally, at most the software tier's payments per
+//! wallet between syncs. Timed: post the payments as claims or as sealed envelopes, in batches,
+//! several requests in flight, recording each batch's latency and every item's outcome.
+//!
+//! The same run measures the yardstick of the budget: `verify_strict` of single Ed25519
+//! signatures on one core. The target is settled/s ≥ 50 % of that rate. The client shares the
+//! machine with the server (and, in process, its runtime); it only encodes JSON in the timed
+//! phase, since signing and sealing happen during setup.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use clap::{Args, Subcommand, ValueEnum};
+use ferry_proto::cert::{AttestationBody, Tier, software_attestation_key};
+use ferry_proto::envelope::Envelope;
+use ferry_proto::journal_writer::JournalWriter;
+use ferry_proto::sealed::{SealedContent, seal};
+use ferry_proto::{
+    AccountId, AttestationStatement, Clock, Currency, Document, EntryKind, JournalEntry, Money,
+    RequestNonce, SignedEntry, SigningKey, SystemClock, TaCertificate,
+};
+use ferry_server::serve::{ADMIN_TOKEN_FILE, RunningServer, ServeConfig, start};
+use ferry_wallet::client::{Claim, ItemResult, SettlementClient};
+use serde_json::{Value, json};
+
+/// The budget: settled payments per second over single-core verifies per second.
+const TARGET_RATIO: f64 = 0.5;
+/// Payee accounts the payments are spread over.
+const PAYEES: usize = 16;
+/// How long the Ed25519 verify rate is measured.
+const VERIFY_FOR: Duration = Duration::from_secs(1);
+
+/// Benchmarks (results as JSON with `--json`; figures belong in BENCHMARKS.md).
+#[derive(Subcommand, Debug)]
+pub enum Bench {
+    /// Settlement throughput end to end over HTTP, against the machine's own Ed25519 verify
+    /// rate. Exits non-zero if any payment did not settle or the audit is not clean.
+    Settle(SettleArgs),
+}
+
+/// How the payments reach the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// `POST /v1/claims`, as receivers upload them.
+    Claims,
+    /// `POST /v1/envelopes`, each payment sealed to the issuer, as bridges upload them.
+    Envelopes,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Claims => "claims",
+            Mode::Envelopes => "envelopes",
+        }
+    }
+}
+
+/// `ferry bench settle` options.
+#[derive(Args, Debug)]
+pub struct SettleArgs {
+    /// A running `ferry serve` (http://host:port). Without it, an in-process server is started on
+    /// a fresh temporary directory.
+    #[arg(long)]
+    url: Option<String>,
+    /// The admin token of the server at --url.
+    #[arg(long, requires = "url", conflicts_with = "data_dir")]
+    admin_token: Option<String>,
+    /// Read the admin token of the server at --url from DIR/admin.token.
+    #[arg(long, value_name = "DIR", requires = "url")]
+    data_dir: Option<PathBuf>,
+    /// Run the in-process server on PostgreSQL (postgres://user@host/db), in a fresh schema
+    /// dropped at the end, instead of SQLite.
+    #[arg(long, conflicts_with = "url")]
+    database_url: Option<String>,
+    /// Software wallets paying (raised to payments / the tier's payments-between-syncs limit).
+    #[arg(long, default_value_t = 200)]
+    wallets: usize,
+    /// Payments posted in the timed phase.
+    #[arg(long, default_value_t = 20_000)]
+    payments: usize,
+    /// Payments per request (at most 1000).
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Claims or sealed envelopes.
+    #[arg(long, value_enum, default_value_t = Mode::Claims)]
+    mode: Mode,
+    /// Print one JSON object instead of a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs a benchmark.
+pub fn run(bench: Bench) -> Result<()> {
+    match bench {
+        Bench::Settle(args) => settle(args),
+    }
+}
+
+/// The `p`-th percentile (0 < p ≤ 100) of `sorted` by the nearest-rank method; 0 when empty.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Cash an agent must take in so that, after the cash-in fee, the online balance covers a
+/// deposit of `deposit` and its fee (fees are basis points, rounded down). `None` if no cash
+/// can (a cash-in fee of 100 %) or on overflow.
+fn cash_needed(deposit: i64, deposit_bps: u16, cash_in_bps: u16) -> Option<i64> {
+    let need = i128::from(deposit) + i128::from(deposit) * i128::from(deposit_bps) / 10_000;
+    let keep = 10_000 - i128::from(cash_in_bps);
+    if keep <= 0 {
+        return None;
+    }
+    // cash − ⌊cash·bps/10⁴⌋ ≥ cash·keep/10⁴ ≥ need.
+    i64::try_from((need * 10_000 + keep - 1) / keep).ok()
+}
+
+/// Amount of payment `k`, in minor units: 1.00 to 1.49, so 50 fit any software wallet.
+fn amount_of(k: usize) -> i64 {
+    1_00 + (k % 50) as i64
+}
+
+/// Single-signature `verify_strict` per second on this thread, over a journal entry's signed
+/// bytes (what the server checks for every payment).
+fn ed25519_verify_rate(duration: Duration) -> Result<f64> {
+    let key = SigningKey::generate();
+    let entry = SignedEntry::sign(
+        JournalEntry {
+            j: 2,
+            time: SystemClock.now(),
+            prev_hash: ferry_proto::Hash32([7; 32]),
+            amount: Money::new(1_23, Currency::BRL),
+            kind: EntryKind::Pay {
+                payee: AccountId::random(),
+                nonce: RequestNonce::random(),
+            },
+        },
+        &key,
+    )?;
+    let public = key.public();
+    let started = Instant::now();
+    let mut count = 0u64;
+    while started.elapsed() < duration {
+        for _ in 0..256 {
+            public
+                .verify(
+                    JournalEntry::DOMAIN,
+                    black_box(entry.signed_bytes()),
+                    black_box(entry.signature()),
+                )
+                .map_err(|_| anyhow::anyhow!("a fresh signature did not verify"))?;
+        }
+        count += 256;
+    }
+    Ok(count as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The server under test and how to reach it.
+struct Target {
+    client: SettlementClient,
+    admin_token: String,
+    database: &'static str,
+    server: Option<RunningServer>,
+    _dir: Option<tempfile::TempDir>,
+    /// PostgreSQL: the store the schema was created with, and the schema, dropped at the end.
+    schema: Option<(ferry_ledger::Store, String)>,
+}
+
+impl Target {
+    async fn open(args: &SettleArgs) -> Result<Target> {
+        if let Some(url) = &args.url {
+            let admin_token = match (&args.admin_token, &args.data_dir) {
+                (Some(t), _) => t.clone(),
+                (None, Some(dir)) => {
+                    let path = dir.join(ADMIN_TOKEN_FILE);
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?
+                        .trim()
+                        .to_owned()
+                }
+                (None, None) => bail!("--url needs --admin-token or --data-dir"),
+            };
+            return Ok(Target {
+                client: SettlementClient::new(url),
+                admin_token,
+                database: "unknown",
+                server: None,
+                _dir: None,
+                schema: None,
+            });
+        }
+        let dir = tempfile::tempdir().context("creating a temporary directory")?;
+        let mut config = ServeConfig::new(dir.path().to_owned());
+        config.listen = ([127, 0, 0, 1], 0).into();
+        let mut schema = None;
+        if let Some(url) = &args.database_url {
+            let name = format!("ferry_bench_{}", AccountId::random().to_hex());
+            let admin = ferry_ledger::Store::open(url)
+                .await
+                .context("connecting to PostgreSQL")?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+                .execute(admin.pool())
+                .await
+                .context("creating the benchmark schema")?;
+            let sep = if url.contains('?') { '&' } else { '?' };
+            config.database_url = Some(format!("{url}{sep}options=-csearch_path%3D{name}"));
+            schema = Some((admin, name));
+        }
+        let database = if schema.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        let server = start(config).await.context("starting the server")?;
+        Ok(Target {
+            client: SettlementClient::new(&format!("http://{}", server.addr)),
+            admin_token: server.admin_token.clone(),
+            database,
+            server: Some(server),
+            _dir: Some(dir),
+            schema,
+        })
+    }
+
+    /// Stops the in-process server and drops the PostgreSQL schema.
+    async fn close(self) -> Result<()> {
+        if let Some(server) = self.server {
+            server.stop().await.context("stopping the server")?;
+        }
+        if let Some((admin, name)) = self.schema {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE")))
+                .execute(admin.pool())
+                .await
+                .context("dropping the benchmark schema")?;
+        }
+        Ok(())
+    }
+}
+
+/// The payments, signed and grouped into request bodies.
+enum Batches {
+    Claims(Vec<Vec<Claim>>),
+    Envelopes(Vec<Vec<Envelope>>),
+}
+
+impl Batches {
+    fn len(&self) -> usize {
+        match self {
+            Batches::Claims(b) => b.len(),
+            Batches::Envelopes(b) => b.len(),
+        }
+    }
+
+    /// Posts batch `i`: its size and the outcomes.
+    async fn post(
+        &self,
+        client: &SettlementClient,
+        i: usize,
+    ) -> (
+        usize,
+        Result<Vec<ItemResult>, ferry_wallet::client::ClientError>,
+    ) {
+        match self {
+            Batches::Claims(b) => (b[i].len(), client.claim(&b[i]).await),
+            Batches::Envelopes(b) => (b[i].len(), client.envelopes(&b[i]).await),
+        }
+    }
+}
+
+/// Registers an account and a software wallet, and funds the wallet with `deposit`.
+async fn funded_wallet(
+    client: &SettlementClient,
+    agent_token: &str,
+    issuer_key: &ferry_proto::PublicKey,
+    reference: &str,
+    deposit: Money,
+    cash: Money,
+) -> Result<(TaCertificate, JournalWriter)> {
+    let now = SystemClock.now();
+    let key = SigningKey::generate();
+    let account = client
+        .register_account(&key, now)
+        .await?
+        .unverified()
+        .account_id;
+    let ta_key = SigningKey::generate();
+    let attestation = AttestationStatement::sign(
+        AttestationBody {
+            ta_key: ta_key.public(),
+            tier: Tier::Software,
+            device_model: "ferry bench".into(),
+            issued_at: now,
+        },
+        &software_attestation_key(),
+    )?;
+    let ta_cert = client
+        .register_wallet(&key, account, &attestation, now)
+        .await?;
+    let mut journal = JournalWriter::fresh(ta_key, ta_cert.unverified().clone());
+    let r = client
+        .cash_in(agent_token, account, cash, reference)
+        .await?;
+    ensure!(r.outcome == "settled", "cash-in {reference}: {r:?}");
+    let serial = journal.point().last_serial + 1;
+    let auth = client
+        .deposit(&key, account, journal.ta_id(), serial, deposit, now)
+        .await?;
+    journal.deposit(&auth, issuer_key, SystemClock.now())?;
+    Ok((ta_cert, journal))
+}
+
+/// Runs `job(i)` for every `i < n` on `workers` tasks; results in order of `i`.
+async fn in_parallel<T, F, Fut>(n: usize, workers: usize, job: F) -> Result<Vec<T>>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T>> + Send,
+{
+    let job = Arc::new(job);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..workers.max(1) {
+        let (job, next) = (job.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return Ok::<_, anyhow::Error>(done);
+                }
+                done.push((i, job(i).await?));
+            }
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    for t in tasks {
+        all.extend(t.await.context("setup task")??);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Untimed: wallets, payees, funding and signing. Returns the batches and the wallet count.
+async fn prepare(target: &Target, args: &SettleArgs) -> Result<(Batches, usize)> {
+    let client = &target.client;
+    let params = client
+        .params()
+        .await
+        .context("fetching network parameters")?;
+    let p = params.unverified().clone();
+    let limits = p.software_limits;
+    let per_wallet = limits.max_payments_between_syncs as usize;
+    ensure!(per_wallet > 0, "the software tier allows no payments");
+    let wallets = args.wallets.max(args.payments.div_ceil(per_wallet));
+    if wallets > args.wallets {
+        eprintln!(
+            "bench: {} payments need at least {wallets} wallets ({per_wallet} payments each \
+             between syncs); using {wallets}",
+            args.payments
+        );
+    }
+    // Each wallet deposits exactly what it will pay.
+    let mut deposits = vec![0i64; wallets];
+    for k in 0..args.payments {
+        ensure!(
+            amount_of(k) <= limits.max_payment,
+            "payment above the tier's limit"
+        );
+        deposits[k % wallets] += amount_of(k);
+    }
+    ensure!(
+        deposits.iter().all(|d| *d <= limits.max_balance),
+        "deposits above the tier's balance limit"
+    );
+    let currency = p.currency;
+    let money = move |minor| Money::new(minor, currency);
+    let cash: Vec<i64> = deposits
+        .iter()
+        .map(|d| cash_needed(*d, p.fees.deposit_bps, p.fees.cash_in_bps))
+        .collect::<Option<_>>()
+        .context("the cash-in fee leaves nothing to deposit")?;
+
+    let run = AccountId::random().to_hex();
+    let agent = format!("bench-{}", &run[..12]);
+    let admin = &target.admin_token;
+    let agent_token = client.create_agent(admin, &agent).await?;
+    let r = client
+        .fund(
+            admin,
+            &format!("agent:{agent}"),
+            money(cash.iter().sum()),
+            &format!("bench-{run}"),
+        )
+        .await?;
+    ensure!(r.outcome == "settled", "funding the agent: {r:?}");
+
+    let payees = {
+        let client = client.clone();
+        in_parallel(PAYEES, args.concurrency, move |_| {
+            let client = client.clone();
+            async move {
+                let key = SigningKey::generate();
+                let cert = client.register_account(&key, SystemClock.now()).await?;
+                Ok(cert.unverified().account_id)
+            }
+        })
+        .await?
+    };
+    let mut funded = {
+        let (client, issuer) = (client.clone(), p.issuer_key);
+        let (deposits, cash) = (Arc::new(deposits), Arc::new(cash));
+        in_parallel(wallets, args.concurrency, move |w| {
+            let (client, agent_token, deposits, cash) = (
+                client.clone(),
+                agent_token.clone(),
+                deposits.clone(),
+                cash.clone(),
+            );
+            let reference = format!("bench-{run}-{w}");
+            async move {
+                funded_wallet(
+                    &client,
+                    &agent_token,
+                    &issuer,
+                    &reference,
+                    money(deposits[w]),
+                    money(cash[w]),
+                )
+                .await
+                .with_context(|| format!("setting up wallet {w}"))
+            }
+        })
+        .await?
+    };
+
+    // Payment k: wallet k mod N pays payee k mod 16, so every batch spans many wallets.
+    let now = SystemClock.now();
+    let mut claims = Vec::with_capacity(args.payments);
+    for k in 0..args.payments {
+        let (ta_cert, journal) = &mut funded[k % wallets];
+        let payment = journal.pay(
+            payees[k % PAYEES],
+            RequestNonce::random(),
+            money(amount_of(k)),
+            now,
+        )?;
+        claims.push(Claim {
+            ta_cert: ta_cert.clone(),
+            payment,
+            receipt: None,
+        });
+    }
+    let batches = match args.mode {
+        Mode::Claims => Batches::Claims(chunks(claims, args.batch)),
+        Mode::Envelopes => {
+            let expires = now.plus_secs(3600);
+            let sealed = claims
+                .into_iter()
+                .map(|c| {
+                    let content = SealedContent::Payment {
+                        ta_cert: c.ta_cert,
+                        payment: c.payment,
+                        receipt: None,
+                    };
+                    seal(&p, &content, expires, 4)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Batches::Envelopes(chunks(sealed, args.batch))
+        }
+    };
+    Ok((batches, wallets))
+}
+
+/// `items` in consecutive groups of `size` (the last may be shorter).
+fn chunks<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
+    let mut out = Vec::with_capacity(items.len().div_ceil(size));
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        out.push(items.by_ref().take(size).collect());
+    }
+    out
+}
+
+/// What the timed phase saw.
+#[derive(Debug, Default)]
+struct Tally {
+    settled: usize,
+    duplicate: usize,
+    other: usize,
+    /// `outcome:reason` (or the request error) → count, for everything not settled.
+    reasons: BTreeMap<String, usize>,
+    /// Milliseconds per batch.
+    latencies: Vec<f64>,
+}
+
+impl Tally {
+    fn add(&mut self, size: usize, result: Result<Vec<ItemResult>, impl std::fmt::Display>) {
+        let outcomes = match result {
+            Ok(o) => o,
+            Err(e) => {
+                self.other += size;
+                *self.reasons.entry(format!("error: {e}")).or_default() += size;
+                return;
+            }
+        };
+        if outcomes.len() != size {
+            self.other += size.saturating_sub(outcomes.len());
+            *self.reasons.entry("missing_outcome".into()).or_default() +=
+                size.saturating_sub(outcomes.len());
+        }
+        for o in outcomes {
+            match o.outcome.as_str() {
+                "settled" => self.settled += 1,
+                "duplicate" => self.duplicate += 1,
+                _ => self.other += 1,
+            }
+            if o.outcome != "settled" {
+                let key = format!("{}:{}", o.outcome, o.reason.as_deref().unwrap_or("-"));
+                *self.reasons.entry(key).or_default() += 1;
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.settled += other.settled;
+        self.duplicate += other.duplicate;
+        self.other += other.other;
+        for (k, v) in other.reasons {
+            *self.reasons.entry(k).or_default() += v;
+        }
+        self.latencies.extend(other.latencies);
+    }
+}
+
+/// Timed: posts every batch, `concurrency` requests in flight. Returns the tally and seconds.
+async fn post_all(
+    client: &SettlementClient,
+    batches: Batches,
+    concurrency: usize,
+) -> Result<(Tally, f64)> {
+    let batches = Arc::new(batches);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, batches, next) = (client.clone(), batches.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= batches.len() {
+                    return tally;
+                }
+                let t0 = Instant::now();
+                let (size, result) = batches.post(&client, i).await;
+                tally.latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+                tally.add(size, result);
+            }
+        }));
+    }
+    let mut tally = Tally::default();
+    for t in tasks {
+        tally.merge(t.await.context("poster task")?);
+    }
+    Ok((tally, started.elapsed().as_secs_f64()))
+}
+
+fn settle(args: SettleArgs) -> Result<()> {
+    ensure!(args.payments > 0, "--payments must be positive");
+    ensure!(args.wallets > 0, "--wallets must be positive");
+    ensure!(
+        (1..=ferry_ledger::engine::MAX_BATCH_ITEMS).contains(&args.batch),
+        "--batch must be 1..={}",
+        ferry_ledger::engine::MAX_BATCH_ITEMS
+    );
+    ensure!(args.concurrency > 0, "--concurrency must be positive");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let target = rt.block_on(Target::open(&args))?;
+    let measured = measure(&rt, &target, &args);
+    let closed = rt.block_on(target.close());
+    let report = measured?;
+    closed?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_summary(&report);
+    }
+    let lost = args.payments as u64 - report["settled"].as_u64().unwrap_or(0);
+    ensure!(
+        lost == 0,
+        "{lost} of {} payments did not settle",
+        args.payments
+    );
+    ensure!(
+        report["audit_clean"] == Value::Bool(true),
+        "the audit is not clean"
+    );
+    Ok(())
+}
+
+/// Setup, the verify rate, the timed phase and the audit, as the JSON report.
+fn measure(rt: &tokio::runtime::Runtime, target: &Target, args: &SettleArgs) -> Result<Value> {
+    let setup_started = Instant::now();
+    eprintln!(
+        "bench: setting up wallets and signing {} payments",
+        args.payments
+    );
+    let (batches, wallets) = rt.block_on(prepare(target, args))?;
+    let setup_seconds = setup_started.elapsed().as_secs_f64();
+    // Measured on this thread while the server is idle, next to the timed phase.
+    let verify_per_sec = ed25519_verify_rate(VERIFY_FOR)?;
+    eprintln!(
+        "bench: setup took {setup_seconds:.1} s; posting {} batches",
+        batches.len()
+    );
+    let (mut tally, seconds) = rt.block_on(post_all(&target.client, batches, args.concurrency))?;
+    let audit = rt
+        .block_on(target.client.audit(&target.admin_token))
+        .context("fetching the audit")?;
+    tally.latencies.sort_by(f64::total_cmp);
+    let settled_per_sec = tally.settled as f64 / seconds;
+    let ratio = settled_per_sec / verify_per_sec;
+    let round = |x: f64, places: i32| (x * 10f64.powi(places)).round() / 10f64.powi(places);
+    Ok(json!({
+        "mode": args.mode.name(),
+        "database": target.database,
+        "payments": args.payments,
+        "wallets": wallets,
+        "batch": args.batch,
+        "concurrency": args.concurrency,
+        "settled": tally.settled,
+        "duplicate": tally.duplicate,
+        "other": tally.other,
+        "other_reasons": tally.reasons,
+        "seconds": round(seconds, 3),
+        "settled_per_sec": settled_per_sec.round() as u64,
+        "batch_p50_ms": round(percentile(&tally.latencies, 50.0), 1),
+        "batch_p99_ms": round(percentile(&tally.latencies, 99.0), 1),
+        "ed25519_verify_per_sec": verify_per_sec.round() as u64,
+        "ratio": round(ratio, 3),
+        "target_ratio": TARGET_RATIO,
+        "target_met": ratio >= TARGET_RATIO,
+        "audit_clean": audit["clean"] == Value::Bool(true),
+        "setup_seconds": round(setup_seconds, 1),
+        "machine": { "cores": std::thread::available_parallelism().map_or(1, |n| n.get()) },
+        "unix_time": SystemClock.now().secs(),
+    }))
+}
+
+fn print_summary(r: &Value) {
+    let s = |k: &str| r[k].as_str().unwrap_or("?").to_owned();
+    let n = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "ferry bench settle: {} on {}, {} payments from {} wallets, batches of {}, {} in flight",
+        s("mode"),
+        s("database"),
+        r["payments"],
+        r["wallets"],
+        r["batch"],
+        r["concurrency"]
+    );
+    println!(
+        "settled {} (duplicate {}, other {}) in {:.2} s: {:.0} settled/s; batch p50 {:.1} ms, \
+         p99 {:.1} ms",
+        r["settled"],
+        r["duplicate"],
+        r["other"],
+        n("seconds"),
+        n("settled_per_sec"),
+        n("batch_p50_ms"),
+        n("batch_p99_ms")
+    );
+    if r["other"] != 0 {
+        println!("not settled: {}", r["other_reasons"]);
+    }
+    let met = if r["target_met"] == true {
+        "met"
+    } else {
+        "NOT met"
+    };
+    println!(
+        "Ed25519 verify_strict, one core: {:.0}/s; ratio {:.3} (target {}: {met})",
+        n("ed25519_verify_per_sec"),
+        n("ratio"),
+        n("target_ratio")
+    );
+    let clean = if r["audit_clean"] == true {
+        "clean"
+    } else {
+        "NOT CLEAN"
+    };
+    println!("audit: {clean}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&v, 100.0), 100.0);
+        assert_eq!(percentile(&v, 0.1), 1.0);
+        assert_eq!(percentile(&[3.0, 7.0], 50.0), 3.0);
+        assert_eq!(percentile(&[3.0, 7.0], 99.0), 7.0);
+        assert_eq!(percentile(&[5.0], 99.0), 5.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+    }
+
+    #[test]
+    fn cash_covers_the_deposit_and_both_fees() {
+        assert_eq!(cash_needed(100_00, 0, 0), Some(100_00));
+        for (deposit, d_bps, c_bps) in [(74_50, 50, 0), (1, 0, 9_999), (99_99, 123, 457)] {
+            let cash = cash_needed(deposit, d_bps, c_bps).unwrap();
+            let credited = cash - cash * i64::from(c_bps) / 10_000;
+            assert!(credited >= deposit + deposit * i64::from(d_bps) / 10_000);
+        }
+        assert_eq!(cash_needed(1, 0, 10_000), None);
+    }
+
+    #[test]
+    fn fifty_payments_fit_a_software_wallet() {
+        let most: i64 = (0..50).map(amount_of).sum();
+        assert!(most <= 500_00 && (0..50).all(|k| amount_of(k) <= 100_00));
+    }
+
+    #[test]
+    fn chunks_keep_order_and_the_remainder() {
+        assert_eq!(
+            chunks(vec![1, 2, 3, 4, 5], 2),
+            vec![vec![1, 2], vec![3, 4], vec![5]]
+        );
+        assert!(chunks(Vec::<u8>::new(), 3).is_empty());
+    }
+
+    #[test]
+    fn the_verify_rate_is_positive() {
+        assert!(ed25519_verify_rate(Duration::from_millis(5)).unwrap() > 0.0);
+    }
+}

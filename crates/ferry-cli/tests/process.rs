@@ -1,0 +1,495 @@
+//! The `ferry` binary as real processes: a settlement server SIGKILLed in the middle of bridge
+//! uploads loses nothing and settles nothing twice once restarted, and two server processes on
+//! one PostgreSQL database settle a duplicate storm exactly once.
+//!
+//! Every child process is owned by a [`ServerProcess`] guard that kills it on drop, so a
+//! failing assertion never leaves a server running.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use ferry_e2e::client::{ItemResult, SettlementClient};
+use ferry_e2e::{
+    Account, Holder, assert_audit_clean, fresh_postgres_schema, new_agent, payment_transfers, tally,
+};
+use ferry_ledger::Store;
+use ferry_proto::envelope::Envelope;
+use ferry_proto::{AccountId, PaymentId};
+
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+
+/// A `ferry serve` child process; killed (SIGKILL) and reaped on drop.
+struct ServerProcess {
+    child: Child,
+    base_url: String,
+    log: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `ferry serve` on `data_dir` (and `database_url`), letting it pick a free port, and
+    /// waits until it says where it listens and answers `/healthz`. Its stderr goes to `log`.
+    async fn start(data_dir: &Path, database_url: Option<&str>, log: PathBuf) -> ServerProcess {
+        let mut cmd = Command::new(FERRY);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .env_remove("FERRY_DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(File::create(&log).expect("log file"));
+        if let Some(url) = database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        let mut child = cmd.spawn().expect("spawn ferry serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut server = ServerProcess {
+            child,
+            base_url: String::new(),
+            log,
+        };
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => line,
+            Err(e) => panic!("ferry serve said nothing ({e}): {}", server.log_text()),
+        };
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        server.base_url = url.to_owned();
+        server.wait_healthy().await;
+        server
+    }
+
+    async fn wait_healthy(&mut self) {
+        let client = SettlementClient::new(&self.base_url);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !client.healthy().await {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!("ferry serve exited with {status}: {}", self.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ferry serve is not healthy: {}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn client(&self) -> SettlementClient {
+        SettlementClient::new(&self.base_url)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, and reap.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn admin_token(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join(ferry_server::serve::ADMIN_TOKEN_FILE))
+        .expect("admin token")
+        .trim()
+        .to_owned()
+}
+
+/// `ferry audit`: asserts exit status 0 and `clean: true` in its JSON.
+fn cli_audit(data_dir: &Path, database_url: Option<&str>) {
+    let mut cmd = Command::new(FERRY);
+    cmd.arg("audit")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("FERRY_DATABASE_URL")
+        .env("RUST_LOG", "warn");
+    if let Some(url) = database_url {
+        cmd.arg("--database-url").arg(url);
+    }
+    let out = cmd.output().expect("run ferry audit");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ferry audit exited with {}: {stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let audit: serde_json::Value = serde_json::from_str(&stdout).expect("audit JSON");
+    assert_eq!(audit["clean"], true, "{audit}");
+}
+
+/// Payers (each funded with 500.00) and payees, registered over HTTP.
+struct Population {
+    payers: Vec<Holder>,
+    payees: Vec<Account>,
+}
+
+async fn population(
+    client: &SettlementClient,
+    admin: &str,
+    payers: usize,
+    payees: usize,
+) -> Population {
+    let agent = new_agent(client, admin, payers as i64 * 500_00).await;
+    let mut p = Population {
+        payers: Vec::new(),
+        payees: Vec::new(),
+    };
+    for _ in 0..payers {
+        let mut h = Holder::register(client).await;
+        h.fund(client, &agent, 500_00).await;
+        p.payers.push(h);
+    }
+    for _ in 0..payees {
+        p.payees.push(Account::register(client).await);
+    }
+    p
+}
+
+/// What the payments should leave behind.
+#[derive(Default)]
+struct Expected {
+    /// Envelope id (hex) → payment.
+    payment_of: HashMap<String, PaymentId>,
+    /// Payee → total credited.
+    credited: HashMap<AccountId, i64>,
+    /// Payer index → total spent.
+    spent: Vec<i64>,
+}
+
+/// `per_payer` payments from every payer (5.00 to 14.00 each, round-robin over the payees),
+/// interleaved across payers, each sealed in `copies` different envelopes.
+fn payments(
+    pop: &mut Population,
+    params: &ferry_proto::cert::NetworkParamsBody,
+    per_payer: usize,
+    copies: usize,
+) -> (Vec<Envelope>, Expected) {
+    let mut expected = Expected {
+        spent: vec![0; pop.payers.len()],
+        ..Expected::default()
+    };
+    let mut envelopes = Vec::new();
+    let n = pop.payees.len();
+    for i in 0..per_payer {
+        for (w, payer) in pop.payers.iter_mut().enumerate() {
+            let amount = 5_00 + ((i + w) % 10) as i64 * 1_00;
+            let payee = pop.payees[(w + i) % n].id;
+            let p = payer.pay(payee, amount);
+            *expected.credited.entry(payee).or_default() += amount;
+            expected.spent[w] += amount;
+            for _ in 0..copies {
+                let e = payer.envelope(params, &p);
+                expected
+                    .payment_of
+                    .insert(e.id().to_hex(), p.id(payer.ta()));
+                envelopes.push(e);
+            }
+        }
+    }
+    (envelopes, expected)
+}
+
+/// Checks every balance over HTTP and the ledger's transfer count.
+async fn assert_balances(client: &SettlementClient, pop: &Population, expected: &Expected) {
+    for payee in &pop.payees {
+        assert_eq!(
+            payee.online(client).await,
+            expected.credited[&payee.id],
+            "payee {} credited exactly once per payment",
+            payee.id
+        );
+    }
+    for (w, payer) in pop.payers.iter().enumerate() {
+        assert_eq!(
+            payer.float(client).await,
+            500_00 - expected.spent[w],
+            "payer {w}"
+        );
+        assert_eq!(payer.account.online(client).await, 0, "payer {w}");
+    }
+}
+
+/// Uploads `batches` from `tasks` concurrent bridges to `base_url`, each bridge taking the next
+/// batch from a shared queue. Returns the outcomes of the batches that got an answer and the
+/// number that failed; `done` counts answered batches as they arrive.
+async fn upload(
+    base_url: &str,
+    batches: Vec<Vec<Envelope>>,
+    tasks: usize,
+    done: Arc<AtomicUsize>,
+) -> (Vec<ItemResult>, usize) {
+    let queue = Arc::new(Mutex::new(batches));
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let queue = queue.clone();
+        let done = done.clone();
+        let bridge = SettlementClient::new(base_url);
+        handles.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut failed = 0;
+            loop {
+                let Some(batch) = queue.lock().unwrap().pop() else {
+                    break;
+                };
+                match bridge.envelopes(&batch).await {
+                    Ok(out) => {
+                        assert_eq!(out.len(), batch.len());
+                        got.extend(out);
+                        done.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(_) => failed += 1,
+                }
+            }
+            (got, failed)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut failed = 0;
+    for h in handles {
+        let (got, f) = h.await.expect("bridge task");
+        all.extend(got);
+        failed += f;
+    }
+    (all, failed)
+}
+
+fn batches_of(envelopes: &[Envelope], size: usize) -> Vec<Vec<Envelope>> {
+    envelopes.chunks(size).map(<[_]>::to_vec).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_killed_during_uploads_settles_everything_exactly_once_after_restart() {
+    const PAYERS: usize = 40;
+    const PER_PAYER: usize = 50;
+    const BATCH: usize = 200;
+    const BRIDGES: usize = 4;
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data = temp.path().join("data");
+    let mut server = ServerProcess::start(&data, None, temp.path().join("serve-1.log")).await;
+    let client = server.client();
+    let admin = admin_token(&data);
+    let mut pop = population(&client, &admin, PAYERS, 10).await;
+    let params = client.params().await.expect("params").unverified().clone();
+    let (envelopes, expected) = payments(&mut pop, &params, PER_PAYER, 1);
+    assert_eq!(envelopes.len(), PAYERS * PER_PAYER);
+
+    // Upload from several bridges; SIGKILL the server as soon as the first batch is answered,
+    // while the others are in flight.
+    let done = Arc::new(AtomicUsize::new(0));
+    let uploads = tokio::spawn({
+        let (url, batches, done) = (
+            server.base_url.clone(),
+            batches_of(&envelopes, BATCH),
+            done.clone(),
+        );
+        async move { upload(&url, batches, BRIDGES, done).await }
+    });
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    while done.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no batch answered: {}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Somewhere in the next batch's lifetime (decoding, opening, settling or committing),
+    // different on every run.
+    let first = started.elapsed();
+    let delay = first.mul_f64(f64::from(ferry_proto::random_bytes::<1>()[0]) / 255.0);
+    tokio::time::sleep(delay).await;
+    eprintln!("first batch answered after {first:?}; SIGKILL {delay:?} later");
+    server.kill();
+    let (before_kill, failed) = uploads.await.expect("uploads");
+    let answered = before_kill.len() / BATCH;
+    eprintln!("killed after {answered} answered batches; {failed} batches failed with the server");
+    assert!(failed > 0, "the kill must interrupt uploads in flight");
+    assert_eq!(
+        tally(&before_kill),
+        BTreeMap::from([("settled".to_owned(), before_kill.len())]),
+        "a first delivery settles"
+    );
+    drop(server);
+
+    // Restart on the same data directory and deliver everything again.
+    let server = ServerProcess::start(&data, None, temp.path().join("serve-2.log")).await;
+    let client = server.client();
+    let (after, failed) = upload(
+        &server.base_url,
+        batches_of(&envelopes, BATCH),
+        BRIDGES,
+        Arc::new(AtomicUsize::new(0)),
+    )
+    .await;
+    assert_eq!(failed, 0, "{}", server.log_text());
+    assert_eq!(after.len(), envelopes.len());
+    let reported: std::collections::HashSet<&str> = before_kill
+        .iter()
+        .map(|o| o.envelope_id.as_deref().expect("id"))
+        .collect();
+    let mut settled_after = 0;
+    for o in &after {
+        let id = o.envelope_id.as_deref().expect("id");
+        assert!(
+            expected.payment_of.contains_key(id),
+            "unknown envelope {id}"
+        );
+        match o.outcome.as_str() {
+            "settled" => {
+                assert!(!reported.contains(id), "{id} settled twice");
+                settled_after += 1;
+            }
+            "duplicate" => {}
+            other => panic!("after the restart: {other} {:?} for {id}", o.reason),
+        }
+    }
+    let committed_unreported = envelopes.len() - before_kill.len() - settled_after;
+    eprintln!(
+        "after the restart: {settled_after} settled, {} duplicates ({committed_unreported} \
+         committed before the kill without an answer)",
+        after.len() - settled_after
+    );
+    assert_balances(&client, &pop, &expected).await;
+    assert_audit_clean(&client, &admin).await;
+
+    // A third delivery: nothing at all moves.
+    let (third, _) = upload(
+        &server.base_url,
+        batches_of(&envelopes, BATCH),
+        BRIDGES,
+        Arc::new(AtomicUsize::new(0)),
+    )
+    .await;
+    assert_eq!(
+        tally(&third),
+        BTreeMap::from([("duplicate".to_owned(), envelopes.len())])
+    );
+    assert_balances(&client, &pop, &expected).await;
+    drop(server);
+
+    // The database, read directly, holds one payment transfer per payment; `ferry audit`
+    // agrees the ledger is clean.
+    let store = Store::open_sqlite_dir(&data)
+        .await
+        .expect("open the database");
+    let t = payment_transfers(&store).await;
+    assert_eq!(t.rows, envelopes.len() as i64, "one transfer per payment");
+    assert_eq!(t.distinct_references, t.rows);
+    store.pool().close().await;
+    cli_audit(&data, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_server_processes_on_one_postgres_database_settle_a_duplicate_storm_once() {
+    const PAYERS: usize = 10;
+    const PER_PAYER: usize = 40;
+    const COPIES: usize = 2;
+    const BRIDGES_PER_SERVER: usize = 3;
+    const BATCH: usize = 50;
+    let Some(url) = fresh_postgres_schema().await else {
+        return;
+    };
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data = temp.path().join("data");
+    // One after the other: the first creates the keys and migrates the schema.
+    let a = ServerProcess::start(&data, Some(&url), temp.path().join("serve-a.log")).await;
+    let b = ServerProcess::start(&data, Some(&url), temp.path().join("serve-b.log")).await;
+    let admin = admin_token(&data);
+    let mut pop = population(&a.client(), &admin, PAYERS, 5).await;
+    let params = b
+        .client()
+        .params()
+        .await
+        .expect("params")
+        .unverified()
+        .clone();
+    let (envelopes, expected) = payments(&mut pop, &params, PER_PAYER, COPIES);
+    let payments_count = PAYERS * PER_PAYER;
+
+    // Every bridge posts every envelope (each payment in two different envelopes), in its own
+    // order, half of them to each server, all at once.
+    let mut tasks = Vec::new();
+    for (s, server) in [&a, &b].into_iter().enumerate() {
+        for k in 0..BRIDGES_PER_SERVER {
+            let mut mine = envelopes.clone();
+            mine.rotate_left((s * BRIDGES_PER_SERVER + k) * envelopes.len() / 6);
+            if k % 2 == 1 {
+                mine.reverse();
+            }
+            let url = server.base_url.clone();
+            tasks.push(tokio::spawn(async move {
+                upload(
+                    &url,
+                    batches_of(&mine, BATCH),
+                    1,
+                    Arc::new(AtomicUsize::new(0)),
+                )
+                .await
+            }));
+        }
+    }
+    let mut settled: HashMap<PaymentId, usize> = HashMap::new();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        let (out, failed) = t.await.expect("bridge");
+        assert_eq!(failed, 0, "A: {}\nB: {}", a.log_text(), b.log_text());
+        outcomes.extend(out);
+    }
+    assert_eq!(outcomes.len(), envelopes.len() * 2 * BRIDGES_PER_SERVER);
+    for o in &outcomes {
+        let id = o.envelope_id.as_deref().expect("id");
+        match o.outcome.as_str() {
+            "settled" => *settled.entry(expected.payment_of[id]).or_default() += 1,
+            "duplicate" => {}
+            other => panic!("{other} {:?} for {id}", o.reason),
+        }
+    }
+    eprintln!("storm: {:?}", tally(&outcomes));
+    assert_eq!(settled.len(), payments_count, "every payment settled");
+    assert!(
+        settled.values().all(|n| *n == 1),
+        "a payment settled more than once: {:?}",
+        settled.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>()
+    );
+    assert_balances(&a.client(), &pop, &expected).await;
+    assert_balances(&b.client(), &pop, &expected).await;
+    assert_audit_clean(&a.client(), &admin).await;
+    assert_audit_clean(&b.client(), &admin).await;
+    drop(a);
+    drop(b);
+
+    let store = Store::open(&url).await.expect("open the database");
+    let t = payment_transfers(&store).await;
+    assert_eq!(t.rows, payments_count as i64, "one transfer per payment");
+    assert_eq!(t.distinct_references, t.rows);
+    store.pool().close().await;
+    cli_audit(&data, Some(&url));
+}
