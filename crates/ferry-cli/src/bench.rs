@@ -754,6 +754,31 @@ mod tests {
         assert!(chunks(Vec::<u8>::new(), 3).is_empty());
     }
 
+    /// A tiny in-process run of each mode settles everything and leaves the audit clean.
+    #[test]
+    fn a_tiny_run_settles_everything() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            bench: Bench,
+        }
+        for mode in ["claims", "envelopes"] {
+            let argv = ["ferry", "settle", "--payments", "60", "--wallets", "1"];
+            let cli = <Cli as clap::Parser>::parse_from(
+                argv.into_iter().chain(["--batch", "25", "--mode", mode]),
+            );
+            let Bench::Settle(args) = cli.bench;
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            let target = rt.block_on(Target::open(&args)).unwrap();
+            let report = measure(&rt, &target, &args).unwrap();
+            rt.block_on(target.close()).unwrap();
+            assert_eq!(report["settled"], 60, "{report}");
+            assert_eq!(report["wallets"], 2, "raised to 50 payments per wallet");
+            assert_eq!(report["audit_clean"], true);
+            assert_eq!(report["mode"], mode);
+        }
+    }
+
     #[test]
     fn the_verify_rate_is_positive() {
         assert!(ed25519_verify_rate(Duration::from_millis(5)).unwrap() > 0.0);

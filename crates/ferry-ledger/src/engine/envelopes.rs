@@ -101,7 +101,7 @@ impl Engine {
         ids: &[EnvelopeId],
     ) -> Result<HashSet<EnvelopeId>, EngineError> {
         let mut known = HashSet::new();
-        for chunk in ids.chunks(500) {
+        for chunk in ids.chunks(100) {
             let list = (1..=chunk.len())
                 .map(|i| format!("${i}"))
                 .collect::<Vec<_>>()
@@ -189,7 +189,7 @@ impl Settler<'_> {
             .into_iter()
             .filter(|(id, _)| seen.insert(*id))
             .collect();
-        for chunk in record.chunks(300) {
+        for chunk in record.chunks(100) {
             let values = (0..chunk.len())
                 .map(|k| format!("(${}, ${}, $1)", 2 * k + 2, 2 * k + 3))
                 .collect::<Vec<_>>()

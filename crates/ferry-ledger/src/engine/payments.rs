@@ -153,7 +153,11 @@ impl Settler<'_> {
             .collect();
         let collectors = self.collectors_of(&new_ids).await?;
         let currency = self.inner.config.currency;
-        let mut accounts = vec![(LedgerAccount::Fees, currency)];
+        let mut accounts = Vec::with_capacity(2 * ok.len() + 1);
+        if self.inner.config.fees.payment_bps > 0 {
+            // Every fee-paying batch writes this one row: lock it only when fees are charged.
+            accounts.push((LedgerAccount::Fees, currency));
+        }
         for (_, c) in &ok {
             accounts.push((LedgerAccount::Float(c.ta), currency));
             accounts.push((LedgerAccount::Online(c.payee), currency));
@@ -215,7 +219,7 @@ impl Settler<'_> {
     ) -> Result<std::collections::HashMap<PaymentId, TaId>, EngineError> {
         use sqlx::Row;
         let mut out = std::collections::HashMap::new();
-        for chunk in ids.chunks(200) {
+        for chunk in ids.chunks(50) {
             let cond = (0..chunk.len())
                 .map(|k| {
                     format!(

@@ -140,7 +140,7 @@ impl<'e> Settler<'e> {
                 }
             }
         }
-        for chunk in to_insert.chunks(150) {
+        for chunk in to_insert.chunks(40) {
             let values = (0..chunk.len())
                 .map(|k| {
                     let b = 5 * k;
@@ -510,7 +510,7 @@ impl<'e> Settler<'e> {
 
     async fn write_debits(&mut self) -> Result<(), EngineError> {
         let debits = std::mem::take(&mut self.new_debits);
-        for chunk in debits.chunks(100) {
+        for chunk in debits.chunks(25) {
             let values = (0..chunk.len())
                 .map(|k| {
                     let b = 12 * k;

@@ -17,8 +17,9 @@ use super::{Dialect, StoreError};
 use crate::accounts::LedgerAccount;
 use crate::transfer::Transfer;
 
-/// Rows per multi-row `INSERT` (well under SQLite's bound-parameter limit).
-const CHUNK: usize = 200;
+/// Rows per multi-row `INSERT`. Small on purpose: sqlx binds SQLite parameters by name, at a
+/// cost that grows with the square of a statement's parameter count.
+const CHUNK: usize = 50;
 
 #[derive(Debug, Clone, Copy)]
 struct Balance {

@@ -141,6 +141,10 @@ impl Store {
                         "PRAGMA busy_timeout = 10000",
                         "PRAGMA journal_mode = WAL",
                         "PRAGMA synchronous = FULL",
+                        // Multi-row upserts need a statement journal: keep it in memory, and
+                        // give batches a page cache that does not spill mid-transaction.
+                        "PRAGMA temp_store = MEMORY",
+                        "PRAGMA cache_size = -65536",
                         "PRAGMA foreign_keys = ON",
                     ] {
                         sqlx::query(pragma).execute(&mut *conn).await?;
