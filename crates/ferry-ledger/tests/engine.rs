@@ -731,3 +731,39 @@ async fn a_pending_payment_collected_later_settles_into_the_collectors_float() {
         kit.assert_clean(name).await;
     }
 }
+
+#[tokio::test]
+async fn deposits_refuse_unknown_wallets_other_currencies_and_amounts_over_the_balance_cap() {
+    for (name, store, _dir) in stores().await {
+        let kit = Kit::new(store);
+        let h = kit.holder().await;
+        kit.cash_in(h.account, 2_000_00).await;
+        let unknown = ferry_proto::TaId([9; 16]);
+        assert!(
+            matches!(
+                kit.engine
+                    .deposit(h.account, unknown, 1, brl(1_00), T0)
+                    .await,
+                Err(DepositError::UnknownWallet)
+            ),
+            "{name}"
+        );
+        let usd = ferry_proto::Money::new(1_00, Currency::USD);
+        assert!(matches!(
+            kit.engine.deposit(h.account, h.ta(), 1, usd, T0).await,
+            Err(DepositError::CurrencyMismatch)
+        ));
+        // The kit's software limit is a 1 000.00 balance.
+        assert!(matches!(
+            kit.engine
+                .deposit(h.account, h.ta(), 1, brl(1_000_01), T0)
+                .await,
+            Err(DepositError::OverBalanceLimit)
+        ));
+        assert_eq!(
+            kit.online(h.account).await,
+            2_000_00,
+            "{name}: nothing moved"
+        );
+    }
+}

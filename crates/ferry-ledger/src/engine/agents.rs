@@ -12,7 +12,7 @@ pub use ferry_proto::cash::CashOut;
 
 use super::outcome::{Outcome, Reason};
 use super::settler::secs;
-use super::{Engine, EngineError, retry_transient};
+use super::{Engine, EngineError, fee, push_fee, retry_transient};
 use crate::accounts::{LedgerAccount, valid_agent_name};
 use crate::store::{Posted, StoreError, post_in};
 use crate::transfer::{Posting, Transfer};
@@ -157,16 +157,12 @@ impl Engine {
             return Err(AgentError::BadReference);
         }
         self.require_account(account).await?;
-        let fee = amount
-            .basis_points(self.inner.config.fees.cash_in_bps)
-            .map_or(0, |m| m.minor());
+        let fee = fee(amount, self.inner.config.fees.cash_in_bps);
         let mut postings = vec![
             Posting::debit(LedgerAccount::Agent(agent.to_owned()), amount.minor()),
             Posting::credit(LedgerAccount::Online(account), amount.minor() - fee),
         ];
-        if fee > 0 {
-            postings.push(Posting::credit(LedgerAccount::Fees, fee));
-        }
+        push_fee(&mut postings, fee);
         let transfer = Transfer {
             reference: format!("cash-in:{agent}:{reference}"),
             kind: "cash_in",
@@ -206,10 +202,7 @@ impl Engine {
         .map_err(|_| AgentError::Stale)?;
         self.positive(body.amount)?;
         let amount = body.amount.minor();
-        let fee = body
-            .amount
-            .basis_points(c.fees.cash_out_bps)
-            .map_or(0, |m| m.minor());
+        let fee = fee(body.amount, c.fees.cash_out_bps);
         let mut postings = vec![
             Posting::debit(
                 LedgerAccount::Online(body.account),
@@ -217,9 +210,7 @@ impl Engine {
             ),
             Posting::credit(LedgerAccount::Agent(agent.to_owned()), amount),
         ];
-        if fee > 0 {
-            postings.push(Posting::credit(LedgerAccount::Fees, fee));
-        }
+        push_fee(&mut postings, fee);
         let transfer = Transfer {
             reference: format!("cash-out:{}/{}", body.account, body.nonce),
             kind: "cash_out",

@@ -9,7 +9,7 @@ use sqlx::Row;
 use thiserror::Error;
 
 use super::settler::{Settler, account_id, secs};
-use super::{Engine, EngineError, retry_transient};
+use super::{Engine, EngineError, push_fee, retry_transient};
 use crate::accounts::LedgerAccount;
 use crate::store::StoreError;
 use crate::transfer::{Posting, Transfer};
@@ -213,9 +213,7 @@ impl Settler<'_> {
             ),
             Posting::credit(LedgerAccount::Float(ta), amount.minor()),
         ];
-        if fee > 0 {
-            postings.push(Posting::credit(LedgerAccount::Fees, fee));
-        }
+        push_fee(&mut postings, fee);
         let transfer = Transfer {
             reference: format!("deposit:{ta}/{serial}"),
             kind: "deposit",

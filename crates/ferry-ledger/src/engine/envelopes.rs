@@ -113,8 +113,8 @@ impl Engine {
             }
             for r in q.fetch_all(self.inner.store.pool()).await? {
                 let bytes: Vec<u8> = r.try_get(0)?;
-                if let Some(id) = chunk.iter().find(|id| id.as_bytes()[..] == bytes[..]) {
-                    known.insert(*id);
+                if let Ok(hash) = <[u8; 32]>::try_from(bytes.as_slice()) {
+                    known.insert(EnvelopeId(ferry_proto::Hash32(hash)));
                 }
             }
         }

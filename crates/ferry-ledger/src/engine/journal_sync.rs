@@ -16,7 +16,7 @@ use sqlx::Row;
 use super::outcome::{Outcome, Reason};
 use super::payments::{CheckedPayment, PaymentSubmission};
 use super::settler::{Debit, DebitKind, EntryRow, Recorded, Settler, secs};
-use super::{Engine, EngineError, retry_transient};
+use super::{Engine, EngineError, fee, retry_transient};
 use crate::accounts::LedgerAccount;
 use crate::transfer::{Posting, Transfer};
 
@@ -263,7 +263,7 @@ impl Settler<'_> {
                 stopped = Some((j, Reason::Fork));
                 break;
             }
-            match self.apply_effects(ta_cert, cert, signed, collected).await? {
+            match self.apply_effects(cert, signed, collected).await? {
                 Ok(outcome) => outcomes.push((j, outcome)),
                 Err(reason) => {
                     stopped = Some((j, reason));
@@ -303,7 +303,6 @@ impl Settler<'_> {
     /// What an applied entry does to the ledger.
     async fn apply_effects(
         &mut self,
-        ta_cert: &TaCertificate,
         cert: &TaCertBody,
         signed: &SignedEntry,
         collected: &[Result<CheckedPayment, Reason>],
@@ -387,7 +386,7 @@ impl Settler<'_> {
                 payment,
                 payment_hash,
             } => {
-                self.collect(ta_cert, cert, signed, *payment, *payment_hash, collected)
+                self.collect(cert, signed, *payment, *payment_hash, collected)
                     .await
             }
         }
@@ -431,7 +430,6 @@ impl Settler<'_> {
     /// A Collect entry: the payment now settles into this wallet's float.
     async fn collect(
         &mut self,
-        ta_cert: &TaCertificate,
         cert: &TaCertBody,
         signed: &SignedEntry,
         payment: PaymentId,
@@ -457,11 +455,11 @@ impl Settler<'_> {
                 &format!("payment {payment} was collected by another wallet"),
             )
             .await?;
-            let _ = ta_cert;
             return Ok(Err(Reason::JournalRule));
         }
         match self.stored_debit(payment).await? {
-            Some((status, current, debit)) => {
+            Some((status, debit)) => {
+                let current = debit.credit_to.clone();
                 if debit.hash != hash {
                     return Ok(Err(Reason::JournalRule));
                 }
@@ -475,10 +473,7 @@ impl Settler<'_> {
                 // Settled to the payee's online balance before the wallet's collect was known:
                 // the value is in the wallet now, so move it from the online balance (which may
                 // go below zero: the holder received the payment twice) and refund the fee.
-                let fee = debit
-                    .amount
-                    .basis_points(self.inner.config.fees.payment_bps)
-                    .map_or(0, |m| m.minor());
+                let fee = fee(debit.amount, self.inner.config.fees.payment_bps);
                 let mut postings = vec![
                     Posting {
                         may_overdraw: true,
@@ -522,7 +517,7 @@ impl Settler<'_> {
                     .pop()
                     .unwrap_or(Outcome::Invalid(Reason::Malformed));
                 if let Outcome::Pending(_) = outcome
-                    && let Some((_, _, debit)) = self.stored_debit(payment).await?
+                    && let Some((_, debit)) = self.stored_debit(payment).await?
                 {
                     self.advance_collect(&debit, ta).await?;
                     return Ok(Ok(Outcome::Settled));

@@ -279,6 +279,21 @@ impl Inner {
     }
 }
 
+/// The fee of `bps` basis points on `amount`, in minor units, rounded down.
+fn fee(amount: ferry_proto::Money, bps: u16) -> i64 {
+    amount.basis_points(bps).map_or(0, |m| m.minor())
+}
+
+/// Adds the fee account's posting to `postings`, when there is a fee.
+fn push_fee(postings: &mut Vec<crate::transfer::Posting>, fee: i64) {
+    if fee > 0 {
+        postings.push(crate::transfer::Posting::credit(
+            crate::accounts::LedgerAccount::Fees,
+            fee,
+        ));
+    }
+}
+
 /// Runs `op` again when the database reports a transient conflict (a PostgreSQL deadlock or
 /// serialization failure, or SQLite still busy after its timeout). Each attempt is a fresh
 /// transaction, so retrying is safe.

@@ -7,7 +7,7 @@ use ferry_proto::verify::verify_client_cert;
 
 use super::outcome::{Outcome, Reason};
 use super::settler::{Settler, secs};
-use super::{Engine, EngineError, retry_transient};
+use super::{Engine, EngineError, fee, push_fee, retry_transient};
 use crate::accounts::LedgerAccount;
 use crate::store::StoreError;
 use crate::transfer::{Posting, Transfer};
@@ -101,17 +101,12 @@ impl Settler<'_> {
             return Ok(Outcome::Duplicate);
         }
         let amount = body.amount.minor();
-        let fee = body
-            .amount
-            .basis_points(config.fees.order_bps)
-            .map_or(0, |m| m.minor());
+        let fee = fee(body.amount, config.fees.order_bps);
         let mut postings = vec![
             Posting::debit(LedgerAccount::Online(body.from), amount),
             Posting::credit(LedgerAccount::Online(body.to), amount - fee),
         ];
-        if fee > 0 {
-            postings.push(Posting::credit(LedgerAccount::Fees, fee));
-        }
+        push_fee(&mut postings, fee);
         let transfer = Transfer {
             reference: format!("order:{id}"),
             kind: "order",

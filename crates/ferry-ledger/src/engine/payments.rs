@@ -254,11 +254,11 @@ impl Settler<'_> {
         credit_to: Option<&LedgerAccount>,
     ) -> Result<Outcome, EngineError> {
         let id = c.sub.payment.id(c.ta);
-        if let Some((status, current, _)) = self.stored_debit(id).await? {
+        if let Some((status, debit)) = self.stored_debit(id).await? {
             // Known: report what it is; a collecting wallet may still redirect a pending one.
             if let Some(to) = credit_to
                 && status == "pending"
-                && &current != to
+                && &debit.credit_to != to
             {
                 self.redirect_pending(id, to).await?;
             }

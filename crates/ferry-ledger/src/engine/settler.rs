@@ -13,7 +13,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::{Any, Row, Transaction};
 
 use super::outcome::{Outcome, Reason};
-use super::{EngineError, Inner};
+use super::{EngineError, Inner, fee, push_fee};
 use crate::accounts::LedgerAccount;
 use crate::store::{LedgerBatch, StoreError};
 use crate::transfer::{Posting, Transfer};
@@ -355,7 +355,7 @@ impl<'e> Settler<'e> {
             DebitKind::Payment => self.inner.config.fees.payment_bps,
             DebitKind::Withdrawal => self.inner.config.fees.withdraw_bps,
         };
-        let fee = d.amount.basis_points(bps).map(|m| m.minor()).unwrap_or(0);
+        let fee = fee(d.amount, bps);
         let float_account = LedgerAccount::Float(d.id.ta);
         let float = self
             .ledger
@@ -383,9 +383,7 @@ impl<'e> Settler<'e> {
             covered_now = need;
         }
         postings.push(Posting::credit(d.credit_to.clone(), amount - fee));
-        if fee > 0 {
-            postings.push(Posting::credit(LedgerAccount::Fees, fee));
-        }
+        push_fee(&mut postings, fee);
         let transfer = Transfer {
             reference: format!("{}:{}", d.kind.as_str(), d.id),
             kind: d.kind.as_str(),
@@ -546,13 +544,13 @@ impl<'e> Settler<'e> {
         Ok(())
     }
 
-    /// The stored debit with identity `id`: its status and where it credits.
+    /// The stored debit with identity `id`, and its status.
     pub async fn stored_debit(
         &mut self,
         id: PaymentId,
-    ) -> Result<Option<(String, LedgerAccount, Debit)>, EngineError> {
+    ) -> Result<Option<(String, Debit)>, EngineError> {
         if let Some((d, status)) = self.new_debits.iter().find(|(d, _)| d.id == id) {
-            return Ok(Some((status.to_string(), d.credit_to.clone(), d.clone())));
+            return Ok(Some((status.to_string(), d.clone())));
         }
         let row = sqlx::query(
             "SELECT status, credit_to, kind, payer_account, payee_account, amount, currency, hash
@@ -563,8 +561,7 @@ impl<'e> Settler<'e> {
         .fetch_optional(&mut *self.tx)
         .await?;
         let Some(r) = row else { return Ok(None) };
-        let debit = debit_from_row(id, &r, 1)?;
-        Ok(Some((r.try_get(0)?, debit.credit_to.clone(), debit)))
+        Ok(Some((r.try_get(0)?, debit_from_row(id, &r, 1)?)))
     }
 
     /// Points a pending debit at a new account (a wallet collected the payment).
@@ -590,12 +587,9 @@ impl<'e> Settler<'e> {
     /// transaction (and of floats those settlements credit in turn).
     async fn cascade(&mut self) -> Result<(), EngineError> {
         self.write_debits().await?;
-        let mut rounds = 0;
+        // Terminates: a float is re-queued only when one of the finitely many pending debits
+        // settles.
         while let Some(ta) = self.funded.pop_first() {
-            rounds += 1;
-            if rounds > 100_000 {
-                break;
-            }
             let rows = sqlx::query(
                 "SELECT j, status, credit_to, kind, payer_account, payee_account, amount, currency, hash
                  FROM debits WHERE ta_id = $1 AND status = 'pending' ORDER BY j",

@@ -279,18 +279,16 @@ impl Engine {
 
 /// The audit of the ledger in `store` (what [`Engine::audit`] runs; needs no keys).
 pub async fn audit(store: &Store) -> Result<crate::store::Audit, EngineError> {
-    {
-        let mut audit = store.audit().await?;
-        let revoked = revoked_wallets(store).await?;
-        // In-transit accounts are receivables (negative while a collected payment is
-        // pending); a float may be negative only for a wallet with an open fraud case.
-        audit
-            .negative
-            .retain(|(key, _, _)| match key.parse::<LedgerAccount>() {
-                Ok(LedgerAccount::InTransit(_)) => false,
-                Ok(LedgerAccount::Float(ta)) => !revoked.contains(&ta),
-                _ => true,
-            });
-        Ok(audit)
-    }
+    let mut audit = store.audit().await?;
+    let revoked = revoked_wallets(store).await?;
+    // In-transit accounts are receivables (negative while a collected payment is
+    // pending); a float may be negative only for a wallet with an open fraud case.
+    audit
+        .negative
+        .retain(|(key, _, _)| match key.parse::<LedgerAccount>() {
+            Ok(LedgerAccount::InTransit(_)) => false,
+            Ok(LedgerAccount::Float(ta)) => !revoked.contains(&ta),
+            _ => true,
+        });
+    Ok(audit)
 }
