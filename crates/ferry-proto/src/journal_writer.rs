@@ -6,8 +6,9 @@ use crate::cert::TaCertBody;
 use crate::hash::Hash32;
 use crate::ids::{AccountId, PaymentId, RequestNonce, TaId};
 use crate::journal::{DepositAuthorization, EntryKind, JournalEntry, Payment, SignedEntry};
-use crate::keys::SigningKey;
+use crate::keys::{Ed25519Signer, SignerError, SigningKey};
 use crate::money::Money;
+use crate::signed::SignWithError;
 use crate::time::UnixTime;
 use crate::verify::{ChainPoint, JournalRule};
 
@@ -28,24 +29,37 @@ pub enum WriterError {
     /// The entry breaks an encoding rule (e.g. a zero serial).
     #[error("{0}")]
     Invalid(#[from] crate::codec::DecodeError),
+    /// The signing key (e.g. a PKCS#11 token) failed.
+    #[error("{0}")]
+    Signer(#[from] SignerError),
 }
 
-/// Signs journal entries for one secure wallet.
+impl From<SignWithError> for WriterError {
+    fn from(e: SignWithError) -> Self {
+        match e {
+            SignWithError::Invalid(e) => WriterError::Invalid(e),
+            SignWithError::Signer(e) => WriterError::Signer(e),
+        }
+    }
+}
+
+/// Signs journal entries for one secure wallet, with a software key (the default) or any other
+/// [`Ed25519Signer`] such as a PKCS#11 token.
 #[derive(Debug)]
-pub struct JournalWriter {
-    key: SigningKey,
+pub struct JournalWriter<S: Ed25519Signer = SigningKey> {
+    key: S,
     cert: TaCertBody,
     point: ChainPoint,
 }
 
-impl JournalWriter {
+impl<S: Ed25519Signer> JournalWriter<S> {
     /// A writer for a wallet whose journal stands at `point`.
-    pub fn new(key: SigningKey, cert: TaCertBody, point: ChainPoint) -> Self {
+    pub fn new(key: S, cert: TaCertBody, point: ChainPoint) -> Self {
         JournalWriter { key, cert, point }
     }
 
     /// A writer for a fresh wallet.
-    pub fn fresh(key: SigningKey, cert: TaCertBody) -> Self {
+    pub fn fresh(key: S, cert: TaCertBody) -> Self {
         let point = ChainPoint::genesis(&cert.ta_id());
         Self::new(key, cert, point)
     }
@@ -95,7 +109,7 @@ impl JournalWriter {
         // Check the rules on the body first; the hash needs the signed bytes.
         self.point
             .apply(&self.cert.limits, &body, Hash32([0; 32]))?;
-        let signed = SignedEntry::sign(body, &self.key)?;
+        let signed = SignedEntry::sign_with(body, &self.key)?;
         self.point = self
             .point
             .apply(&self.cert.limits, signed.unverified(), signed.hash())?;

@@ -20,13 +20,52 @@ use crate::ids::KeyId;
 pub struct BadSignature;
 
 /// The message actually signed: domain tag, separator, then the exact bytes.
-fn signing_input(domain: &str, bytes: &[u8]) -> Vec<u8> {
+pub fn signing_input(domain: &str, bytes: &[u8]) -> Vec<u8> {
     let mut m = Vec::with_capacity(16 + domain.len() + bytes.len());
     m.extend_from_slice(b"ferry/v1/sig/");
     m.extend_from_slice(domain.as_bytes());
     m.push(0);
     m.extend_from_slice(bytes);
     m
+}
+
+/// A signer could not sign (a hardware token refused or failed, or returned a wrong signature).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("signer failed: {0}")]
+pub struct SignerError(pub String);
+
+/// An Ed25519 key that signs without necessarily showing its secret: a software
+/// [`SigningKey`], or a key inside a PKCS#11 token. Callers go through [`sign_with`], which
+/// adds the domain tag and checks the signature before returning it.
+pub trait Ed25519Signer {
+    /// The public key.
+    fn public_key(&self) -> PublicKey;
+    /// Plain RFC 8032 signature of `message` (already domain-separated by the caller).
+    fn sign_message(&self, message: &[u8]) -> Result<Signature, SignerError>;
+}
+
+impl Ed25519Signer for SigningKey {
+    fn public_key(&self) -> PublicKey {
+        self.public()
+    }
+    fn sign_message(&self, message: &[u8]) -> Result<Signature, SignerError> {
+        Ok(Signature(self.0.sign(message)))
+    }
+}
+
+/// Signs `domain ‖ bytes` with any signer and verifies the result before returning it, so a
+/// faulty or tampered token can never hand out a signature that does not verify.
+pub fn sign_with(
+    signer: &(impl Ed25519Signer + ?Sized),
+    domain: &str,
+    bytes: &[u8],
+) -> Result<Signature, SignerError> {
+    let signature = signer.sign_message(&signing_input(domain, bytes))?;
+    signer
+        .public_key()
+        .verify(domain, bytes, &signature)
+        .map_err(|_| SignerError("signature from the signer does not verify".into()))?;
+    Ok(signature)
 }
 
 /// An Ed25519 public key, validated on decode (canonical point, not of small order).

@@ -44,10 +44,13 @@ pub use codec::{DecodeError, Message, Reader, Wire, Writer};
 pub use hash::Hash32;
 pub use ids::{AccountId, KeyId, PaymentId, RequestNonce, TaId};
 pub use journal::{DepositAuthorization, EntryKind, JournalEntry, Payment, Receipt, SignedEntry};
-pub use keys::{BadSignature, PublicKey, Signature, SigningKey, X25519Public, X25519Secret};
+pub use keys::{
+    BadSignature, Ed25519Signer, PublicKey, Signature, SignerError, SigningKey, X25519Public,
+    X25519Secret,
+};
 pub use money::{Currency, Money, MoneyError};
 pub use request::PaymentRequest;
-pub use signed::{Document, Signed};
+pub use signed::{Document, SignWithError, Signed};
 pub use time::{Clock, ManualClock, SystemClock, UnixTime};
 
 /// `N` bytes from the operating system's random source.

@@ -8,7 +8,7 @@ use std::fmt;
 
 use crate::codec::{DecodeError, Reader, Wire, Writer};
 use crate::hash::Hash32;
-use crate::keys::{BadSignature, PublicKey, Signature, SigningKey};
+use crate::keys::{BadSignature, Ed25519Signer, PublicKey, Signature, SignerError, SigningKey};
 
 /// A body that can be signed. `DOMAIN` separates its signatures and hashes from every other kind.
 pub trait Document: Wire + Clone {
@@ -19,6 +19,17 @@ pub trait Document: Wire + Clone {
     fn check(&self) -> Result<(), DecodeError> {
         Ok(())
     }
+}
+
+/// Why [`Signed::sign_with`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignWithError {
+    /// The body breaks a rule.
+    #[error("{0}")]
+    Invalid(#[from] DecodeError),
+    /// The signer failed.
+    #[error("{0}")]
+    Signer(#[from] SignerError),
 }
 
 /// A signed `T`. Read the body with [`Signed::verify`] once you know the signer, or with
@@ -38,6 +49,24 @@ impl<T: Document> Signed<T> {
         body.encode(&mut w);
         let signed_bytes = w.into_bytes();
         let signature = key.sign(T::DOMAIN, &signed_bytes);
+        Ok(Signed {
+            body,
+            signed_bytes,
+            signature,
+        })
+    }
+
+    /// Encodes `body` and signs it with any [`Ed25519Signer`] (a software key or a token); the
+    /// signature is checked before it is returned.
+    pub fn sign_with(
+        body: T,
+        signer: &(impl Ed25519Signer + ?Sized),
+    ) -> Result<Self, SignWithError> {
+        body.check()?;
+        let mut w = Writer::versioned();
+        body.encode(&mut w);
+        let signed_bytes = w.into_bytes();
+        let signature = crate::keys::sign_with(signer, T::DOMAIN, &signed_bytes)?;
         Ok(Signed {
             body,
             signed_bytes,
