@@ -53,6 +53,24 @@ impl Ed25519Signer for SigningKey {
     }
 }
 
+impl<T: Ed25519Signer + ?Sized> Ed25519Signer for &T {
+    fn public_key(&self) -> PublicKey {
+        (**self).public_key()
+    }
+    fn sign_message(&self, message: &[u8]) -> Result<Signature, SignerError> {
+        (**self).sign_message(message)
+    }
+}
+
+impl<T: Ed25519Signer + ?Sized> Ed25519Signer for Box<T> {
+    fn public_key(&self) -> PublicKey {
+        (**self).public_key()
+    }
+    fn sign_message(&self, message: &[u8]) -> Result<Signature, SignerError> {
+        (**self).sign_message(message)
+    }
+}
+
 /// Signs `domain ‖ bytes` with any signer and verifies the result before returning it, so a
 /// faulty or tampered token can never hand out a signature that does not verify.
 pub fn sign_with(

@@ -85,9 +85,19 @@ impl TestIssuer {
         account_id: AccountId,
         limits: Limits,
     ) -> TaCertificate {
+        self.ta_cert_for(ta_key.public(), account_id, limits)
+    }
+
+    /// A TA certificate valid for 30 days from [`T0`], for a key held elsewhere.
+    pub fn ta_cert_for(
+        &self,
+        ta_key: crate::keys::PublicKey,
+        account_id: AccountId,
+        limits: Limits,
+    ) -> TaCertificate {
         TaCertificate::sign(
             TaCertBody {
-                ta_key: ta_key.public(),
+                ta_key,
                 account_id,
                 tier: Tier::Software,
                 limits,
