@@ -11,5 +11,6 @@
 
 pub mod client;
 pub mod secure;
+pub mod store;
 
 pub use ferry_proto as proto;
