@@ -97,7 +97,7 @@ pub enum BleParamsError {
 /// Counters of a modelled connection, both directions together.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BleStats {
-    /// Packets delivered (each ATT payload once, however often it was sent).
+    /// Packets that got through (each ATT payload once, however often it was sent).
     pub packets: u64,
     /// ATT payload bytes delivered, fragment headers included.
     pub payload_bytes: u64,
