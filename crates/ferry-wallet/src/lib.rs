@@ -10,5 +10,6 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod secure;
 
 pub use ferry_proto as proto;

@@ -1,0 +1,2 @@
+//! Secure-wallet signing keys kept outside the wallet's memory.
+pub mod pkcs11;
