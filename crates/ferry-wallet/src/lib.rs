@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod qr_image;
 pub mod secure;
 pub mod store;
 

@@ -6,6 +6,7 @@
 //! crash-safely with an anti-rollback counter; its signing key is either sealed in that state
 //! or kept in a PKCS#11 token ([`pkcs11`]).
 
+pub mod pkcs11;
 pub mod software;
 mod state;
 mod state_file;
