@@ -11,7 +11,10 @@
 
 pub mod client;
 pub mod qr_image;
+pub mod secrets;
 pub mod secure;
+pub mod session;
 pub mod store;
+pub mod wallet;
 
 pub use ferry_proto as proto;

@@ -138,6 +138,17 @@ impl SoftwareSecureWallet {
         })
     }
 
+    /// The token key label recorded in the state in `dir` (for opening its signer).
+    pub fn key_label(dir: &Path, device_key: &DeviceKey) -> Result<String, SecureWalletError> {
+        let (_, plaintext) = StateFile::open(dir, device_key)?;
+        let state = State::decode(&plaintext)
+            .map_err(|e| SecureWalletError::Corrupt(format!("state: {e}")))?;
+        match state.key {
+            StoredKey::External { label, .. } => Ok(label),
+            StoredKey::Sealed(_) => Err(SecureWalletError::WrongKey),
+        }
+    }
+
     /// The label of the token key, when the key is external.
     pub fn external_key_label(&self) -> Option<&str> {
         match &self.state.key {
