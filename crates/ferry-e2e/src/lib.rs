@@ -484,3 +484,89 @@ pub async fn transfers_of_kind(store: &Store, kind: &str) -> TransferCount {
 pub async fn payment_transfers(store: &Store) -> TransferCount {
     transfers_of_kind(store, "payment").await
 }
+
+/// Device wallets (`ferry_wallet::wallet::Wallet`) against a test server.
+pub mod devices {
+    use std::sync::Arc;
+
+    use ferry_proto::{Money, SystemClock};
+    use ferry_wallet::secure::SecureWallet;
+    use ferry_wallet::wallet::{KeyBackend, Wallet, WalletConfig};
+
+    use super::{Agent, SettlementClient, brl, random_hex};
+
+    /// A wallet in its own temporary directory.
+    pub struct Device {
+        /// The wallet.
+        pub wallet: Wallet,
+        /// Its directory (removed on drop).
+        pub dir: tempfile::TempDir,
+    }
+
+    impl Device {
+        /// Creates and registers a wallet with the server at `base_url`.
+        ///
+        /// # Panics
+        /// If creation or registration fails.
+        pub async fn register(base_url: &str, name: &str) -> Device {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let mut wallet = Wallet::create(
+                dir.path(),
+                WalletConfig {
+                    server_url: base_url.to_owned(),
+                    name: name.to_owned(),
+                    city: "Recife".into(),
+                    key: KeyBackend::Sealed,
+                },
+                Arc::new(SystemClock),
+            )
+            .await
+            .expect("create wallet");
+            wallet.register().await.expect("register wallet");
+            Device { wallet, dir }
+        }
+
+        /// Reopens the wallet from its directory (as after a restart of the app).
+        ///
+        /// # Panics
+        /// If it does not open.
+        pub async fn reopen(&mut self) {
+            self.wallet = Wallet::open(self.dir.path(), Arc::new(SystemClock), None)
+                .await
+                .expect("reopen wallet");
+        }
+
+        /// Cash in `minor` at `agent` and deposit it into the secure wallet.
+        ///
+        /// # Panics
+        /// If any step fails.
+        pub async fn fund(&mut self, client: &SettlementClient, agent: &Agent, minor: i64) {
+            let account = self
+                .wallet
+                .account_id()
+                .await
+                .expect("store")
+                .expect("registered");
+            let cashed = client
+                .cash_in(
+                    &agent.token,
+                    account,
+                    brl(minor),
+                    &format!("cash-{}", random_hex()),
+                )
+                .await
+                .expect("cash in");
+            assert_eq!(cashed.outcome, "settled", "cash in: {cashed:?}");
+            self.wallet.deposit(brl(minor)).await.expect("deposit");
+        }
+
+        /// The offline balance in minor units.
+        pub fn offline(&self) -> i64 {
+            self.wallet
+                .secure()
+                .status()
+                .balance
+                .map_or(0, Money::minor)
+        }
+    }
+}

@@ -412,7 +412,8 @@ impl WalletStore {
         clause: &str,
         bind: impl for<'q> FnOnce(
             sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-        ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+        )
+            -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
     ) -> Result<Vec<PaymentRecord>, StoreError> {
         let sql = format!(
             "SELECT ta, j, direction, payment, ta_cert, receipt, counterparty, amount, currency, \

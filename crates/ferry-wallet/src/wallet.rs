@@ -23,9 +23,9 @@ use ferry_proto::verify::{
     IssuerKeys, PayeeView, verify_client_cert, verify_network_params, verify_revocation_list,
 };
 use ferry_proto::{
-    AccountId, Clock, ClientCertificate, Currency, DepositAuthorization, EntryKind,
-    Money, NetworkParameters, Payment, PaymentId, PaymentRequest, PublicKey, Receipt,
-    RequestNonce, RevocationList, SigningKey, TaCertificate, UnixTime, X25519Secret,
+    AccountId, ClientCertificate, Clock, Currency, DepositAuthorization, EntryKind, Money,
+    NetworkParameters, Payment, PaymentId, PaymentRequest, PublicKey, Receipt, RequestNonce,
+    RevocationList, SigningKey, TaCertificate, UnixTime, X25519Secret,
 };
 use thiserror::Error;
 use zeroize::Zeroizing;
@@ -274,7 +274,10 @@ impl Wallet {
             )
             .await?;
         store
-            .set(keys::SERVER, config.server_url.trim_end_matches('/').as_bytes())
+            .set(
+                keys::SERVER,
+                config.server_url.trim_end_matches('/').as_bytes(),
+            )
             .await?;
         store.set(keys::NAME, config.name.as_bytes()).await?;
         store.set(keys::CITY, config.city.as_bytes()).await?;
@@ -326,10 +329,9 @@ impl Wallet {
         let sealed = |k: &'static str| {
             let store = store.clone();
             async move {
-                store
-                    .get(k)
-                    .await?
-                    .ok_or(WalletError::NotReady("the wallet store is missing its keys"))
+                store.get(k).await?.ok_or(WalletError::NotReady(
+                    "the wallet store is missing its keys",
+                ))
             }
         };
         let seed = secrets::open(
@@ -347,7 +349,10 @@ impl Wallet {
         let secure = match store.get_text(keys::PKCS11_MODULE).await? {
             None => SoftwareSecureWallet::open(dir, &device_key)?,
             Some(module) => {
-                let token_label = store.get_text(keys::PKCS11_TOKEN).await?.unwrap_or_default();
+                let token_label = store
+                    .get_text(keys::PKCS11_TOKEN)
+                    .await?
+                    .unwrap_or_default();
                 // The key label is kept inside the sealed state; read it from there.
                 let pin = pkcs11_pin.ok_or(WalletError::NotReady(
                     "this wallet's key is in a PKCS#11 token: give its PIN (FERRY_PKCS11_PIN)",
@@ -420,6 +425,20 @@ impl Wallet {
         self.clock.now()
     }
 
+    /// Points the wallet at another server address (the same network: the pinned issuer key
+    /// must still verify what it serves).
+    pub async fn set_server_url(&self, url: &str) -> Result<(), WalletError> {
+        self.store
+            .set(keys::SERVER, url.trim_end_matches('/').as_bytes())
+            .await?;
+        Ok(())
+    }
+
+    /// The account key's public half.
+    pub fn account_public_key(&self) -> PublicKey {
+        self.account_key.public()
+    }
+
     /// The wallet's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -453,9 +472,9 @@ impl Wallet {
     }
 
     async fn require_account(&self) -> Result<AccountId, WalletError> {
-        self.account_id()
-            .await?
-            .ok_or(WalletError::NotReady("register the wallet first (`ferry wallet register`)"))
+        self.account_id().await?.ok_or(WalletError::NotReady(
+            "register the wallet first (`ferry wallet register`)",
+        ))
     }
 
     async fn client(&self) -> Result<SettlementClient, WalletError> {
@@ -472,12 +491,15 @@ impl Wallet {
             .store
             .get(keys::ISSUER)
             .await?
-            .ok_or(WalletError::NotReady("register the wallet first (`ferry wallet register`)"))?;
+            .ok_or(WalletError::NotReady(
+                "register the wallet first (`ferry wallet register`)",
+            ))?;
         let arr: [u8; 32] = bytes
             .as_slice()
             .try_into()
             .map_err(|_| WalletError::NotReady("stored issuer key is damaged"))?;
-        PublicKey::from_bytes(&arr).map_err(|_| WalletError::NotReady("stored issuer key is damaged"))
+        PublicKey::from_bytes(&arr)
+            .map_err(|_| WalletError::NotReady("stored issuer key is damaged"))
     }
 
     async fn client_cert(&self) -> Result<ClientCertificate, WalletError> {
@@ -485,7 +507,9 @@ impl Wallet {
             .store
             .get(keys::CLIENT_CERT)
             .await?
-            .ok_or(WalletError::NotReady("register the wallet first (`ferry wallet register`)"))?;
+            .ok_or(WalletError::NotReady(
+                "register the wallet first (`ferry wallet register`)",
+            ))?;
         ClientCertificate::from_bytes(&bytes)
             .map_err(|_| WalletError::NotReady("stored client certificate is damaged"))
     }
@@ -593,7 +617,10 @@ impl Wallet {
             .into_iter()
             .find(|m| m.kind == "deposit" && m.serial == serial && m.status == "authorized");
         let auth = match stored.and_then(|m| m.authorization) {
-            Some(bytes) if DepositAuthorization::from_bytes(&bytes).is_ok_and(|a| a.unverified().amount == amount) => {
+            Some(bytes)
+                if DepositAuthorization::from_bytes(&bytes)
+                    .is_ok_and(|a| a.unverified().amount == amount) =>
+            {
                 DepositAuthorization::from_bytes(&bytes)
                     .map_err(|e| WalletError::Invalid(e.to_string()))?
             }
@@ -601,7 +628,14 @@ impl Wallet {
                 let auth = self
                     .client()
                     .await?
-                    .deposit(&self.account_key, account, status.ta_id, serial, amount, self.now())
+                    .deposit(
+                        &self.account_key,
+                        account,
+                        status.ta_id,
+                        serial,
+                        amount,
+                        self.now(),
+                    )
                     .await?;
                 self.store
                     .put_movement(&Movement {
@@ -728,10 +762,9 @@ impl Wallet {
     }
 
     fn currency(&self) -> Result<Currency, WalletError> {
-        self.secure
-            .status()
-            .currency()
-            .ok_or(WalletError::NotReady("register the wallet first (`ferry wallet register`)"))
+        self.secure.status().currency().ok_or(WalletError::NotReady(
+            "register the wallet first (`ferry wallet register`)",
+        ))
     }
 
     /// Pays the request read as `request_text` over `link`: `amount` is needed when the
@@ -763,8 +796,14 @@ impl Wallet {
             .secure
             .status()
             .certificate
-            .ok_or(WalletError::NotReady("register the wallet first (`ferry wallet register`)"))?;
-        if self.revocations().await?.is_revoked(&cert.unverified().ta_id()) {
+            .ok_or(WalletError::NotReady(
+                "register the wallet first (`ferry wallet register`)",
+            ))?;
+        if self
+            .revocations()
+            .await?
+            .is_revoked(&cert.unverified().ta_id())
+        {
             return Err(WalletError::NotReady(
                 "this wallet is on the revocation list; contact the operator",
             ));
@@ -814,10 +853,7 @@ impl Wallet {
         offer: &Offer,
         link: &mut impl Link,
     ) -> Result<crate::session::payer::Accepted, SessionError> {
-        let issuer = self
-            .issuer()
-            .await
-            .map_err(|_| SessionError::Timeout)?;
+        let issuer = self.issuer().await.map_err(|_| SessionError::Timeout)?;
         let (session, first) = PayerSession::start(request_text, request, offer)?;
         timed(self.session_timeout, link.send(&first)).await?;
         let reply = timed(self.session_timeout, link.recv()).await?;
@@ -995,7 +1031,10 @@ impl Wallet {
                     collected.push(Claim {
                         ta_cert,
                         payment,
-                        receipt: rec.receipt.as_deref().and_then(|r| Receipt::from_bytes(r).ok()),
+                        receipt: rec
+                            .receipt
+                            .as_deref()
+                            .and_then(|r| Receipt::from_bytes(r).ok()),
                     });
                 }
             }
@@ -1074,7 +1113,8 @@ impl Wallet {
                 }
             }
             EntryKind::Collect { payment, .. } => {
-                self.apply_outcome(&payment, outcome, reason, report).await?;
+                self.apply_outcome(&payment, outcome, reason, report)
+                    .await?;
             }
         }
         Ok(())
@@ -1126,7 +1166,10 @@ impl Wallet {
                 claims.push(Claim {
                     ta_cert,
                     payment,
-                    receipt: rec.receipt.as_deref().and_then(|r| Receipt::from_bytes(r).ok()),
+                    receipt: rec
+                        .receipt
+                        .as_deref()
+                        .and_then(|r| Receipt::from_bytes(r).ok()),
                 });
             }
             let outcomes = client.claim(&claims).await?;

@@ -154,7 +154,9 @@ fn every_offline_limit_is_enforced_and_a_refusal_changes_nothing() {
     let cases: Vec<(&str, Result<_, SecureWalletError>)> = vec![
         (
             "per-payment cap",
-            s.wallet.pay(&request(payee, None), brl(50_01), T0).map(|_| ()),
+            s.wallet
+                .pay(&request(payee, None), brl(50_01), T0)
+                .map(|_| ()),
         ),
         (
             "expired request",
@@ -194,7 +196,9 @@ fn every_offline_limit_is_enforced_and_a_refusal_changes_nothing() {
     s.wallet.pay(&request(payee, None), brl(1_00), T0).unwrap();
     s.wallet.pay(&request(payee, None), brl(1_00), T0).unwrap();
     assert_eq!(
-        s.wallet.pay(&request(payee, None), brl(1_00), T0).unwrap_err(),
+        s.wallet
+            .pay(&request(payee, None), brl(1_00), T0)
+            .unwrap_err(),
         SecureWalletError::TooManyPayments { max: 2 }
     );
     // A sync that covers everything, with a renewed certificate, opens the count again.
@@ -275,7 +279,9 @@ fn collect_verifies_and_never_takes_a_payment_twice() {
     // A payment to someone else; a revoked payer.
     let elsewhere = payer.pay(&request(AccountId::random(), None), 1_00);
     assert_eq!(
-        s.wallet.collect(&payer.ta_cert, &elsewhere, &ctx).unwrap_err(),
+        s.wallet
+            .collect(&payer.ta_cert, &elsewhere, &ctx)
+            .unwrap_err(),
         SecureWalletError::Payment(PayVerifyError::WrongPayee)
     );
     let p2 = payer.pay(&request(s.account, None), 5_00);
@@ -391,13 +397,20 @@ fn a_crash_at_every_step_of_every_operation_leaves_the_old_or_the_new_state() {
             let after = s.wallet.status();
             let committed = matches!(point, CrashPoint::AfterRename | CrashPoint::AfterCounter);
             if committed {
-                assert_eq!(after.point.next_j, before.point.next_j + 1, "{op:?} {point:?}");
+                assert_eq!(
+                    after.point.next_j,
+                    before.point.next_j + 1,
+                    "{op:?} {point:?}"
+                );
                 let delta = after.point.balance - before.point.balance;
                 let expect = match op {
                     Op::Deposit(m) | Op::Collect(m) => m,
                     Op::Pay(m) | Op::Withdraw(m) => -m,
                 };
-                assert_eq!(delta, expect, "{op:?} {point:?}: the debit or credit is kept");
+                assert_eq!(
+                    delta, expect,
+                    "{op:?} {point:?}: the debit or credit is kept"
+                );
             } else {
                 assert_eq!(after, before, "{op:?} {point:?}: nothing committed");
             }
@@ -462,7 +475,11 @@ fn time_is_passed_in_not_read() {
     s.fund(10_00);
     let e = s
         .wallet
-        .pay(&request(AccountId::random(), None), brl(1_00), UnixTime(T0.0 + 5))
+        .pay(
+            &request(AccountId::random(), None),
+            brl(1_00),
+            UnixTime(T0.0 + 5),
+        )
         .unwrap();
     assert_eq!(e.body().time, UnixTime(T0.0 + 5));
 }

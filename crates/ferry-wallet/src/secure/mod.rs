@@ -15,8 +15,8 @@ use ferry_proto::cert::RevocationBody;
 use ferry_proto::journal_writer::WriterError;
 use ferry_proto::verify::{CertError, ChainPoint, IssuerKeys, PayVerifyError};
 use ferry_proto::{
-    AttestationStatement, Currency, DepositAuthorization, Money, Payment,
-    PaymentRequest, PublicKey, SignedEntry, TaCertificate, TaId, UnixTime,
+    AttestationStatement, Currency, DepositAuthorization, Money, Payment, PaymentRequest,
+    PublicKey, SignedEntry, TaCertificate, TaId, UnixTime,
 };
 use thiserror::Error;
 

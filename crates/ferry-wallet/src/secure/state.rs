@@ -4,8 +4,7 @@ use std::collections::BTreeSet;
 
 use ferry_proto::verify::ChainPoint;
 use ferry_proto::{
-    DecodeError, Hash32, PaymentId, PublicKey, Reader, SignedEntry, TaCertificate, Wire,
-    Writer,
+    DecodeError, Hash32, PaymentId, PublicKey, Reader, SignedEntry, TaCertificate, Wire, Writer,
 };
 use zeroize::Zeroizing;
 
@@ -105,7 +104,9 @@ impl State {
             None
         };
         let cert = if r.bool("has_cert")? {
-            Some(TaCertificate::from_bytes(r.bytes_u16(u16::MAX as usize, "cert")?)?)
+            Some(TaCertificate::from_bytes(
+                r.bytes_u16(u16::MAX as usize, "cert")?,
+            )?)
         } else {
             None
         };

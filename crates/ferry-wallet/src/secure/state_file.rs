@@ -134,7 +134,9 @@ impl StateFile {
         let key = Self::derive_key(device_key);
         let header = 8 + 8 + NONCE_LEN;
         if bytes.len() < header + 16 || &bytes[..8] != STATE_MAGIC {
-            return Err(SecureWalletError::Corrupt("not a secure wallet state".into()));
+            return Err(SecureWalletError::Corrupt(
+                "not a secure wallet state".into(),
+            ));
         }
         let mut gen_bytes = [0u8; 8];
         gen_bytes.copy_from_slice(&bytes[8..16]);
