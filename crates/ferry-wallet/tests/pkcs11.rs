@@ -465,3 +465,69 @@ fn missing_module_skips_unless_required() {
     let required = run(true);
     assert!(!required.status.success());
 }
+
+#[test]
+fn a_secure_wallet_whose_key_is_in_the_token_pays_and_reopens() {
+    use ferry_wallet::secure::SecureWallet;
+    use ferry_wallet::secure::software::{SoftwareSecureWallet, new_device_key};
+    with_token(
+        "a_secure_wallet_whose_key_is_in_the_token_pays_and_reopens",
+        |token| {
+            let cfg = token.config("wallet-ta");
+            let dir = tempfile::tempdir().expect("tempdir");
+            let device_key = new_device_key().expect("device key");
+            let signer = Pkcs11Signer::generate(&cfg).expect("generate");
+            let mut wallet = SoftwareSecureWallet::create_with_signer(
+                dir.path(),
+                &device_key,
+                Box::new(signer),
+                "wallet-ta",
+            )
+            .expect("create");
+            let issuer = TestIssuer::new();
+            let account = AccountId::random();
+            let cert = issuer.ta_cert_for(wallet.ta_key(), account, limits(Currency::BRL));
+            wallet
+                .install_certificate(&cert, &issuer.key.public(), T0)
+                .expect("certificate");
+            let ta = wallet.status().ta_id;
+            wallet
+                .deposit(&issuer.deposit_auth(ta, 1, brl(50_00)), T0)
+                .expect("deposit");
+            let request = ferry_proto::PaymentRequest {
+                payee: AccountId::random(),
+                currency: Currency::BRL,
+                amount: None,
+                nonce: RequestNonce::random(),
+                link_key: ferry_proto::X25519Secret::generate().public(),
+                expires_at: T0.plus_secs(600),
+                payee_name: "Stall".into(),
+                city: "Recife".into(),
+                reference: String::new(),
+            };
+            wallet.pay(&request, brl(20_00), T0).expect("pay");
+            // The state names the token key: it will not open without its signer, nor with
+            // another key; with the token's key it reopens where it stood.
+            assert!(SoftwareSecureWallet::open(dir.path(), &device_key).is_err());
+            drop(wallet);
+            assert_eq!(
+                SoftwareSecureWallet::key_label(dir.path(), &device_key).expect("label"),
+                "wallet-ta"
+            );
+            let other = Pkcs11Signer::generate(&token.config("another-key")).expect("generate");
+            assert!(
+                SoftwareSecureWallet::open_with_signer(dir.path(), &device_key, Box::new(other))
+                    .is_err()
+            );
+            let signer = Pkcs11Signer::open(&cfg).expect("open");
+            let mut wallet =
+                SoftwareSecureWallet::open_with_signer(dir.path(), &device_key, Box::new(signer))
+                    .expect("reopen");
+            wallet.pay(&request, brl(5_00), T0).expect("pay again");
+            let journal = wallet.journal_since(0);
+            let end = verify_segment(cert.unverified(), ChainPoint::genesis(&ta), &journal)
+                .expect("the token-signed journal verifies");
+            assert_eq!(end.balance, 25_00);
+        },
+    );
+}
