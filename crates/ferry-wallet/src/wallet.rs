@@ -1230,7 +1230,7 @@ impl Wallet {
                 .into_iter()
                 .map(|m| (m.created_at, HistoryItem::Movement(m))),
         );
-        items.sort_by(|a, b| b.0.cmp(&a.0));
+        items.sort_by_key(|item| std::cmp::Reverse(item.0));
         Ok(items.into_iter().map(|(_, i)| i).collect())
     }
 }

@@ -130,6 +130,8 @@ impl std::fmt::Display for Refusal {
 }
 
 /// What the payee answers.
+// One short-lived value per session: boxing the accepted variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// Accepted: the payee's signed receipt and its client certificate.
