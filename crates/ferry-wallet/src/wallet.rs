@@ -799,6 +799,7 @@ impl Wallet {
             .ok_or(WalletError::NotReady(
                 "register the wallet first (`ferry wallet register`)",
             ))?;
+        let issuer = self.issuer().await?;
         if self
             .revocations()
             .await?
@@ -832,7 +833,9 @@ impl Wallet {
             ta_cert: cert,
             payment: payment.clone(),
         };
-        let result = self.run_payer(request_text, &request, &offer, link).await;
+        let result = self
+            .run_payer(request_text, &request, &offer, issuer, link)
+            .await;
         match result {
             Ok(accepted) => {
                 self.store.set_receipt(&id, &accepted.receipt).await?;
@@ -851,9 +854,9 @@ impl Wallet {
         request_text: &str,
         request: &PaymentRequest,
         offer: &Offer,
+        issuer: PublicKey,
         link: &mut impl Link,
     ) -> Result<crate::session::payer::Accepted, SessionError> {
-        let issuer = self.issuer().await.map_err(|_| SessionError::Timeout)?;
         let (session, first) = PayerSession::start(request_text, request, offer)?;
         timed(self.session_timeout, link.send(&first)).await?;
         let reply = timed(self.session_timeout, link.recv()).await?;
