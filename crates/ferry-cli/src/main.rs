@@ -1,9 +1,11 @@
 //! `ferry`: the command-line entry point.
 
+mod admin_cmd;
 mod bench;
 mod demo;
 mod inspect;
 mod serve;
+mod wallet_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -35,6 +37,27 @@ enum Command {
         #[command(subcommand)]
         what: bench::Bench,
     },
+    /// A device wallet in a directory: pay and get paid face to face, offline.
+    Wallet(wallet_cmd::WalletArgs),
+    /// Operator tasks on a running server: cash agents and funding.
+    Admin {
+        #[command(subcommand)]
+        what: admin_cmd::Admin,
+    },
+    /// Cash-agent tasks on a running server.
+    Agent {
+        #[command(subcommand)]
+        what: admin_cmd::Agent,
+    },
+}
+
+/// Ends a user-facing command: its error on one line on stderr and exit status 1.
+fn one_line_errors(result: Result<()>) -> Result<()> {
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn main() -> Result<()> {
@@ -57,5 +80,12 @@ fn main() -> Result<()> {
         }
         Command::Inspect { what } => inspect::run(what, &mut std::io::stdout()),
         Command::Bench { what } => bench::run(what),
+        Command::Wallet(args) => one_line_errors(wallet_cmd::run(args, &mut std::io::stdout())),
+        Command::Admin { what } => {
+            one_line_errors(admin_cmd::run_admin(what, &mut std::io::stdout()))
+        }
+        Command::Agent { what } => {
+            one_line_errors(admin_cmd::run_agent(what, &mut std::io::stdout()))
+        }
     }
 }

@@ -1,0 +1,197 @@
+//! `ferry admin …` and `ferry agent …`: the operator and cash-agent steps that put online money
+//! on a running server, thin over [`SettlementClient`].
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Subcommand};
+use ferry_proto::{AccountId, Currency};
+use ferry_wallet::client::{ItemResult, SettlementClient};
+
+use crate::wallet_cmd::{parse_amount, runtime};
+
+/// Operator tasks (admin token from the server's data directory).
+#[derive(Subcommand, Debug)]
+pub enum Admin {
+    /// Create a cash agent; prints its token (shown once: keep it).
+    CreateAgent {
+        /// The agent's name (lower-case letters, digits, `-` and `_`).
+        name: String,
+        #[command(flatten)]
+        admin: AdminConn,
+    },
+    /// Issue money into `agent:<name>` (an agent's float) or `insurance`.
+    Fund {
+        /// `agent:<name>` or `insurance`.
+        account: String,
+        /// e.g. 1000.00
+        amount: String,
+        #[command(flatten)]
+        money: MoneyOpts,
+        #[command(flatten)]
+        admin: AdminConn,
+    },
+}
+
+/// Cash-agent tasks (the agent's token).
+#[derive(Subcommand, Debug)]
+pub enum Agent {
+    /// Credit ACCOUNT_ID's online balance against cash taken, from the agent's float.
+    CashIn {
+        /// The holder's account id (`ferry wallet register` prints it).
+        account_id: String,
+        /// e.g. 100.00
+        amount: String,
+        #[command(flatten)]
+        money: MoneyOpts,
+        /// The settlement server, e.g. http://127.0.0.1:8080.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The agent's token (`ferry admin create-agent` prints it).
+        #[arg(long, env = "FERRY_AGENT_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+}
+
+/// Reaching the server as its operator.
+#[derive(Args, Debug)]
+pub struct AdminConn {
+    /// The settlement server, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The admin token file `ferry serve` wrote in its data directory.
+    #[arg(long, value_name = "FILE", default_value = "ferry-data/admin.token")]
+    token_file: PathBuf,
+}
+
+/// Currency and idempotency reference of a money movement.
+#[derive(Args, Debug)]
+pub struct MoneyOpts {
+    /// ISO 4217 code; must be the server's (`ferry serve --currency`, default BRL).
+    #[arg(long, default_value = "BRL")]
+    currency: String,
+    /// Idempotency key (1–64 printable ASCII): the same reference never moves money twice,
+    /// so reuse it to retry safely. A fresh one is made (and printed) when omitted.
+    #[arg(long)]
+    reference: Option<String>,
+}
+
+impl AdminConn {
+    fn token(&self) -> Result<String> {
+        let token = std::fs::read_to_string(&self.token_file).with_context(|| {
+            format!(
+                "reading the admin token from {} (see --token-file)",
+                self.token_file.display()
+            )
+        })?;
+        let token = token.trim();
+        if token.is_empty() {
+            bail!("{} is empty", self.token_file.display());
+        }
+        Ok(token.to_owned())
+    }
+}
+
+impl MoneyOpts {
+    fn currency(&self) -> Result<Currency> {
+        Currency::from_code(&self.currency)
+            .map_err(|_| anyhow!("--currency {}: not an ISO 4217 code", self.currency))
+    }
+
+    fn reference(&self, prefix: &str) -> Result<String> {
+        match &self.reference {
+            Some(r) => Ok(r.clone()),
+            None => {
+                let mut bytes = [0u8; 8];
+                getrandom::fill(&mut bytes).map_err(|e| anyhow!("random reference: {e}"))?;
+                Ok(format!(
+                    "{prefix}-{}",
+                    data_encoding::HEXLOWER.encode(&bytes)
+                ))
+            }
+        }
+    }
+}
+
+fn check_outcome(what: &str, r: &ItemResult) -> Result<()> {
+    match r.outcome.as_str() {
+        "settled" | "duplicate" => Ok(()),
+        other => bail!(
+            "{what}: {other}{}",
+            r.reason
+                .as_deref()
+                .map(|x| format!(" ({x})"))
+                .unwrap_or_default()
+        ),
+    }
+}
+
+/// Runs one `ferry admin` command.
+pub fn run_admin(cmd: Admin, out: &mut dyn Write) -> Result<()> {
+    runtime()?.block_on(async move {
+        match cmd {
+            Admin::CreateAgent { name, admin } => {
+                let token = admin.token()?;
+                let agent_token = SettlementClient::new(&admin.server)
+                    .create_agent(&token, &name)
+                    .await
+                    .with_context(|| format!("creating agent {name}"))?;
+                eprintln!(
+                    "agent {name} created; its token is shown once (use it as --token or FERRY_AGENT_TOKEN)"
+                );
+                writeln!(out, "{agent_token}")?;
+            }
+            Admin::Fund {
+                account,
+                amount,
+                money,
+                admin,
+            } => {
+                let token = admin.token()?;
+                let amount = parse_amount(&amount, money.currency()?)?;
+                let reference = money.reference("fund")?;
+                let r = SettlementClient::new(&admin.server)
+                    .fund(&token, &account, amount, &reference)
+                    .await
+                    .with_context(|| format!("funding {account}"))?;
+                check_outcome(&format!("funding {account}"), &r)?;
+                writeln!(
+                    out,
+                    "{}: {amount} into {account} (reference {reference})",
+                    r.outcome
+                )?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Runs one `ferry agent` command.
+pub fn run_agent(cmd: Agent, out: &mut dyn Write) -> Result<()> {
+    let Agent::CashIn {
+        account_id,
+        amount,
+        money,
+        server,
+        token,
+    } = cmd;
+    let account: AccountId = account_id
+        .parse()
+        .map_err(|_| anyhow!("{account_id:?}: not an account id (32 hex characters)"))?;
+    let amount = parse_amount(&amount, money.currency()?)?;
+    let reference = money.reference("cash")?;
+    runtime()?.block_on(async move {
+        let r = SettlementClient::new(&server)
+            .cash_in(&token, account, amount, &reference)
+            .await
+            .context("cash in")?;
+        check_outcome("cash in", &r)?;
+        writeln!(
+            out,
+            "{}: {amount} credited online to {account} (reference {reference})",
+            r.outcome
+        )?;
+        Ok(())
+    })
+}

@@ -1,0 +1,788 @@
+//! `ferry wallet …`: a device wallet kept in a directory, driven from the command line. The
+//! face-to-face link is TCP here, standing in for Bluetooth: the payee listens (`receive`),
+//! the payer connects (`pay`).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{ArgGroup, Args, Subcommand};
+use ferry_link::tcp::TcpLink;
+use ferry_proto::qr::request_from_emv;
+use ferry_proto::request::{MAX_CITY_LEN, MAX_NAME_LEN, MAX_REFERENCE_LEN};
+use ferry_proto::{Clock, Currency, Money, PaymentRequest, SystemClock, UnixTime};
+use ferry_wallet::client::ClientError;
+use ferry_wallet::qr_image;
+use ferry_wallet::secure::SecureWallet;
+use ferry_wallet::secure::pkcs11::Pkcs11Config;
+use ferry_wallet::session::SessionError;
+use ferry_wallet::store::{Direction, Disposition};
+use ferry_wallet::wallet::{
+    HistoryItem, KeyBackend, SyncProgress, Wallet, WalletConfig, WalletError,
+};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+/// Environment variable holding the PKCS#11 user PIN (never a flag: flags show in `ps`).
+pub const PIN_ENV: &str = "FERRY_PKCS11_PIN";
+
+/// `ferry wallet` options.
+#[derive(Args, Debug)]
+pub struct WalletArgs {
+    /// The wallet directory.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "ferry-wallet"
+    )]
+    wallet: PathBuf,
+    #[command(subcommand)]
+    command: WalletCommand,
+}
+
+/// What to do with the wallet.
+#[derive(Subcommand, Debug)]
+enum WalletCommand {
+    /// Create a wallet directory (keys generated on this device).
+    New(NewArgs),
+    /// Register the account and the secure wallet with the server; prints the account id.
+    Register,
+    /// Move AMOUNT from the online balance into the secure wallet (needs the server).
+    Deposit {
+        /// e.g. 100.00
+        amount: String,
+    },
+    /// Move AMOUNT from the secure wallet back online (settles at the next sync).
+    Withdraw {
+        /// e.g. 20.00
+        amount: String,
+    },
+    /// Offline balance, payments held, online balance at the last sync.
+    Balance,
+    /// Create a payment request and show it as a QR code and as text.
+    Request(RequestArgs),
+    /// Show a request and wait on TCP for one payment (TCP stands in for Bluetooth).
+    Receive(ReceiveArgs),
+    /// Pay a request over TCP (TCP stands in for Bluetooth).
+    Pay(PayArgs),
+    /// Collect held payments into the secure wallet (OPS Collect) to re-spend them offline.
+    Collect,
+    /// Upload the journal, claim held payments, learn statuses and the online balance.
+    Sync {
+        /// Use (and remember) this server address instead of the stored one.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+    },
+    /// Payments, deposits and withdrawals, newest first.
+    History {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `ferry wallet new`.
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("pkcs11").args(["pkcs11_module", "pkcs11_token", "pkcs11_key"]).multiple(true)))]
+struct NewArgs {
+    /// The settlement server, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// Name shown on payment requests (at most 25 bytes).
+    #[arg(long)]
+    name: Option<String>,
+    /// City shown on payment requests (at most 15 bytes).
+    #[arg(long)]
+    city: Option<String>,
+    /// PKCS#11 module holding the secure wallet's key (PIN from FERRY_PKCS11_PIN).
+    #[arg(long, value_name = "PATH", requires_all = ["pkcs11_token", "pkcs11_key"])]
+    pkcs11_module: Option<PathBuf>,
+    /// Label of the PKCS#11 token.
+    #[arg(long, value_name = "LABEL", requires = "pkcs11_module")]
+    pkcs11_token: Option<String>,
+    /// Label of the key pair to generate on the token.
+    #[arg(long, value_name = "LABEL", requires = "pkcs11_module")]
+    pkcs11_key: Option<String>,
+}
+
+/// What a new request holds.
+#[derive(Args, Debug)]
+struct RequestSpec {
+    /// Amount asked (the payer chooses when omitted).
+    #[arg(long)]
+    amount: Option<String>,
+    /// Reference shown to the payer (at most 12 bytes).
+    #[arg(long)]
+    reference: Option<String>,
+    /// Seconds the request stays valid.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    expires_in: u64,
+}
+
+/// `ferry wallet request`.
+#[derive(Args, Debug)]
+struct RequestArgs {
+    #[command(flatten)]
+    spec: RequestSpec,
+    /// Also write the QR code as a PNG image.
+    #[arg(long, value_name = "FILE")]
+    png: Option<PathBuf>,
+}
+
+/// `ferry wallet receive`.
+#[derive(Args, Debug)]
+struct ReceiveArgs {
+    /// Address to listen on for the payer, e.g. 0.0.0.0:7000.
+    #[arg(long, value_name = "ADDR")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    spec: RequestSpec,
+    /// Show the newest open request instead of creating one.
+    #[arg(long, conflicts_with_all = ["amount", "reference", "expires_in"])]
+    use_open: bool,
+    /// Write the request text to FILE (atomically) once listening.
+    #[arg(long, value_name = "FILE")]
+    request_out: Option<PathBuf>,
+}
+
+/// `ferry wallet pay`.
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("source").required(true).args(["request", "request_file", "request_png"])))]
+struct PayArgs {
+    /// The request text (as shown by the payee).
+    #[arg(long, value_name = "TEXT")]
+    request: Option<String>,
+    /// A file holding the request text.
+    #[arg(long, value_name = "FILE")]
+    request_file: Option<PathBuf>,
+    /// A PNG image of the request's QR code.
+    #[arg(long, value_name = "FILE")]
+    request_png: Option<PathBuf>,
+    /// The payee's address, e.g. 192.168.1.20:7000.
+    #[arg(long, value_name = "ADDR")]
+    connect: String,
+    /// Amount to pay, when the request names none (or the same one).
+    #[arg(long)]
+    amount: Option<String>,
+}
+
+/// Parses a positive amount of `currency` strictly (`12.34`; no sign, exponent or comma).
+pub fn parse_amount(text: &str, currency: Currency) -> Result<Money> {
+    Money::parse(text, currency)
+        .and_then(Money::require_positive)
+        .map_err(|e| {
+            anyhow!(
+                "amount {text:?}: {e} (expected e.g. 12.34; {} has {} decimals)",
+                currency.code(),
+                currency.exponent()
+            )
+        })
+}
+
+/// A current-thread runtime: every command is one short sequence of I/O.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Runs one `ferry wallet` command, writing what it has to say to `out`.
+pub fn run(args: WalletArgs, out: &mut dyn Write) -> Result<()> {
+    runtime()?.block_on(dispatch(args, out))
+}
+
+async fn dispatch(args: WalletArgs, out: &mut dyn Write) -> Result<()> {
+    let dir = args.wallet.as_path();
+    if let WalletCommand::New(new) = args.command {
+        return create(dir, new, out).await;
+    }
+    let mut wallet = open(dir).await?;
+    match args.command {
+        WalletCommand::New(_) => bail!("{} holds a wallet already", dir.display()),
+        WalletCommand::Register => register(&mut wallet, out).await,
+        WalletCommand::Deposit { amount } => {
+            let amount = parse_amount(&amount, currency(&wallet)?)?;
+            let balance = wallet.deposit(amount).await.map_err(wallet_error)?;
+            writeln!(out, "deposited {amount}; offline balance {balance}")?;
+            Ok(())
+        }
+        WalletCommand::Withdraw { amount } => {
+            let amount = parse_amount(&amount, currency(&wallet)?)?;
+            let balance = wallet.withdraw(amount).await.map_err(wallet_error)?;
+            writeln!(
+                out,
+                "withdrew {amount}; offline balance {balance}\n\
+                 the server credits it online at this wallet's next sync"
+            )?;
+            Ok(())
+        }
+        WalletCommand::Balance => balance(&wallet, out).await,
+        WalletCommand::Request(a) => request(&wallet, a, out).await,
+        WalletCommand::Receive(a) => receive(&mut wallet, a, out).await,
+        WalletCommand::Pay(a) => pay(&mut wallet, a, out).await,
+        WalletCommand::Collect => collect(&mut wallet, out).await,
+        WalletCommand::Sync { server } => sync(&mut wallet, server, out).await,
+        WalletCommand::History { json } => history(&wallet, json, out).await,
+    }
+}
+
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
+fn pin_from_env() -> Option<Zeroizing<String>> {
+    std::env::var(PIN_ENV).ok().map(Zeroizing::new)
+}
+
+/// A library error as one line; the messages already say what to do next.
+fn wallet_error(e: WalletError) -> anyhow::Error {
+    match e {
+        WalletError::Server(ClientError::Transport(_)) => {
+            anyhow!("{e} (is the server up? if it moved: `ferry wallet sync --server URL`)")
+        }
+        e => anyhow!("{e}"),
+    }
+}
+
+async fn open(dir: &Path) -> Result<Wallet> {
+    Wallet::open(dir, clock(), pin_from_env())
+        .await
+        .map_err(wallet_error)
+}
+
+fn currency(wallet: &Wallet) -> Result<Currency> {
+    wallet
+        .secure()
+        .status()
+        .currency()
+        .context("register the wallet first (`ferry wallet register`)")
+}
+
+fn check_server_url(url: &str) -> Result<()> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        bail!("--server {url}: expected http://HOST:PORT or https://…")
+    }
+}
+
+fn check_text(flag: &str, value: &str, max: usize) -> Result<()> {
+    if value.len() > max {
+        bail!("{flag}: at most {max} bytes");
+    }
+    if value.chars().any(char::is_control) {
+        bail!("{flag}: control characters are not allowed");
+    }
+    Ok(())
+}
+
+async fn create(dir: &Path, args: NewArgs, out: &mut dyn Write) -> Result<()> {
+    check_server_url(&args.server)?;
+    let name = args.name.unwrap_or_default();
+    let city = args.city.unwrap_or_default();
+    check_text("--name", &name, MAX_NAME_LEN)?;
+    check_text("--city", &city, MAX_CITY_LEN)?;
+    let key = match (args.pkcs11_module, args.pkcs11_token, args.pkcs11_key) {
+        (Some(module), Some(token_label), Some(key_label)) => {
+            let pin = pin_from_env().with_context(|| {
+                format!("the PKCS#11 token's PIN goes in the {PIN_ENV} environment variable")
+            })?;
+            KeyBackend::Pkcs11(Pkcs11Config {
+                module,
+                token_label,
+                key_label,
+                pin,
+            })
+        }
+        (None, None, None) => KeyBackend::Sealed,
+        _ => bail!("--pkcs11-module, --pkcs11-token and --pkcs11-key go together"),
+    };
+    let config = WalletConfig {
+        server_url: args.server,
+        name,
+        city,
+        key,
+    };
+    let existed = dir.exists();
+    let created = Wallet::create(dir, config, clock()).await;
+    let wallet = match created {
+        Ok(w) => w,
+        Err(e) => {
+            // Leave nothing half-made behind, but only what this command created.
+            if !existed {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            return Err(wallet_error(e));
+        }
+    };
+    writeln!(
+        out,
+        "wallet created in {}\nnext: `ferry wallet --wallet {} register`",
+        wallet.dir().display(),
+        wallet.dir().display()
+    )?;
+    Ok(())
+}
+
+async fn register(wallet: &mut Wallet, out: &mut dyn Write) -> Result<()> {
+    let account = wallet.register().await.map_err(wallet_error)?;
+    writeln!(out, "account {account}")?;
+    if let Some(cert) = wallet.secure().status().certificate {
+        let body = cert.unverified();
+        let l = &body.limits;
+        writeln!(
+            out,
+            "secure wallet {} ({:?} tier): holds at most {}, pays at most {} at a time, \
+             {} payments between syncs, sync by {}",
+            body.ta_id(),
+            body.tier,
+            Money::new(l.max_balance, l.currency),
+            Money::new(l.max_payment, l.currency),
+            l.max_payments_between_syncs,
+            utc(l.sync_by)
+        )?;
+    }
+    Ok(())
+}
+
+async fn balance(wallet: &Wallet, out: &mut dyn Write) -> Result<()> {
+    let b = wallet.balances().await.map_err(wallet_error)?;
+    let Some(offline) = b.offline else {
+        writeln!(
+            out,
+            "not registered yet (`ferry wallet register`): no balance"
+        )?;
+        return Ok(());
+    };
+    let cur = offline.currency();
+    writeln!(out, "offline: {offline}")?;
+    writeln!(
+        out,
+        "held:    {} (received, not yet collected or claimed)",
+        Money::new(b.held, cur)
+    )?;
+    match b.online {
+        Some(online) => writeln!(
+            out,
+            "online:  {} (at the last sync)",
+            Money::new(online, cur)
+        )?,
+        None => writeln!(out, "online:  unknown (not synced yet)")?,
+    }
+    if let Some(cert) = wallet.secure().status().certificate {
+        writeln!(out, "sync by: {}", utc(cert.unverified().limits.sync_by))?;
+    }
+    Ok(())
+}
+
+/// Creates a request from `spec` and returns its text.
+async fn new_request(wallet: &Wallet, spec: &RequestSpec) -> Result<String> {
+    let amount = match &spec.amount {
+        Some(a) => Some(parse_amount(a, currency(wallet)?)?),
+        None => None,
+    };
+    let reference = spec.reference.as_deref().unwrap_or_default();
+    check_text("--reference", reference, MAX_REFERENCE_LEN)?;
+    if spec.expires_in == 0 {
+        bail!("--expires-in: at least 1 second");
+    }
+    let shown = wallet
+        .request(amount, reference, Duration::from_secs(spec.expires_in))
+        .await
+        .map_err(wallet_error)?;
+    Ok(shown.text)
+}
+
+/// Prints a request: QR code, a summary and its text.
+fn show_request(text: &str, out: &mut dyn Write) -> Result<PaymentRequest> {
+    let request = request_from_emv(text).map_err(|e| anyhow!("stored request: {e}"))?;
+    let qr = qr_image::terminal(text)?;
+    write!(out, "{qr}")?;
+    let amount = request
+        .amount
+        .map_or_else(|| "any amount".to_owned(), |a| a.to_string());
+    writeln!(
+        out,
+        "request for {amount} to {} ({}), valid until {}",
+        if request.payee_name.is_empty() {
+            "this wallet"
+        } else {
+            &request.payee_name
+        },
+        request.payee,
+        utc(request.expires_at)
+    )?;
+    writeln!(out, "{text}")?;
+    Ok(request)
+}
+
+async fn request(wallet: &Wallet, args: RequestArgs, out: &mut dyn Write) -> Result<()> {
+    let text = new_request(wallet, &args.spec).await?;
+    show_request(&text, out)?;
+    if let Some(png) = &args.png {
+        qr_image::write_png(&text, png)?;
+        writeln!(out, "QR image written to {}", png.display())?;
+    }
+    Ok(())
+}
+
+async fn receive(wallet: &mut Wallet, args: ReceiveArgs, out: &mut dyn Write) -> Result<()> {
+    let text =
+        if args.use_open {
+            wallet.open_request().await.map_err(wallet_error)?.context(
+                "no open request: create one (`ferry wallet request`) or drop --use-open",
+            )?
+        } else {
+            new_request(wallet, &args.spec).await?
+        };
+    let request = show_request(&text, out)?;
+    // Listen before the request is handed out, so a payer who reads it can connect at once.
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    if let Some(path) = &args.request_out {
+        write_atomically(path, text.as_bytes())
+            .with_context(|| format!("writing the request to {}", path.display()))?;
+    }
+    writeln!(out, "waiting for the payer on {local}")?;
+    out.flush()?;
+    let now = SystemClock.now();
+    let wait = Duration::from_secs(request.expires_at.0.saturating_sub(now.0).max(1));
+    let (stream, peer) = tokio::time::timeout(wait, listener.accept())
+        .await
+        .map_err(|_| anyhow!("the request expired before a payer connected"))?
+        .context("accepting the payer's connection")?;
+    drop(listener);
+    let mut link = TcpLink::from_stream(stream);
+    match wallet.receive(&text, &mut link).await {
+        Ok(r) => {
+            writeln!(
+                out,
+                "received {} from {} (payment {}) — connected from {peer}",
+                r.amount, r.payer, r.id
+            )?;
+            writeln!(
+                out,
+                "held on this device: collect it to re-spend offline, or sync to claim it"
+            )?;
+            Ok(())
+        }
+        Err(WalletError::Session(SessionError::Refused(reason))) => {
+            bail!("payment refused: {reason}")
+        }
+        Err(e) => Err(wallet_error(e)),
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// reader sees nothing or everything.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+async fn pay(wallet: &mut Wallet, args: PayArgs, out: &mut dyn Write) -> Result<()> {
+    let text = match (&args.request, &args.request_file, &args.request_png) {
+        (Some(t), _, _) => t.clone(),
+        (_, Some(f), _) => std::fs::read_to_string(f)
+            .with_context(|| format!("reading the request from {}", f.display()))?,
+        (_, _, Some(p)) => qr_image::read_png(p)?,
+        (None, None, None) => bail!("give --request, --request-file or --request-png"),
+    };
+    let text = text.trim();
+    let request = request_from_emv(text).map_err(|e| anyhow!("not a payment request: {e}"))?;
+    let amount = match &args.amount {
+        Some(a) => Some(parse_amount(a, request.currency)?),
+        None => None,
+    };
+    precheck(wallet, &request, amount).await?;
+    let mut link = tokio::time::timeout(wallet.session_timeout, TcpLink::connect(&args.connect))
+        .await
+        .map_err(|_| anyhow!("no answer from the payee at {}", args.connect))?
+        .map_err(|e| anyhow!("cannot reach the payee at {}: {e}", args.connect))?;
+    match wallet.pay(text, amount, &mut link).await {
+        Ok(paid) => {
+            writeln!(
+                out,
+                "paid {} to {}; receipt verified",
+                paid.payment.amount(),
+                request.payee
+            )?;
+            writeln!(out, "payment {}", paid.id)?;
+            if let Some(balance) = wallet.secure().status().balance {
+                writeln!(out, "offline balance {balance}")?;
+            }
+            Ok(())
+        }
+        Err(WalletError::Interrupted { payment, error }) => bail!(
+            "payment {payment} was signed but not confirmed by the payee ({error}); \
+             it is in this wallet's journal and settles to the payee at the next sync"
+        ),
+        Err(e) => Err(wallet_error(e)),
+    }
+}
+
+/// What can be checked before connecting to the payee. A payment is signed as soon as the
+/// session starts and settles even if the session then fails, so a request this wallet must
+/// not pay is refused here, before the payee's device hears anything.
+async fn precheck(wallet: &Wallet, request: &PaymentRequest, amount: Option<Money>) -> Result<()> {
+    let mine = currency(wallet)?;
+    if request.currency != mine {
+        bail!(
+            "the request asks for {}, this wallet holds {}",
+            request.currency.code(),
+            mine.code()
+        );
+    }
+    let amount = match (request.amount, amount) {
+        (Some(a), None) | (None, Some(a)) => a,
+        (Some(a), Some(b)) if a == b => a,
+        (Some(a), Some(_)) => bail!("the request asks for {a}: drop --amount or give that"),
+        (None, None) => bail!("the request names no amount: give --amount"),
+    };
+    let now = SystemClock.now();
+    if request.expires_at <= now {
+        bail!(
+            "the request expired at {}: ask the payee for a new one",
+            utc(request.expires_at)
+        );
+    }
+    let balance = wallet
+        .secure()
+        .status()
+        .balance
+        .unwrap_or(Money::zero(mine));
+    if amount.minor() > balance.minor() {
+        bail!("the offline balance is {balance}, less than {amount}: deposit first");
+    }
+    let sent = wallet
+        .store()
+        .payments()
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    for p in sent.iter().filter(|p| p.direction == Direction::Sent) {
+        let same = ferry_proto::Payment::from_bytes(&p.payment)
+            .is_ok_and(|paid| paid.nonce() == request.nonce);
+        if same {
+            bail!(
+                "this wallet already paid this request (payment {}, {}): ask the payee for a new one",
+                p.id,
+                p.status
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn collect(wallet: &mut Wallet, out: &mut dyn Write) -> Result<()> {
+    let (done, refused) = wallet.collect().await.map_err(wallet_error)?;
+    writeln!(
+        out,
+        "collected {} payment(s), refused {}",
+        done.len(),
+        refused.len()
+    )?;
+    for (id, why) in &refused {
+        writeln!(out, "refused {id}: {why}")?;
+    }
+    if let Some(balance) = wallet.secure().status().balance {
+        writeln!(out, "offline balance {balance}")?;
+    }
+    Ok(())
+}
+
+async fn sync(wallet: &mut Wallet, server: Option<String>, out: &mut dyn Write) -> Result<()> {
+    if let Some(url) = &server {
+        check_server_url(url)?;
+        wallet.set_server_url(url).await.map_err(wallet_error)?;
+    }
+    let report = wallet
+        .sync(|p| {
+            // Progress is best effort; a closed stdout shows up at the summary.
+            let _ = match p {
+                SyncProgress::Documents => writeln!(out, "documents fetched"),
+                SyncProgress::Journal(a, b) => writeln!(out, "journal {a}/{b}"),
+                SyncProgress::Claims(a, b) => writeln!(out, "claims {a}/{b}"),
+                SyncProgress::Statuses(a, b) => writeln!(out, "statuses {a}/{b}"),
+            };
+        })
+        .await
+        .map_err(wallet_error)?;
+    writeln!(
+        out,
+        "uploaded {} journal entries, claimed {}, settled {}, pending {}, rejected {}",
+        report.entries_uploaded,
+        report.claimed,
+        report.settled,
+        report.pending,
+        report.rejected.len()
+    )?;
+    for (id, why) in &report.rejected {
+        writeln!(out, "rejected {id}: {why}")?;
+    }
+    if let (Some(online), Ok(cur)) = (report.online_balance, currency(wallet)) {
+        writeln!(out, "online balance {}", Money::new(online, cur))?;
+    }
+    if report.renewed {
+        writeln!(out, "certificate renewed")?;
+    }
+    Ok(())
+}
+
+async fn history(wallet: &Wallet, as_json: bool, out: &mut dyn Write) -> Result<()> {
+    let items = wallet.history().await.map_err(wallet_error)?;
+    if as_json {
+        let rows: Vec<Value> = items.iter().map(history_json).collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        return Ok(());
+    }
+    if items.is_empty() {
+        writeln!(out, "no payments or movements yet")?;
+    }
+    for item in &items {
+        match item {
+            HistoryItem::Payment(p) => {
+                let status = match &p.reason {
+                    Some(r) => format!("{} ({r})", p.status),
+                    None => p.status.clone(),
+                };
+                writeln!(
+                    out,
+                    "{}  {:<8}  {:>16}  {}  {}  [{}]  {}",
+                    utc(p.created_at),
+                    direction(p.direction),
+                    p.amount.to_string(),
+                    p.counterparty,
+                    status,
+                    disposition(p.disposition),
+                    p.id
+                )?;
+            }
+            HistoryItem::Movement(m) => writeln!(
+                out,
+                "{}  {:<8}  {:>16}  {}  {}  [serial {}]",
+                utc(m.created_at),
+                m.kind,
+                m.amount.to_string(),
+                if m.kind == "deposit" {
+                    "from online"
+                } else {
+                    "to online"
+                },
+                m.status,
+                m.serial
+            )?,
+        }
+    }
+    Ok(())
+}
+
+fn direction(d: Direction) -> &'static str {
+    match d {
+        Direction::Sent => "sent",
+        Direction::Received => "received",
+    }
+}
+
+fn disposition(d: Disposition) -> &'static str {
+    match d {
+        Disposition::Sent => "sent",
+        Disposition::Held => "held",
+        Disposition::Collected => "collected",
+        Disposition::Claimed => "claimed",
+    }
+}
+
+fn history_json(item: &HistoryItem) -> Value {
+    match item {
+        HistoryItem::Payment(p) => json!({
+            "kind": "payment",
+            "direction": direction(p.direction),
+            "id": p.id.to_string(),
+            "amount": p.amount.to_decimal_string(),
+            "amount_minor": p.amount.minor(),
+            "currency": p.amount.currency().code(),
+            "counterparty": p.counterparty,
+            "status": p.status,
+            "reason": p.reason,
+            "disposition": disposition(p.disposition),
+            "receipt": p.receipt.is_some(),
+            "created_at": p.created_at.0,
+        }),
+        HistoryItem::Movement(m) => json!({
+            "kind": m.kind,
+            "serial": m.serial,
+            "amount": m.amount.to_decimal_string(),
+            "amount_minor": m.amount.minor(),
+            "currency": m.amount.currency().code(),
+            "status": m.status,
+            "created_at": m.created_at.0,
+        }),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian; H. Hinnant's days-to-civil).
+fn utc(t: UnixTime) -> String {
+    let secs = t.0;
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(utc(UnixTime(0)), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(UnixTime(951_782_400)), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(UnixTime(1_700_000_000)), "2023-11-14 22:13:20 UTC");
+    }
+
+    #[test]
+    fn amounts_parse_strictly_and_positive() {
+        let brl = Currency::BRL;
+        assert_eq!(parse_amount("12.34", brl).unwrap().minor(), 1234);
+        for bad in ["12.345", "-1", "0", "0.00", "1e3", "1,00", " 1", ""] {
+            assert!(parse_amount(bad, brl).is_err(), "{bad:?}");
+        }
+        let e = parse_amount("12.345", brl).unwrap_err().to_string();
+        assert!(e.contains("too many decimal places"), "{e}");
+    }
+}

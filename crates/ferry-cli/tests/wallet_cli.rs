@@ -1,0 +1,627 @@
+//! The `ferry wallet`, `ferry admin` and `ferry agent` commands as real processes: a newcomer
+//! gets online money through an agent, deposits it, pays face to face over TCP while the
+//! server is down (request as a text file, then as a PNG image with a collect), syncs, and the
+//! ledger audits clean. Bad input ends with one clear line and exit status 1, never a panic.
+//!
+//! Every child process is owned by a guard that kills it on drop, so a failing assertion
+//! never leaves a process running.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+
+/// A child process, killed (SIGKILL) and reaped on drop.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A `ferry serve` process on a free port.
+struct Server {
+    child: Guard,
+    url: String,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `ferry serve` on `data`, waits until it says where it listens and answers
+    /// `/healthz`. Its stderr goes to `log`.
+    fn start(data: &Path, log: PathBuf) -> Server {
+        let mut child = Command::new(FERRY)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .env_remove("FERRY_DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn ferry serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child: Guard(child),
+            url: String::new(),
+            log,
+        };
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("ferry serve said nothing ({e}): {}", server.log_text()));
+        server.url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !server.healthy() {
+            if let Some(status) = server.child.0.try_wait().expect("try_wait") {
+                panic!("ferry serve exited with {status}: {}", server.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not healthy: {}",
+                server.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn healthy(&self) -> bool {
+        let Some(addr) = self
+            .url
+            .strip_prefix("http://")
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+        else {
+            return false;
+        };
+        let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .is_err()
+        {
+            return false;
+        }
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer.starts_with("HTTP/1.1 200")
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Runs `ferry ARGS` to the end.
+fn ferry(args: &[&str]) -> Output {
+    Command::new(FERRY)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("FERRY_AGENT_TOKEN")
+        .env_remove("FERRY_PKCS11_PIN")
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ferry")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts a run succeeded; returns its stdout.
+fn succeeded(what: &str, out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: exit {}\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// `ferry ARGS`, which must succeed; its stdout.
+fn ok(args: &[&str]) -> String {
+    succeeded(&args.join(" "), ferry(args))
+}
+
+/// Asserts a run failed the way a user error should: exit status 1, one line on stderr
+/// starting `error: `, no panic and no backtrace. Returns that line.
+fn user_error(what: &str, out: Output) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+    assert!(
+        !stderr.to_lowercase().contains("backtrace"),
+        "{what}: {stderr}"
+    );
+    let line = stderr.trim_end();
+    assert!(!line.contains('\n'), "{what}: more than one line: {stderr}");
+    assert!(line.starts_with("error: "), "{what}: {stderr}");
+    line.to_owned()
+}
+
+/// `ferry wallet --wallet DIR ARGS`.
+fn wallet(dir: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["wallet", "--wallet", path(dir)];
+    all.extend_from_slice(args);
+    ferry(&all)
+}
+
+fn wallet_ok(dir: &Path, args: &[&str]) -> String {
+    succeeded(&format!("wallet {}", args.join(" ")), wallet(dir, args))
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 temporary path")
+}
+
+/// The account id `ferry wallet register` prints.
+fn register(dir: &Path) -> String {
+    let out = wallet_ok(dir, &["register"]);
+    out.lines()
+        .find_map(|l| l.strip_prefix("account "))
+        .unwrap_or_else(|| panic!("no account in {out}"))
+        .trim()
+        .to_owned()
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// `balance`'s line starting with `label`, without the label.
+fn balance_line(dir: &Path, label: &str) -> String {
+    let out = wallet_ok(dir, &["balance"]);
+    out.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label} in {out}"))
+        .trim()
+        .to_owned()
+}
+
+/// The payee side in the background (`receive --request-out F ...`) and the payer side
+/// (`pay ...`, given the request file) in the foreground. Returns both stdouts.
+fn pay_face_to_face(
+    payee: &Path,
+    payer: &Path,
+    receive_args: &[&str],
+    pay_args: impl FnOnce(&Path) -> Vec<String>,
+    scratch: &Path,
+) -> (String, String) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let request_file = scratch.join(format!("request-{port}.txt"));
+    let receive_out = scratch.join(format!("receive-{port}.out"));
+    let receive_err = scratch.join(format!("receive-{port}.err"));
+    let mut args = vec![
+        "wallet",
+        "--wallet",
+        path(payee),
+        "receive",
+        "--listen",
+        &listen,
+        "--request-out",
+        path(&request_file),
+    ];
+    args.extend_from_slice(receive_args);
+    let mut receiver = Guard(
+        Command::new(FERRY)
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(File::create(&receive_out).expect("file"))
+            .stderr(File::create(&receive_err).expect("file"))
+            .spawn()
+            .expect("spawn receive"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !request_file.exists() {
+        if let Some(status) = receiver.0.try_wait().expect("try_wait") {
+            panic!(
+                "receive exited early with {status}: {}{}",
+                std::fs::read_to_string(&receive_out).unwrap_or_default(),
+                std::fs::read_to_string(&receive_err).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "no request file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut pay = vec![
+        "wallet".to_owned(),
+        "--wallet".to_owned(),
+        path(payer).to_owned(),
+        "pay".to_owned(),
+        "--connect".to_owned(),
+        listen.clone(),
+    ];
+    pay.extend(pay_args(&request_file));
+    let pay: Vec<&str> = pay.iter().map(String::as_str).collect();
+    let paid = ok(&pay);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = receiver.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "receive did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let received = std::fs::read_to_string(&receive_out).unwrap_or_default();
+    assert!(
+        status.success(),
+        "receive: {status}: {received}{}",
+        std::fs::read_to_string(&receive_err).unwrap_or_default()
+    );
+    (received, paid)
+}
+
+/// The payments in `history --json`.
+fn payments(dir: &Path) -> Vec<Value> {
+    let out = wallet_ok(dir, &["history", "--json"]);
+    let rows: Value = serde_json::from_str(&out).expect("history JSON");
+    rows.as_array()
+        .expect("array")
+        .iter()
+        .filter(|r| r["kind"] == "payment")
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_newcomer_pays_offline_and_everything_settles() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("ferry-data");
+    let token_file = data.join("admin.token");
+    let (ana, bia) = (tmp.path().join("ana"), tmp.path().join("bia"));
+    let server = Server::start(&data, tmp.path().join("serve-1.log"));
+    let url = server.url.clone();
+
+    // The operator makes an agent and funds its float; the agent cashes Ana in.
+    let agent_token = ok(&[
+        "admin",
+        "create-agent",
+        "kiosk-1",
+        "--server",
+        &url,
+        "--token-file",
+        path(&token_file),
+    ]);
+    let agent_token = agent_token.trim();
+    assert!(!agent_token.is_empty());
+    let funded = ok(&[
+        "admin",
+        "fund",
+        "agent:kiosk-1",
+        "1000.00",
+        "--currency",
+        "BRL",
+        "--server",
+        &url,
+        "--token-file",
+        path(&token_file),
+    ]);
+    assert!(funded.starts_with("settled: 1000.00 BRL"), "{funded}");
+
+    wallet_ok(&ana, &["new", "--server", &url, "--name", "Ana"]);
+    wallet_ok(
+        &bia,
+        &[
+            "new",
+            "--server",
+            &url,
+            "--name",
+            "Bia Frutas",
+            "--city",
+            "Recife",
+        ],
+    );
+    let ana_id = register(&ana);
+    let bia_id = register(&bia);
+    assert_ne!(ana_id, bia_id);
+    let cashed = succeeded(
+        "cash in",
+        Command::new(FERRY)
+            .args(["agent", "cash-in", &ana_id, "100.00", "--server", &url])
+            .env("FERRY_AGENT_TOKEN", agent_token)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run ferry"),
+    );
+    assert!(cashed.starts_with("settled: 100.00 BRL"), "{cashed}");
+    let deposited = wallet_ok(&ana, &["deposit", "100.00"]);
+    assert!(
+        deposited.contains("offline balance 100.00 BRL"),
+        "{deposited}"
+    );
+
+    // Offline from here on.
+    drop(server);
+    let (received, paid) = pay_face_to_face(
+        &bia,
+        &ana,
+        &["--amount", "30.00", "--reference", "INV-1"],
+        |f| vec!["--request-file".into(), path(f).to_owned()],
+        tmp.path(),
+    );
+    assert!(
+        received.contains("FERRY") || received.contains("000201"),
+        "{received}"
+    );
+    assert!(
+        received.contains(&format!("received 30.00 BRL from {ana_id}")),
+        "{received}"
+    );
+    assert!(paid.contains("paid 30.00 BRL"), "{paid}");
+    let payment_id = paid
+        .lines()
+        .find_map(|l| l.strip_prefix("payment "))
+        .expect("payment id")
+        .to_owned();
+    assert!(received.contains(&payment_id), "{received} / {payment_id}");
+    assert_eq!(balance_line(&ana, "offline:"), "70.00 BRL");
+    // Nothing is signed for a request paid already or for another amount.
+    let request_file = std::fs::read_dir(tmp.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("request-"))
+        })
+        .expect("the request file");
+    for (extra, why) in [
+        (None, "already paid this request"),
+        (Some("31.00"), "asks for 30.00 BRL"),
+    ] {
+        let mut args = vec![
+            "pay",
+            "--request-file",
+            path(&request_file),
+            "--connect",
+            "127.0.0.1:9",
+        ];
+        args.extend(extra.iter().flat_map(|a| ["--amount", *a]));
+        let e = user_error(why, wallet(&ana, &args));
+        assert!(e.contains(why), "{e}");
+    }
+    assert_eq!(balance_line(&ana, "offline:"), "70.00 BRL");
+    assert!(balance_line(&bia, "held:").starts_with("30.00 BRL"));
+
+    // Back online on another port; each wallet is told the new address once.
+    let server = Server::start(&data, tmp.path().join("serve-2.log"));
+    let url = server.url.clone();
+    let synced = wallet_ok(&bia, &["sync", "--server", &url]);
+    assert!(synced.contains("claims 1/1"), "{synced}");
+    assert!(synced.contains("settled 1"), "{synced}");
+    assert!(synced.contains("online balance 30.00 BRL"), "{synced}");
+    let synced = wallet_ok(&ana, &["sync", "--server", &url]);
+    assert!(synced.contains("journal 2/2"), "{synced}");
+    assert!(synced.contains("rejected 0"), "{synced}");
+    assert!(synced.contains("online balance 0.00 BRL"), "{synced}");
+
+    for (dir, direction, other) in [(&ana, "sent", &bia_id), (&bia, "received", &ana_id)] {
+        let ps = payments(dir);
+        assert_eq!(ps.len(), 1, "{ps:?}");
+        assert_eq!(ps[0]["id"], payment_id.as_str());
+        assert_eq!(ps[0]["direction"], direction);
+        assert_eq!(ps[0]["amount"], "30.00");
+        assert_eq!(ps[0]["counterparty"], other.as_str());
+        assert_eq!(ps[0]["status"], "settled", "{ps:?}");
+    }
+    assert_eq!(
+        balance_line(&bia, "online:"),
+        "30.00 BRL (at the last sync)"
+    );
+    assert!(balance_line(&bia, "held:").starts_with("0.00 BRL"));
+    let history = wallet_ok(&ana, &["history"]);
+    assert!(history.contains("deposit"), "{history}");
+
+    // A second payment from a QR image, into the payee's secure wallet (collect).
+    let png = tmp.path().join("request.png");
+    let shown = wallet_ok(&bia, &["request", "--amount", "5.00", "--png", path(&png)]);
+    assert!(
+        shown.contains("request for 5.00 BRL to Bia Frutas"),
+        "{shown}"
+    );
+    let png_for_pay = png.clone();
+    let (received, _) = pay_face_to_face(
+        &bia,
+        &ana,
+        &["--use-open"],
+        move |_| vec!["--request-png".into(), path(&png_for_pay).to_owned()],
+        tmp.path(),
+    );
+    assert!(received.contains("received 5.00 BRL"), "{received}");
+    let collected = wallet_ok(&bia, &["collect"]);
+    assert!(
+        collected.contains("collected 1 payment(s), refused 0"),
+        "{collected}"
+    );
+    assert_eq!(balance_line(&bia, "offline:"), "5.00 BRL");
+    wallet_ok(&bia, &["sync"]);
+    wallet_ok(&ana, &["sync"]);
+    wallet_ok(&bia, &["sync"]);
+    assert_eq!(balance_line(&ana, "offline:"), "65.00 BRL");
+    assert_eq!(
+        balance_line(&bia, "online:"),
+        "30.00 BRL (at the last sync)"
+    );
+    for dir in [&ana, &bia] {
+        let ps = payments(dir);
+        assert_eq!(ps.len(), 2, "{ps:?}");
+        assert!(ps.iter().all(|p| p["status"] == "settled"), "{ps:?}");
+    }
+
+    drop(server);
+    let audit = ok(&["audit", "--data-dir", path(&data)]);
+    let audit: Value = serde_json::from_str(&audit).expect("audit JSON");
+    assert_eq!(audit["clean"], true, "{audit}");
+}
+
+#[test]
+fn bad_input_ends_with_one_clear_line_and_status_1() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("ferry-data");
+    let server = Server::start(&data, tmp.path().join("serve.log"));
+    let w = tmp.path().join("w");
+    let fresh = tmp.path().join("fresh");
+
+    let e = user_error(
+        "no wallet",
+        wallet(&tmp.path().join("nothing"), &["balance"]),
+    );
+    assert!(e.contains("holds no wallet"), "{e}");
+    assert!(e.contains("ferry wallet new"), "{e}");
+
+    let e = user_error(
+        "bad server URL",
+        wallet(&fresh, &["new", "--server", "127.0.0.1:8080"]),
+    );
+    assert!(e.contains("--server"), "{e}");
+    assert!(!fresh.exists(), "nothing left behind");
+
+    wallet_ok(&w, &["new", "--server", &server.url]);
+    let e = user_error("unregistered", wallet(&w, &["deposit", "1.00"]));
+    assert!(e.contains("ferry wallet register"), "{e}");
+    register(&w);
+
+    let e = user_error("twice", wallet(&w, &["new", "--server", &server.url]));
+    assert!(e.contains("already holds a wallet"), "{e}");
+    let e = user_error("3 decimals", wallet(&w, &["deposit", "12.345"]));
+    assert!(e.contains("too many decimal places"), "{e}");
+    let e = user_error("not a number", wallet(&w, &["withdraw", "1,00"]));
+    assert!(e.contains("malformed amount"), "{e}");
+    let e = user_error("zero", wallet(&w, &["request", "--amount", "0"]));
+    assert!(e.contains("positive"), "{e}");
+    let e = user_error("no online money", wallet(&w, &["deposit", "10.00"]));
+    assert!(e.contains("server"), "{e}");
+    let e = user_error(
+        "garbage request",
+        wallet(
+            &w,
+            &[
+                "pay",
+                "--request",
+                "hello there",
+                "--connect",
+                "127.0.0.1:9",
+            ],
+        ),
+    );
+    assert!(e.contains("not a payment request"), "{e}");
+    let e = user_error(
+        "missing request file",
+        wallet(
+            &w,
+            &[
+                "pay",
+                "--request-file",
+                path(&tmp.path().join("absent.txt")),
+                "--connect",
+                "127.0.0.1:9",
+            ],
+        ),
+    );
+    assert!(e.contains("absent.txt"), "{e}");
+    let e = user_error(
+        "not a PNG",
+        wallet(
+            &w,
+            &[
+                "pay",
+                "--request-png",
+                path(&data.join("admin.token")),
+                "--connect",
+                "127.0.0.1:9",
+            ],
+        ),
+    );
+    assert!(e.contains("not a PNG"), "{e}");
+
+    let e = user_error(
+        "bad account id",
+        ferry(&[
+            "agent",
+            "cash-in",
+            "zz",
+            "1.00",
+            "--server",
+            &server.url,
+            "--token",
+            "t",
+        ]),
+    );
+    assert!(e.contains("not an account id"), "{e}");
+    let e = user_error(
+        "wrong agent token",
+        ferry(&[
+            "agent",
+            "cash-in",
+            &"ab".repeat(16),
+            "1.00",
+            "--server",
+            &server.url,
+            "--token",
+            "not-a-token",
+        ]),
+    );
+    assert!(e.contains("401"), "{e}");
+    let e = user_error(
+        "no admin token",
+        ferry(&[
+            "admin",
+            "create-agent",
+            "x",
+            "--server",
+            &server.url,
+            "--token-file",
+            path(&tmp.path().join("none.token")),
+        ]),
+    );
+    assert!(e.contains("admin token"), "{e}");
+    let e = user_error(
+        "unknown currency",
+        ferry(&[
+            "admin",
+            "fund",
+            "insurance",
+            "1.00",
+            "--currency",
+            "XYZ",
+            "--server",
+            &server.url,
+            "--token-file",
+            path(&data.join("admin.token")),
+        ]),
+    );
+    assert!(e.contains("ISO 4217"), "{e}");
+}
