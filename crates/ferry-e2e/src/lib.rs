@@ -489,11 +489,11 @@ pub async fn payment_transfers(store: &Store) -> TransferCount {
 pub mod devices {
     use std::sync::Arc;
 
-    use ferry_proto::{Money, SystemClock};
+    use ferry_proto::{AccountId, Money, SystemClock, TaId};
     use ferry_wallet::secure::SecureWallet;
-    use ferry_wallet::wallet::{KeyBackend, Wallet, WalletConfig};
+    use ferry_wallet::wallet::{KeyBackend, ShownRequest, SyncReport, Wallet, WalletConfig};
 
-    use super::{Agent, SettlementClient, brl, random_hex};
+    use super::{Agent, SettlementClient, TestServer, brl, random_hex};
 
     /// A wallet in its own temporary directory.
     pub struct Device {
@@ -567,6 +567,101 @@ pub mod devices {
                 .status()
                 .balance
                 .map_or(0, Money::minor)
+        }
+
+        /// The account id.
+        ///
+        /// # Panics
+        /// If the wallet is not registered.
+        pub async fn account(&self) -> AccountId {
+            self.wallet
+                .account_id()
+                .await
+                .expect("store")
+                .expect("registered")
+        }
+
+        /// The secure wallet's id.
+        pub fn ta(&self) -> TaId {
+            self.wallet.secure().status().ta_id
+        }
+
+        /// A request for `minor` (or any amount), valid for ten minutes.
+        ///
+        /// # Panics
+        /// If the wallet refuses.
+        pub async fn request(&self, minor: Option<i64>) -> ShownRequest {
+            self.wallet
+                .request(minor.map(brl), "", std::time::Duration::from_secs(600))
+                .await
+                .expect("request")
+        }
+
+        /// Syncs with the server the wallet is configured for.
+        ///
+        /// # Panics
+        /// If the sync fails.
+        pub async fn sync(&mut self) -> SyncReport {
+            self.wallet.sync(|_| {}).await.expect("sync")
+        }
+
+        /// A copy of this device, as a cloned phone would be: every file of the wallet
+        /// directory (device key, secure-wallet state *and* its counter, store) copied to a new
+        /// directory. Both wallets are reopened; they hold the same secure wallet.
+        ///
+        /// # Panics
+        /// If a file cannot be copied or a wallet does not reopen.
+        pub async fn clone_device(&mut self) -> Device {
+            // Closing the store checkpoints its write-ahead log into the database file.
+            self.wallet.store().close().await;
+            let dir = tempfile::tempdir().expect("temp dir");
+            for entry in std::fs::read_dir(self.dir.path()).expect("read wallet dir") {
+                let entry = entry.expect("dir entry");
+                if entry.file_type().expect("file type").is_file() {
+                    std::fs::copy(entry.path(), dir.path().join(entry.file_name()))
+                        .expect("copy wallet file");
+                }
+            }
+            self.reopen().await;
+            let wallet = Wallet::open(dir.path(), Arc::new(SystemClock), None)
+                .await
+                .expect("open the copy");
+            Device { wallet, dir }
+        }
+
+        /// This wallet's float on the server's ledger, in minor units.
+        ///
+        /// # Panics
+        /// If the server does not know the wallet.
+        pub async fn float(&self, server: &TestServer) -> i64 {
+            let ta = self.ta();
+            let view = server
+                .engine()
+                .account_view(self.account().await)
+                .await
+                .expect("account view")
+                .expect("registered account");
+            view.wallets
+                .iter()
+                .find(|w| w.ta == ta)
+                .unwrap_or_else(|| panic!("wallet {ta} not in {view:?}"))
+                .float
+                .minor()
+        }
+
+        /// This account's online balance on the server's ledger, in minor units.
+        ///
+        /// # Panics
+        /// If the server does not know the account.
+        pub async fn online(&self, server: &TestServer) -> i64 {
+            server
+                .engine()
+                .account_view(self.account().await)
+                .await
+                .expect("account view")
+                .expect("registered account")
+                .online
+                .minor()
         }
     }
 }

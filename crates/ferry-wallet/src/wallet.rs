@@ -6,7 +6,8 @@
 //! - A payment is signed (and committed) by the secure wallet *before* it is sent, and recorded
 //!   as sent right after; on open, any Pay entry of the secure wallet missing from the store is
 //!   recorded as sent (a crash between the two). A payment whose session fails is therefore
-//!   never lost: the payer's next sync settles it to the payee named inside it.
+//!   never lost: the payer's next sync settles it to the payee named inside it. Paying the
+//!   same request again re-delivers that payment; it never signs a second one.
 //! - A payee records a payment durably *before* it sends the receipt.
 //! - A deposit authorization is stored before the secure wallet applies it; a retry applies
 //!   the stored one (or asks the server again, which returns the same authorization).
@@ -20,7 +21,8 @@ use ferry_proto::cert::RevocationBody;
 use ferry_proto::journal::ReceiptBody;
 use ferry_proto::qr::{request_from_emv, request_to_emv};
 use ferry_proto::verify::{
-    IssuerKeys, PayeeView, verify_client_cert, verify_network_params, verify_revocation_list,
+    IssuerKeys, JournalRule, PayeeView, verify_client_cert, verify_network_params,
+    verify_revocation_list,
 };
 use ferry_proto::{
     AccountId, ClientCertificate, Clock, Currency, DepositAuthorization, EntryKind, Money,
@@ -609,6 +611,28 @@ impl Wallet {
     pub async fn deposit(&mut self, amount: Money) -> Result<Money, WalletError> {
         let account = self.require_account().await?;
         let status = self.secure.status();
+        // The server debits the online balance when it issues the authorization: refuse here
+        // what the secure wallet would refuse to apply, or the amount would be stuck in the
+        // wallet's float (until a withdrawal with the same serial voids it).
+        if let Some(cert) = &status.certificate {
+            let limits = cert.unverified().limits;
+            if amount.currency() != limits.currency {
+                return Err(WalletError::Invalid(format!(
+                    "this wallet takes {}",
+                    limits.currency.code()
+                )));
+            }
+            if status
+                .point
+                .balance
+                .checked_add(amount.minor())
+                .is_none_or(|b| b > limits.max_balance)
+            {
+                return Err(
+                    SecureWalletError::Refused(JournalRule::OverBalanceLimit.into()).into(),
+                );
+            }
+        }
         let serial = status.point.last_serial + 1;
         let stored = self
             .store
@@ -769,6 +793,10 @@ impl Wallet {
 
     /// Pays the request read as `request_text` over `link`: `amount` is needed when the
     /// request names none. Returns once the payee's receipt is verified and stored.
+    ///
+    /// Paying the same request again (after [`WalletError::Interrupted`], or a crash after the
+    /// secure wallet signed) delivers the payment already signed for it, never a second one;
+    /// once its receipt is held, that outcome is returned without using `link`.
     pub async fn pay(
         &mut self,
         request_text: &str,
@@ -792,6 +820,34 @@ impl Wallet {
                 ));
             }
         };
+        // A payment already signed for this request (a session cut short, a crash after
+        // signing) is delivered again: signing another would pay the request twice.
+        if let Some(rec) = self.sent_for(&request).await? {
+            let (ta_cert, payment) = decode_record(&rec)?;
+            if payment.amount() != amount {
+                return Err(WalletError::Invalid(format!(
+                    "payment {} of {} was already signed for this request; it settles when either side syncs",
+                    rec.id,
+                    payment.amount()
+                )));
+            }
+            if let Some(receipt) = rec
+                .receipt
+                .as_deref()
+                .and_then(|r| Receipt::from_bytes(r).ok())
+            {
+                return Ok(PaidOutcome {
+                    payment,
+                    id: rec.id,
+                    receipt,
+                });
+            }
+            let issuer = self.issuer().await?;
+            let offer = Offer { ta_cert, payment };
+            return self
+                .deliver(request_text, &request, rec.id, offer, issuer, link)
+                .await;
+        }
         let cert = self
             .secure
             .status()
@@ -831,16 +887,47 @@ impl Wallet {
             .await?;
         let offer = Offer {
             ta_cert: cert,
-            payment: payment.clone(),
+            payment,
         };
-        let result = self
-            .run_payer(request_text, &request, &offer, issuer, link)
-            .await;
-        match result {
+        self.deliver(request_text, &request, id, offer, issuer, link)
+            .await
+    }
+
+    /// The payment this wallet signed for `request`, if any.
+    async fn sent_for(
+        &self,
+        request: &PaymentRequest,
+    ) -> Result<Option<PaymentRecord>, WalletError> {
+        for rec in self.store.payments().await? {
+            if rec.direction != Direction::Sent {
+                continue;
+            }
+            let (_, payment) = decode_record(&rec)?;
+            if payment.payee() == request.payee && payment.nonce() == request.nonce {
+                return Ok(Some(rec));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Runs the payer's session for a signed and recorded payment; stores the receipt.
+    async fn deliver(
+        &self,
+        request_text: &str,
+        request: &PaymentRequest,
+        id: PaymentId,
+        offer: Offer,
+        issuer: PublicKey,
+        link: &mut impl Link,
+    ) -> Result<PaidOutcome, WalletError> {
+        match self
+            .run_payer(request_text, request, &offer, issuer, link)
+            .await
+        {
             Ok(accepted) => {
                 self.store.set_receipt(&id, &accepted.receipt).await?;
                 Ok(PaidOutcome {
-                    payment,
+                    payment: offer.payment,
                     id,
                     receipt: accepted.receipt,
                 })
