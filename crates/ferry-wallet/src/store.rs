@@ -394,12 +394,23 @@ impl WalletStore {
         self.payments_where("", |q| q).await
     }
 
-    /// The payments this wallet sent to `payee` (account id in hex), newest first.
-    pub async fn sent_to(&self, payee_hex: &str) -> Result<Vec<PaymentRecord>, StoreError> {
-        self.payments_where("WHERE direction = 'sent' AND counterparty = ?", |q| {
-            q.bind(payee_hex.to_owned())
-        })
-        .await
+    /// The identity and bytes of every payment this wallet sent to `payee` (account id in hex).
+    pub async fn sent_to(&self, payee_hex: &str) -> Result<Vec<(PaymentId, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT ta, j, payment FROM payments WHERE direction = 'sent' AND counterparty = ?",
+        )
+        .bind(payee_hex)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let ta = TaId::from_str(&r.get::<String, _>(0))
+                    .map_err(|_| StoreError::Damaged("ta id".into()))?;
+                let j = u32::try_from(r.get::<i64, _>(1))
+                    .map_err(|_| StoreError::Damaged("j".into()))?;
+                Ok((PaymentId { ta, j }, r.get(2)))
+            })
+            .collect()
     }
 
     /// What still has to reach the server, besides the secure wallet's journal.

@@ -576,7 +576,9 @@ impl Wallet {
             Some(a) => a,
             None => {
                 let cert = client.register_account(&self.account_key, now).await?;
-                let body = verify_client_cert(&cert, &issuers, now)
+                // Checked against the time now, not when the request left: the server dates
+                // the certificate on arrival, and a second may have turned meanwhile.
+                let body = verify_client_cert(&cert, &issuers, self.now())
                     .map_err(|e| WalletError::Untrusted(format!("client certificate: {e}")))?;
                 if body.account_key != self.account_key.public() {
                     return Err(WalletError::Untrusted(
@@ -601,7 +603,8 @@ impl Wallet {
                     "TA certificate names another account".into(),
                 ));
             }
-            self.secure.install_certificate(&cert, &issuer, now)?;
+            self.secure
+                .install_certificate(&cert, &issuer, self.now())?;
         }
         Ok(account)
     }
@@ -898,10 +901,12 @@ impl Wallet {
         &self,
         request: &PaymentRequest,
     ) -> Result<Option<PaymentRecord>, WalletError> {
-        for rec in self.store.sent_to(&request.payee.to_hex()).await? {
-            let (_, payment) = decode_record(&rec)?;
+        // Only the payment bytes of each: a payer may have paid this payee many times.
+        for (id, bytes) in self.store.sent_to(&request.payee.to_hex()).await? {
+            let payment = Payment::from_bytes(&bytes)
+                .map_err(|_| StoreError::Damaged(format!("payment {id}")))?;
             if payment.payee() == request.payee && payment.nonce() == request.nonce {
-                return Ok(Some(rec));
+                return Ok(self.store.payment(&id).await?);
             }
         }
         Ok(None)
