@@ -23,7 +23,7 @@
 //!   keys: the payer signs the payment, writes the Noise first message, reads the reply and
 //!   verifies the receipt; the payee opens the offer, runs PayVerify, signs the receipt and
 //!   writes the reply.
-//! - **process CPU**: user + system CPU of the whole process from `/proc/self/stat` (both
+//! - **process CPU**: user and system CPU of the whole process from `/proc/self/stat` (both
 //!   devices, the runtime, SQLite threads; 10 ms ticks, summed over all payments), including
 //!   the payee's request and its session setup. Linux only; `null` elsewhere.
 //! - BLE packets, connection events, payload bytes and retransmissions of the connection.
@@ -262,8 +262,8 @@ async fn one_payment(
     Ok((sample, payee))
 }
 
-/// User + system CPU time of this process so far, from `/proc/self/stat` (Linux).
-fn process_cpu() -> Option<Duration> {
+/// User and system CPU time of this process so far, from `/proc/self/stat` (Linux).
+fn process_cpu() -> Option<[Duration; 2]> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = stat.rsplit_once(')')?.1;
@@ -272,7 +272,7 @@ fn process_cpu() -> Option<Duration> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     // USER_HZ is 100 on every Linux architecture this runs on.
-    Some(Duration::from_millis((utime + stime) * 10))
+    Some([utime, stime].map(|ticks| Duration::from_millis(ticks * 10)))
 }
 
 async fn new_wallet(dir: &std::path::Path, url: &str, name: &str) -> Result<Wallet> {
@@ -411,7 +411,7 @@ async fn measure(args: &PayArgs, params: BleParams) -> Result<Value> {
     let (crypto_payer, crypto_payee) = crypto_only(n.clamp(20, 200))?;
 
     let mut samples = Vec::with_capacity(n);
-    let mut cpu = Some(Duration::ZERO);
+    let mut cpu = Some([Duration::ZERO; 2]);
     for k in 0..n {
         if k % per_round == 0 {
             if k > 0 {
@@ -427,7 +427,7 @@ async fn measure(args: &PayArgs, params: BleParams) -> Result<Value> {
         let (sample, back) = one_payment(&mut payer, payee, money(AMOUNT), &params).await?;
         payee = back;
         cpu = match (cpu, before, process_cpu()) {
-            (Some(c), Some(b), Some(a)) => Some(c + a.saturating_sub(b)),
+            (Some(c), Some(b), Some(a)) => Some([0, 1].map(|i| c[i] + a[i].saturating_sub(b[i]))),
             _ => None,
         };
         samples.push(sample);
@@ -483,7 +483,10 @@ async fn measure(args: &PayArgs, params: BleParams) -> Result<Value> {
         },
         "payee_request_ms": dist(&col(|s| s.request)),
         "payee_setup_ms": dist(&col(|s| s.payee_setup)),
-        "process_cpu_ms_per_payment": cpu.map(|c| (ms(c) / n as f64 * 1000.0).round() / 1000.0),
+        "process_cpu_ms_per_payment": cpu.map(|[user, system]| {
+            let per = |d: Duration| (ms(d) / n as f64 * 1000.0).round() / 1000.0;
+            json!({ "total": per(user + system), "user": per(user), "system": per(system) })
+        }),
         "per_payment": {
             "round_trips": round_trips,
             "offer_bytes": samples.first().map_or(0, |s| s.offer_bytes),
@@ -539,7 +542,7 @@ fn print_summary(r: &Value) {
         "crypto alone: payer {:.2} ms, payee {:.2} ms; process CPU per payment {} ms",
         f(&r["crypto_ms"]["payer"]),
         f(&r["crypto_ms"]["payee"]),
-        r["process_cpu_ms_per_payment"],
+        r["process_cpu_ms_per_payment"]["total"],
     );
     let p = &r["per_payment"];
     println!(
