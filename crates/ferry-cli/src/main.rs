@@ -2,6 +2,7 @@
 
 mod admin_cmd;
 mod bench;
+mod bench_pay;
 mod demo;
 mod inspect;
 mod serve;
@@ -35,7 +36,7 @@ enum Command {
     /// Measure Ferry against the budgets of DESIGN §7.
     Bench {
         #[command(subcommand)]
-        what: bench::Bench,
+        what: bench_pay::Benches,
     },
     /// A device wallet in a directory: pay and get paid face to face, offline.
     Wallet(wallet_cmd::WalletArgs),
@@ -79,7 +80,7 @@ fn main() -> Result<()> {
             }
         }
         Command::Inspect { what } => inspect::run(what, &mut std::io::stdout()),
-        Command::Bench { what } => bench::run(what),
+        Command::Bench { what } => bench_pay::run_bench(what),
         Command::Wallet(args) => one_line_errors(wallet_cmd::run(args, &mut std::io::stdout())),
         Command::Admin { what } => {
             one_line_errors(admin_cmd::run_admin(what, &mut std::io::stdout()))

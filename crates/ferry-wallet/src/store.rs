@@ -394,6 +394,14 @@ impl WalletStore {
         self.payments_where("", |q| q).await
     }
 
+    /// The payments this wallet sent to `payee` (account id in hex), newest first.
+    pub async fn sent_to(&self, payee_hex: &str) -> Result<Vec<PaymentRecord>, StoreError> {
+        self.payments_where("WHERE direction = 'sent' AND counterparty = ?", |q| {
+            q.bind(payee_hex.to_owned())
+        })
+        .await
+    }
+
     /// What still has to reach the server, besides the secure wallet's journal.
     pub async fn outbox(&self) -> Result<Outbox, StoreError> {
         let all = self.payments().await?;

@@ -924,10 +924,7 @@ impl Wallet {
         &self,
         request: &PaymentRequest,
     ) -> Result<Option<PaymentRecord>, WalletError> {
-        for rec in self.store.payments().await? {
-            if rec.direction != Direction::Sent {
-                continue;
-            }
+        for rec in self.store.sent_to(&request.payee.to_hex()).await? {
             let (_, payment) = decode_record(&rec)?;
             if payment.payee() == request.payee && payment.nonce() == request.nonce {
                 return Ok(Some(rec));
