@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use ferry_proto::UnixTime;
 use ferry_proto::envelope::{Envelope, EnvelopeError, EnvelopeId};
-use ferry_proto::sealed::{OpenError, SealedContent, open};
+use ferry_proto::sealed::{OpenError, SealedContent, open_with};
 use sqlx::AssertSqlSafe;
 use sqlx::Row;
 
@@ -38,7 +38,7 @@ enum Opened {
 
 impl Engine {
     fn open_one(&self, env: &Envelope, now: UnixTime) -> Opened {
-        match open(env, &self.inner.sealing, now) {
+        match open_with(env, &self.inner.opener, now) {
             Ok(SealedContent::Payment {
                 ta_cert,
                 payment,
