@@ -16,6 +16,7 @@ use super::outcome::{Outcome, Reason};
 use super::payments::{CheckedPayment, PaymentSubmission};
 use super::settler::{Settler, secs};
 use super::{Engine, EngineError, retry_transient};
+use crate::store::Params;
 
 /// The outcome for one envelope.
 #[derive(Debug, Clone)]
@@ -102,10 +103,7 @@ impl Engine {
     ) -> Result<HashSet<EnvelopeId>, EngineError> {
         let mut known = HashSet::new();
         for chunk in ids.chunks(100) {
-            let list = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = Params::new(self.inner.store.dialect()).list(chunk.len());
             let sql = format!("SELECT id FROM envelopes WHERE id IN ({list})");
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {
@@ -190,16 +188,16 @@ impl Settler<'_> {
             .filter(|(id, _)| seen.insert(*id))
             .collect();
         for chunk in record.chunks(100) {
-            let values = (0..chunk.len())
-                .map(|k| format!("(${}, ${}, $1)", 2 * k + 2, 2 * k + 3))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let values = Params::new(self.inner.store.dialect()).rows(chunk.len(), 3);
             let sql = format!(
                 "INSERT INTO envelopes (id, kind, received_at) VALUES {values} ON CONFLICT (id) DO NOTHING"
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(secs(self.now));
+            let mut q = sqlx::query(AssertSqlSafe(sql));
             for (id, kind) in chunk {
-                q = q.bind(id.as_bytes().to_vec()).bind(*kind);
+                q = q
+                    .bind(id.as_bytes().to_vec())
+                    .bind(*kind)
+                    .bind(secs(self.now));
             }
             q.execute(&mut *self.tx).await?;
         }

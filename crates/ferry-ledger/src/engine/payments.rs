@@ -220,14 +220,9 @@ impl Settler<'_> {
         use sqlx::Row;
         let mut out = std::collections::HashMap::new();
         for chunk in ids.chunks(50) {
+            let mut p = crate::store::Params::new(self.inner.store.dialect());
             let cond = (0..chunk.len())
-                .map(|k| {
-                    format!(
-                        "(payment_ta = ${} AND payment_j = ${})",
-                        2 * k + 1,
-                        2 * k + 2
-                    )
-                })
+                .map(|_| format!("(payment_ta = {} AND payment_j = {})", p.next(), p.next()))
                 .collect::<Vec<_>>()
                 .join(" OR ");
             let sql =

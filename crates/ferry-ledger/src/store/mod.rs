@@ -9,8 +9,10 @@
 
 mod batch;
 mod schema;
+mod sql;
 
 pub use batch::LedgerBatch;
+pub(crate) use sql::Params;
 
 use std::path::Path;
 use std::str::FromStr;
