@@ -10,12 +10,12 @@ use ferry_proto::{
     AccountId, Currency, Hash32, Money, PaymentId, SignedEntry, TaCertificate, TaId, UnixTime,
 };
 use sqlx::AssertSqlSafe;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use super::outcome::{Outcome, Reason};
 use super::{EngineError, Inner, fee, push_fee};
 use crate::accounts::LedgerAccount;
-use crate::store::{LedgerBatch, Params, StoreError};
+use crate::store::{LedgerBatch, Params, StoreError, WriteTx};
 use crate::transfer::{Posting, Transfer};
 
 /// Database time for `t`.
@@ -81,7 +81,7 @@ pub(crate) struct Case {
 /// One settlement transaction.
 pub(crate) struct Settler<'e> {
     pub inner: &'e Inner,
-    pub tx: Transaction<'static, Any>,
+    pub tx: WriteTx,
     pub ledger: LedgerBatch,
     pub now: UnixTime,
     /// Floats credited in this transaction: their pending debits may now settle.

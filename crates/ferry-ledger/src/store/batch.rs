@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ferry_proto::{Currency, UnixTime};
 use sqlx::AssertSqlSafe;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use super::sql::Params;
-use super::{Dialect, StoreError};
+use super::{Dialect, StoreError, WriteTx};
 use crate::accounts::LedgerAccount;
 use crate::transfer::Transfer;
 
@@ -72,7 +72,7 @@ impl LedgerBatch {
     /// lock in the same order). Accounts already loaded are skipped.
     pub async fn lock(
         &mut self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut WriteTx,
         accounts: &[(LedgerAccount, Currency)],
     ) -> Result<(), StoreError> {
         let mut wanted: BTreeMap<i32, Vec<String>> = BTreeMap::new();
@@ -94,7 +94,7 @@ impl LedgerBatch {
 
     async fn load_chunk(
         &mut self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut WriteTx,
         currency: i32,
         keys: &[String],
     ) -> Result<(), StoreError> {
@@ -145,7 +145,7 @@ impl LedgerBatch {
     /// The running balance of `account` (loading and locking it if needed).
     pub async fn balance(
         &mut self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut WriteTx,
         account: &LedgerAccount,
         currency: Currency,
     ) -> Result<i64, StoreError> {
@@ -161,7 +161,7 @@ impl LedgerBatch {
 
     /// Checks `transfer` against the running balances and buffers it. On an error nothing
     /// changes: the batch can go on with other transfers.
-    pub async fn post(&mut self, tx: &mut Transaction<'static, Any>, transfer: &Transfer) -> Result<(), StoreError> {
+    pub async fn post(&mut self, tx: &mut WriteTx, transfer: &Transfer) -> Result<(), StoreError> {
         transfer.validate()?;
         if self.references.contains(&transfer.reference) {
             return Err(StoreError::DuplicateReference(transfer.reference.clone()));
@@ -212,7 +212,7 @@ impl LedgerBatch {
 
     /// Writes every buffered transfer, its postings and the changed balances. Returns the
     /// transfer ids by reference.
-    pub async fn flush(self, tx: &mut Transaction<'static, Any>) -> Result<HashMap<String, i64>, StoreError> {
+    pub async fn flush(self, tx: &mut WriteTx) -> Result<HashMap<String, i64>, StoreError> {
         let mut ids = HashMap::with_capacity(self.transfers.len());
         for chunk in self.transfers.chunks(CHUNK) {
             let values = Params::new(self.dialect).rows(chunk.len(), 4);
