@@ -102,7 +102,7 @@ impl Engine {
         ids: &[EnvelopeId],
     ) -> Result<HashSet<EnvelopeId>, EngineError> {
         let mut known = HashSet::new();
-        for chunk in ids.chunks(100) {
+        for chunk in ids.chunks(crate::store::CHUNK) {
             let list = Params::new(self.inner.store.dialect()).list(chunk.len());
             let sql = format!("SELECT id FROM envelopes WHERE id IN ({list})");
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -187,7 +187,7 @@ impl Settler<'_> {
             .into_iter()
             .filter(|(id, _)| seen.insert(*id))
             .collect();
-        for chunk in record.chunks(100) {
+        for chunk in record.chunks(crate::store::CHUNK) {
             let values = Params::new(self.inner.store.dialect()).rows(chunk.len(), 3);
             let sql = format!(
                 "INSERT INTO envelopes (id, kind, received_at) VALUES {values} ON CONFLICT (id) DO NOTHING"

@@ -15,7 +15,7 @@ use sqlx::Row;
 use super::outcome::{Outcome, Reason};
 use super::{EngineError, Inner, fee, push_fee};
 use crate::accounts::LedgerAccount;
-use crate::store::{LedgerBatch, Params, StoreError, WriteTx};
+use crate::store::{CHUNK, LedgerBatch, Params, StoreError, WriteTx};
 use crate::transfer::{Posting, Transfer};
 
 /// Database time for `t`.
@@ -140,7 +140,7 @@ impl<'e> Settler<'e> {
                 }
             }
         }
-        for chunk in to_insert.chunks(40) {
+        for chunk in to_insert.chunks(CHUNK) {
             let values = Params::new(self.inner.store.dialect()).rows(chunk.len(), 5);
             let sql = format!(
                 "INSERT INTO journal_entries (ta_id, j, hash, prev_hash, entry) VALUES {values}
@@ -495,7 +495,7 @@ impl<'e> Settler<'e> {
 
     async fn write_debits(&mut self) -> Result<(), EngineError> {
         let debits = std::mem::take(&mut self.new_debits);
-        for chunk in debits.chunks(25) {
+        for chunk in debits.chunks(CHUNK) {
             let values = Params::new(self.inner.store.dialect()).rows(chunk.len(), 12);
             let sql = format!(
                 "INSERT INTO debits (ta_id, j, kind, payer_account, payee_account, amount, currency,

@@ -17,6 +17,7 @@ mod batch;
 mod schema;
 mod sql;
 
+pub(crate) use batch::CHUNK;
 pub use batch::LedgerBatch;
 pub(crate) use sql::Params;
 
