@@ -88,11 +88,12 @@ pub struct SettleArgs {
     /// Payments posted in the timed phase.
     #[arg(long, default_value_t = 20_000)]
     payments: usize,
-    /// Payments per request (at most 1000).
-    #[arg(long, default_value_t = 500)]
+    /// Payments per request (at most 1000). Full batches with two in flight settle fastest on
+    /// both databases (BENCHMARKS.md): one batch is verified while the other is written.
+    #[arg(long, default_value_t = 1000)]
     batch: usize,
     /// Requests in flight.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 2)]
     concurrency: usize,
     /// Claims or sealed envelopes.
     #[arg(long, value_enum, default_value_t = Mode::Claims)]
