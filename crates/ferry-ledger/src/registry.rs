@@ -72,7 +72,7 @@ pub async fn register_account(
         account_id: AccountId::random(),
         account_key,
         issuer: issuer.public().key_id(),
-        issued_at: now,
+        issued_at: now.minus_secs(ferry_proto::time::CLOCK_SKEW_SECS),
         expires_at: now.plus_secs(policy.client_cert_validity_secs),
     };
     let cert = ClientCertificate::sign(body, issuer)?;
@@ -117,7 +117,7 @@ pub async fn register_wallet(
         tier: att.tier,
         limits,
         issuer: issuer.public().key_id(),
-        issued_at: now,
+        issued_at: now.minus_secs(ferry_proto::time::CLOCK_SKEW_SECS),
         expires_at: now.plus_secs(policy.ta_cert_validity_secs),
     };
     let cert = TaCertificate::sign(body, issuer)?;

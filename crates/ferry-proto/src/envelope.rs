@@ -17,15 +17,20 @@
 //! limits honest flooding, it is not a security property. The envelope id ([`EnvelopeId`]) is a
 //! hash of `enc ‖ ciphertext` only, so it does not change from hop to hop.
 //!
+//! A receiver that opens many envelopes with one key uses an [`EnvelopeOpener`]: it keeps the
+//! key's public half and id, which HPKE's key derivation and the header check need for every
+//! envelope, instead of deriving them from the secret each time.
+//!
 //! The id is a cheap first dedupe key. It is computed before anything is authenticated, so a
 //! receiver must record it only once the envelope has opened (a copy with a forged expiry has the
 //! same id but never opens); the semantic id found inside is the authoritative one.
 
 use std::fmt;
 
-use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
+use hpke::{Deserializable, OpModeS, Serializable};
 use rand_core::{TryCryptoRng, TryRng};
 use thiserror::Error;
+use zeroize::Zeroizing;
 
 use crate::codec::{DecodeError, Message, Reader, WIRE_VERSION, Wire, Writer};
 use crate::hash::Hash32;
@@ -196,22 +201,85 @@ fn hpke_seal<A: hpke::aead::Aead>(
     Ok((enc.to_bytes().into(), ciphertext))
 }
 
-/// HPKE base-mode single-shot open, the counterpart of [`hpke_seal`].
+/// HPKE base-mode single-shot open with the `hpke` crate, for the secret key `sk_bytes`.
 fn hpke_open<A: hpke::aead::Aead>(
-    secret: &X25519Secret,
+    sk_bytes: &[u8; 32],
     enc: &[u8; ENC_LEN],
     info: &[u8],
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, EnvelopeError> {
-    // `to_bytes` is zeroizing; hpke's private key wraps a zeroize-on-drop x25519 secret.
-    let sk_bytes = secret.to_bytes();
+    // hpke's private key wraps a zeroize-on-drop x25519 secret.
     let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(&sk_bytes[..])
         .map_err(|_| EnvelopeError::DecryptFailed)?;
     let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc)
         .map_err(|_| EnvelopeError::DecryptFailed)?;
-    hpke::single_shot_open::<A, Kdf, Kem>(&OpModeR::Base, &sk, &enc, info, ciphertext, aad)
+    hpke::single_shot_open::<A, Kdf, Kem>(&hpke::OpModeR::Base, &sk, &enc, info, ciphertext, aad)
         .map_err(|_| EnvelopeError::DecryptFailed)
+}
+
+/// Opens envelopes sealed to one X25519 key (the issuer's sealing key).
+///
+/// It keeps what depends only on the key — its public half and the key id each envelope's
+/// header must name — so that opening an envelope costs the `hpke` crate's decapsulation and
+/// nothing more (computing the key id per envelope cost one more X25519 multiplication).
+pub struct EnvelopeOpener {
+    secret: Zeroizing<[u8; 32]>,
+    public: X25519Public,
+    key_id: KeyId,
+}
+
+impl EnvelopeOpener {
+    /// An opener for envelopes sealed to `secret`'s public key.
+    pub fn new(secret: &X25519Secret) -> Self {
+        let public = secret.public();
+        EnvelopeOpener {
+            secret: secret.to_bytes(),
+            key_id: public.key_id(),
+            public,
+        }
+    }
+
+    /// The public key envelopes must be sealed to.
+    pub fn public(&self) -> X25519Public {
+        self.public
+    }
+
+    /// The id of that key (what an envelope's header names).
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    /// Opens `envelope` at time `now`, with the same checks in the same order as
+    /// [`Envelope::open`]: the key id, the expiry, then decryption.
+    pub fn open(&self, envelope: &Envelope, now: UnixTime) -> Result<Vec<u8>, EnvelopeError> {
+        if envelope.key_id != self.key_id {
+            return Err(EnvelopeError::WrongKey {
+                sealed_to: envelope.key_id,
+            });
+        }
+        if envelope.is_expired(now) {
+            return Err(EnvelopeError::Expired {
+                expires_at: envelope.expires_at,
+            });
+        }
+        let aad = associated_data(&envelope.key_id, envelope.expires_at);
+        hpke_open::<SuiteAead>(
+            &self.secret,
+            &envelope.enc,
+            HPKE_INFO,
+            &aad,
+            &envelope.ciphertext,
+        )
+    }
+}
+
+impl fmt::Debug for EnvelopeOpener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnvelopeOpener")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Envelope {
@@ -280,19 +348,10 @@ impl Envelope {
     /// ([`EnvelopeError::Expired`]; it is valid strictly before `expires_at`, as every expiry in
     /// Ferry), and the
     /// ciphertext authenticates ([`EnvelopeError::DecryptFailed`]).
+    ///
+    /// To open many envelopes with one key, make one [`EnvelopeOpener`] and use it instead.
     pub fn open(&self, secret: &X25519Secret, now: UnixTime) -> Result<Vec<u8>, EnvelopeError> {
-        if secret.public().key_id() != self.key_id {
-            return Err(EnvelopeError::WrongKey {
-                sealed_to: self.key_id,
-            });
-        }
-        if self.is_expired(now) {
-            return Err(EnvelopeError::Expired {
-                expires_at: self.expires_at,
-            });
-        }
-        let aad = associated_data(&self.key_id, self.expires_at);
-        hpke_open::<SuiteAead>(secret, &self.enc, HPKE_INFO, &aad, &self.ciphertext)
+        EnvelopeOpener::new(secret).open(self, now)
     }
 
     /// The envelope's id (see [`EnvelopeId`]).
@@ -539,15 +598,18 @@ mod tests {
         assert_eq!(ciphertext, ct);
 
         // Opening with skRm recovers the plaintext; any flipped bit fails.
-        assert_eq!(hpke_open::<A>(&secret, &enc, info, aad, ct).unwrap(), pt);
+        assert_eq!(
+            hpke_open::<A>(&secret.to_bytes(), &enc, info, aad, ct).unwrap(),
+            pt
+        );
         let mut bad = ct.to_vec();
         bad[0] ^= 1;
         assert_eq!(
-            hpke_open::<A>(&secret, &enc, info, aad, &bad),
+            hpke_open::<A>(&secret.to_bytes(), &enc, info, aad, &bad),
             Err(EnvelopeError::DecryptFailed)
         );
         assert_eq!(
-            hpke_open::<A>(&secret, &enc, b"other info", aad, ct),
+            hpke_open::<A>(&secret.to_bytes(), &enc, b"other info", aad, ct),
             Err(EnvelopeError::DecryptFailed)
         );
     }
@@ -566,6 +628,23 @@ mod tests {
         run_kat::<SuiteAead>(
             &INFO, &IKM_E, &PK_EM, &IKM_R, &PK_RM, &SK_RM, &ENC, &PT, &AAD0, &CT0,
         );
+    }
+
+    /// An encapsulated key of small order gives an all-zero shared secret: refused (RFC 9180
+    /// §7.1.4), as the `hpke` crate refuses it.
+    #[test]
+    fn the_opener_refuses_small_order_enc() {
+        let e = sample(b"x");
+        let opener = EnvelopeOpener::new(&issuer());
+        for enc in [[0u8; 32], {
+            let mut one = [0u8; 32];
+            one[0] = 1;
+            one
+        }] {
+            let forged = Envelope { enc, ..e.clone() };
+            assert_eq!(opener.open(&forged, NOW), Err(EnvelopeError::DecryptFailed));
+        }
+        assert_eq!(opener.open(&e, NOW).unwrap(), b"x");
     }
 
     /// `seal_with_ikm` is the A.2.1 ephemeral path with Ferry's own info and AAD.

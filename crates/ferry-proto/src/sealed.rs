@@ -6,7 +6,7 @@ use thiserror::Error;
 
 use crate::cert::{NetworkParamsBody, TaCertificate};
 use crate::codec::{DecodeError, Message, Reader, Wire, Writer};
-use crate::envelope::{Envelope, EnvelopeError};
+use crate::envelope::{Envelope, EnvelopeError, EnvelopeOpener};
 use crate::journal::{Payment, Receipt, SignedEntry};
 use crate::keys::X25519Secret;
 use crate::order::SignedOrder;
@@ -164,7 +164,17 @@ pub fn open(
     secret: &X25519Secret,
     now: UnixTime,
 ) -> Result<SealedContent, OpenError> {
-    let plaintext = zeroize::Zeroizing::new(envelope.open(secret, now)?);
+    open_with(envelope, &EnvelopeOpener::new(secret), now)
+}
+
+/// [`open`] with an [`EnvelopeOpener`] made once for the key (what a server opening many
+/// envelopes uses).
+pub fn open_with(
+    envelope: &Envelope,
+    opener: &EnvelopeOpener,
+    now: UnixTime,
+) -> Result<SealedContent, OpenError> {
+    let plaintext = zeroize::Zeroizing::new(opener.open(envelope, now)?);
     Ok(SealedContent::from_bytes(&plaintext)?)
 }
 

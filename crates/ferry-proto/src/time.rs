@@ -46,6 +46,11 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> UnixTime;
 }
 
+/// How far device clocks may run behind the issuer's: certificates are valid from this many
+/// seconds before they are issued, so a device whose clock is a little slow does not refuse a
+/// certificate (or a payer) issued a moment ago.
+pub const CLOCK_SKEW_SECS: u64 = 300;
+
 /// The operating system's clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;

@@ -1,7 +1,8 @@
 //! The axum application: shared state, the router, request metrics, and the translation of
 //! engine errors into API errors (database details are logged, never returned).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::Router;
@@ -14,7 +15,7 @@ use axum::routing::{get, post};
 use ferry_ledger::engine::{AgentError, DepositError};
 use ferry_ledger::registry::RegistryError;
 use ferry_ledger::{Engine, EngineError};
-use ferry_proto::{AccountId, Clock, Currency, Money, UnixTime};
+use ferry_proto::{AccountId, Clock, Currency, DecodeError, Money, TaCertificate, UnixTime};
 use serde::de::DeserializeOwned;
 
 use crate::api::auth;
@@ -37,6 +38,41 @@ pub struct AppState {
     pub admin_token: Arc<String>,
     /// The clock (the system clock in production; tests may pass another).
     pub clock: Arc<dyn Clock>,
+    /// TA certificates decoded from claims, by their bytes.
+    pub certificates: Arc<CertificateCache>,
+}
+
+/// Most certificates [`CertificateCache`] keeps; it is emptied when full.
+const CERTIFICATE_CACHE_MAX: usize = 10_000;
+
+/// TA certificates already decoded, by their exact bytes. Every claim carries its payer's
+/// certificate, so the same few certificates arrive again and again, and decoding one
+/// decompresses its Ed25519 key (about a tenth of the cost of checking a signature). Decoding
+/// is a function of the bytes alone, so a cached certificate is exactly what decoding the same
+/// bytes again would give; nothing is trusted because it is cached (the engine still checks
+/// the issuer's signature, through its own cache). Only certificates that decoded are kept.
+#[derive(Debug, Default)]
+pub struct CertificateCache {
+    decoded: Mutex<HashMap<Vec<u8>, TaCertificate>>,
+}
+
+impl CertificateCache {
+    /// Decodes `bytes` as a TA certificate, or returns the copy decoded before.
+    pub fn decode(&self, bytes: &[u8]) -> Result<TaCertificate, DecodeError> {
+        if let Ok(map) = self.decoded.lock()
+            && let Some(cert) = map.get(bytes)
+        {
+            return Ok(cert.clone());
+        }
+        let cert = TaCertificate::from_bytes(bytes)?;
+        if let Ok(mut map) = self.decoded.lock() {
+            if map.len() >= CERTIFICATE_CACHE_MAX {
+                map.clear();
+            }
+            map.insert(bytes.to_vec(), cert.clone());
+        }
+        Ok(cert)
+    }
 }
 
 impl AppState {
@@ -289,4 +325,59 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_proto::SigningKey;
+    use ferry_proto::cert::{Limits, TaCertBody, Tier};
+
+    use super::*;
+
+    fn certificate() -> TaCertificate {
+        let issuer = SigningKey::generate();
+        TaCertificate::sign(
+            TaCertBody {
+                ta_key: SigningKey::generate().public(),
+                account_id: AccountId::random(),
+                tier: Tier::Software,
+                limits: Limits {
+                    currency: Currency::BRL,
+                    max_balance: 500_00,
+                    max_payment: 100_00,
+                    max_payments_between_syncs: 50,
+                    sync_by: UnixTime(2_000_000_000),
+                },
+                issuer: issuer.public().key_id(),
+                issued_at: UnixTime(1_700_000_000),
+                expires_at: UnixTime(1_800_000_000),
+            },
+            &issuer,
+        )
+        .expect("certificate")
+    }
+
+    #[test]
+    fn the_certificate_cache_gives_what_decoding_gives() {
+        let cache = CertificateCache::default();
+        let cert = certificate();
+        let bytes = cert.to_bytes();
+        let first = cache.decode(&bytes).expect("decodes");
+        let again = cache.decode(&bytes).expect("cached");
+        assert_eq!(first.to_bytes(), bytes);
+        assert_eq!(again.to_bytes(), bytes);
+        assert_eq!(again.unverified(), cert.unverified());
+        // Bytes that do not decode are refused every time, and never cached.
+        let mut bad = bytes.clone();
+        bad.push(0);
+        assert!(cache.decode(&bad).is_err());
+        assert!(cache.decode(&bad).is_err());
+        assert_eq!(cache.decoded.lock().expect("lock").len(), 1);
+        // A different certificate is a different entry.
+        let other = certificate();
+        assert_eq!(
+            cache.decode(&other.to_bytes()).expect("decodes").to_bytes(),
+            other.to_bytes()
+        );
+    }
 }

@@ -205,6 +205,7 @@ pub async fn start_with_clock(
         metrics: Arc::new(Metrics::new()),
         admin_token: Arc::new(admin_token.clone()),
         clock: clock.clone(),
+        certificates: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -259,6 +259,32 @@ impl Wallet {
                 dir.display()
             )));
         }
+        match Self::create_in(dir, config, clock).await {
+            Ok(w) => Ok(w),
+            Err(e) => {
+                // Leave no half-made wallet behind: a retry must be able to start afresh.
+                for name in [
+                    "device.key",
+                    "wallet.db",
+                    "wallet.db-wal",
+                    "wallet.db-shm",
+                    "secure-wallet.state",
+                    "secure-wallet.state.tmp",
+                    "secure-wallet.counter",
+                    "secure-wallet.counter.tmp",
+                ] {
+                    let _ = std::fs::remove_file(dir.join(name));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn create_in(
+        dir: &Path,
+        config: WalletConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, WalletError> {
         let device_key = secrets::create_device_key(dir)?;
         let store = WalletStore::open(dir).await?;
         let account_key = SigningKey::generate();

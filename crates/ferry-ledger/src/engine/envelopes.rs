@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use ferry_proto::UnixTime;
 use ferry_proto::envelope::{Envelope, EnvelopeError, EnvelopeId};
-use ferry_proto::sealed::{OpenError, SealedContent, open};
+use ferry_proto::sealed::{OpenError, SealedContent, open_with};
 use sqlx::AssertSqlSafe;
 use sqlx::Row;
 
@@ -16,6 +16,7 @@ use super::outcome::{Outcome, Reason};
 use super::payments::{CheckedPayment, PaymentSubmission};
 use super::settler::{Settler, secs};
 use super::{Engine, EngineError, retry_transient};
+use crate::store::Params;
 
 /// The outcome for one envelope.
 #[derive(Debug, Clone)]
@@ -38,7 +39,7 @@ enum Opened {
 
 impl Engine {
     fn open_one(&self, env: &Envelope, now: UnixTime) -> Opened {
-        match open(env, &self.inner.sealing, now) {
+        match open_with(env, &self.inner.opener, now) {
             Ok(SealedContent::Payment {
                 ta_cert,
                 payment,
@@ -101,11 +102,8 @@ impl Engine {
         ids: &[EnvelopeId],
     ) -> Result<HashSet<EnvelopeId>, EngineError> {
         let mut known = HashSet::new();
-        for chunk in ids.chunks(100) {
-            let list = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+        for chunk in ids.chunks(crate::store::CHUNK) {
+            let list = Params::new(self.inner.store.dialect()).list(chunk.len());
             let sql = format!("SELECT id FROM envelopes WHERE id IN ({list})");
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {
@@ -189,17 +187,17 @@ impl Settler<'_> {
             .into_iter()
             .filter(|(id, _)| seen.insert(*id))
             .collect();
-        for chunk in record.chunks(100) {
-            let values = (0..chunk.len())
-                .map(|k| format!("(${}, ${}, $1)", 2 * k + 2, 2 * k + 3))
-                .collect::<Vec<_>>()
-                .join(", ");
+        for chunk in record.chunks(crate::store::CHUNK) {
+            let values = Params::new(self.inner.store.dialect()).rows(chunk.len(), 3);
             let sql = format!(
                 "INSERT INTO envelopes (id, kind, received_at) VALUES {values} ON CONFLICT (id) DO NOTHING"
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(secs(self.now));
+            let mut q = sqlx::query(AssertSqlSafe(sql));
             for (id, kind) in chunk {
-                q = q.bind(id.as_bytes().to_vec()).bind(*kind);
+                q = q
+                    .bind(id.as_bytes().to_vec())
+                    .bind(*kind)
+                    .bind(secs(self.now));
             }
             q.execute(&mut *self.tx).await?;
         }

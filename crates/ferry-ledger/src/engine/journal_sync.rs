@@ -93,7 +93,7 @@ impl Engine {
                 sync_by: now.plus_secs(template.sync_by.secs()),
                 ..template
             },
-            issued_at: now,
+            issued_at: now.minus_secs(ferry_proto::time::CLOCK_SKEW_SECS),
             expires_at: now.plus_secs(policy.ta_cert_validity_secs),
             issuer: self.inner.issuer.public().key_id(),
             ..cert.clone()

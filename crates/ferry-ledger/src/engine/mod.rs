@@ -23,6 +23,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use ferry_proto::cert::{FeeSchedule, NetworkParamsBody, RevocationBody};
+use ferry_proto::envelope::EnvelopeOpener;
 use ferry_proto::verify::{IssuerKeys, verify_ta_cert_signature};
 use ferry_proto::{
     Currency, Hash32, NetworkParameters, RevocationList, SigningKey, TaCertificate, UnixTime,
@@ -89,7 +90,8 @@ const CERT_CACHE_MAX: usize = 100_000;
 struct Inner {
     store: Store,
     issuer: SigningKey,
-    sealing: X25519Secret,
+    /// Opens envelopes sealed to the issuer's sealing key.
+    opener: EnvelopeOpener,
     issuers: IssuerKeys,
     config: EngineConfig,
     /// TA certificates whose issuer signature verified, by hash of their bytes.
@@ -124,7 +126,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 store,
                 issuer,
-                sealing,
+                opener: EnvelopeOpener::new(&sealing),
                 issuers,
                 config,
                 cert_cache: Mutex::new(HashMap::new()),
@@ -182,7 +184,7 @@ impl Engine {
         let c = &self.inner.config;
         let body = NetworkParamsBody {
             issuer_key: self.inner.issuer.public(),
-            sealing_key: self.inner.sealing.public(),
+            sealing_key: self.inner.opener.public(),
             currency: c.currency,
             software_limits: c.registration.software_limits,
             hardware_limits: c.registration.hardware_limits,

@@ -212,22 +212,18 @@ impl Settler<'_> {
         self.new_debit(debit).await
     }
 
-    /// The collecting wallets of the payments `ids`, where known (one query per 200 ids).
+    /// The collecting wallets of the payments `ids`, where known (one query per
+    /// [`crate::store::CHUNK`] ids).
     async fn collectors_of(
         &mut self,
         ids: &[PaymentId],
     ) -> Result<std::collections::HashMap<PaymentId, TaId>, EngineError> {
         use sqlx::Row;
         let mut out = std::collections::HashMap::new();
-        for chunk in ids.chunks(50) {
+        for chunk in ids.chunks(crate::store::CHUNK) {
+            let mut p = crate::store::Params::new(self.inner.store.dialect());
             let cond = (0..chunk.len())
-                .map(|k| {
-                    format!(
-                        "(payment_ta = ${} AND payment_j = ${})",
-                        2 * k + 1,
-                        2 * k + 2
-                    )
-                })
+                .map(|_| format!("(payment_ta = {} AND payment_j = {})", p.next(), p.next()))
                 .collect::<Vec<_>>()
                 .join(" OR ");
             let sql =

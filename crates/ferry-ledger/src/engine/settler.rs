@@ -10,12 +10,12 @@ use ferry_proto::{
     AccountId, Currency, Hash32, Money, PaymentId, SignedEntry, TaCertificate, TaId, UnixTime,
 };
 use sqlx::AssertSqlSafe;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use super::outcome::{Outcome, Reason};
 use super::{EngineError, Inner, fee, push_fee};
 use crate::accounts::LedgerAccount;
-use crate::store::{LedgerBatch, StoreError};
+use crate::store::{CHUNK, LedgerBatch, Params, StoreError, WriteTx};
 use crate::transfer::{Posting, Transfer};
 
 /// Database time for `t`.
@@ -81,7 +81,7 @@ pub(crate) struct Case {
 /// One settlement transaction.
 pub(crate) struct Settler<'e> {
     pub inner: &'e Inner,
-    pub tx: Transaction<'static, Any>,
+    pub tx: WriteTx,
     pub ledger: LedgerBatch,
     pub now: UnixTime,
     /// Floats credited in this transaction: their pending debits may now settle.
@@ -140,21 +140,8 @@ impl<'e> Settler<'e> {
                 }
             }
         }
-        for chunk in to_insert.chunks(40) {
-            let values = (0..chunk.len())
-                .map(|k| {
-                    let b = 5 * k;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${})",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
+        for chunk in to_insert.chunks(CHUNK) {
+            let values = Params::new(self.inner.store.dialect()).rows(chunk.len(), 5);
             let sql = format!(
                 "INSERT INTO journal_entries (ta_id, j, hash, prev_hash, entry) VALUES {values}
                  ON CONFLICT DO NOTHING RETURNING ta_id, j"
@@ -508,15 +495,8 @@ impl<'e> Settler<'e> {
 
     async fn write_debits(&mut self) -> Result<(), EngineError> {
         let debits = std::mem::take(&mut self.new_debits);
-        for chunk in debits.chunks(25) {
-            let values = (0..chunk.len())
-                .map(|k| {
-                    let b = 12 * k;
-                    let cols: Vec<String> = (1..=12).map(|c| format!("${}", b + c)).collect();
-                    format!("({})", cols.join(", "))
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
+        for chunk in debits.chunks(CHUNK) {
+            let values = Params::new(self.inner.store.dialect()).rows(chunk.len(), 12);
             let sql = format!(
                 "INSERT INTO debits (ta_id, j, kind, payer_account, payee_account, amount, currency,
                                      hash, credit_to, status, received_at, settled_at)

@@ -6,19 +6,31 @@
 //! on the same payment post it once. SQLite writes take the write lock up front
 //! (`BEGIN IMMEDIATE`); PostgreSQL relies on row locks, taken in account order so concurrent
 //! transfers cannot deadlock.
+//!
+//! SQLite has one writer at a time. Rather than let concurrent write transactions poll for the
+//! lock in SQLite's busy handler (which sleeps and retries, so one unlucky batch can wait behind
+//! many later ones), a store on SQLite queues its write transactions on a fair in-process async
+//! mutex, held from `BEGIN IMMEDIATE` to commit or rollback ([`WriteTx`]). The busy handler is
+//! still there for writers outside the queue (another process, a statement run on the pool).
 
 mod batch;
 mod schema;
+mod sql;
 
+pub(crate) use batch::CHUNK;
 pub use batch::LedgerBatch;
+pub(crate) use sql::Params;
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use ferry_proto::{Currency, UnixTime};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 use thiserror::Error;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::accounts::LedgerAccount;
 use crate::transfer::{Transfer, TransferError};
@@ -108,6 +120,50 @@ impl Audit {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite only: the queue of write transactions (tokio's mutex is FIFO-fair).
+    write_queue: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction from [`Store::begin`]. It dereferences to the connection, so statements
+/// run on `&mut *tx`. On SQLite it also holds the store's write queue until it commits or is
+/// dropped (which rolls it back), so the next queued transaction starts only then.
+#[derive(Debug)]
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    /// Held for the whole transaction, released after commit or rollback was sent.
+    turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits the transaction, then lets the next queued one start.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        let WriteTx { tx, turn } = self;
+        let result = tx.commit().await;
+        drop(turn);
+        result
+    }
+
+    /// Rolls the transaction back, then lets the next queued one start. (Dropping a `WriteTx`
+    /// also rolls back.)
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        let WriteTx { tx, turn } = self;
+        let result = tx.rollback().await;
+        drop(turn);
+        result
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -156,7 +212,12 @@ impl Store {
             options
         };
         let pool = options.connect(url).await?;
-        let store = Store { pool, dialect };
+        let write_queue = (dialect == Dialect::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let store = Store {
+            pool,
+            dialect,
+            write_queue,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -171,12 +232,21 @@ impl Store {
         &self.pool
     }
 
-    /// Starts a write transaction (on SQLite, one that holds the write lock from the start).
-    pub async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        Ok(match self.dialect {
+    /// Starts a write transaction. On SQLite it first waits its turn in the store's write
+    /// queue, then takes the database's write lock from the start (`BEGIN IMMEDIATE`).
+    ///
+    /// Never call this while the same task holds another [`WriteTx`] of the store: on SQLite
+    /// it would wait for itself.
+    pub async fn begin(&self) -> Result<WriteTx, StoreError> {
+        let turn = match &self.write_queue {
+            Some(queue) => Some(queue.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = match self.dialect {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Dialect::Postgres => self.pool.begin().await?,
-        })
+        };
+        Ok(WriteTx { tx, turn })
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -300,7 +370,7 @@ impl Store {
 /// Posts `transfer` inside the caller's transaction (so the settlement engine can dedupe and
 /// settle in one commit). On an error, the caller must roll back (or roll back to its savepoint).
 pub async fn post_in(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     dialect: Dialect,
     transfer: &Transfer,
     at: UnixTime,
@@ -379,4 +449,59 @@ pub async fn post_in(
             .await?;
     }
     Ok(Posted::New(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// On SQLite a second write transaction waits in the store's queue (not in SQLite's busy
+    /// handler) until the first commits or is dropped, and queued transactions start in the
+    /// order they asked.
+    #[tokio::test]
+    async fn sqlite_write_transactions_queue_in_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open_sqlite_dir(dir.path()).await.expect("store");
+        let first = store.begin().await.expect("first");
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut waiting = Vec::new();
+        for n in 0..3i64 {
+            let (store, order) = (store.clone(), order.clone());
+            waiting.push(tokio::spawn(async move {
+                let mut tx = store.begin().await.expect("queued");
+                order.lock().expect("order").push(n);
+                sqlx::query("INSERT INTO ferry_schema (version) VALUES ($1)")
+                    .bind(1000 + n)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("insert");
+                tx.commit().await.expect("commit");
+            }));
+            // Let task n join the queue before task n + 1.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            order.lock().expect("order").is_empty(),
+            "ran past the queue"
+        );
+        // Dropping the first transaction rolls it back and lets the queue move.
+        drop(first);
+        for task in waiting {
+            tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .expect("queue moved")
+                .expect("task");
+        }
+        assert_eq!(*order.lock().expect("order"), vec![0, 1, 2]);
+        let rows: i64 = sqlx::query("SELECT COUNT(*) FROM ferry_schema WHERE version >= 1000")
+            .fetch_one(store.pool())
+            .await
+            .expect("count")
+            .try_get(0)
+            .expect("count");
+        assert_eq!(rows, 3);
+    }
 }

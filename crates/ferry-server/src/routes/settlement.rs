@@ -25,9 +25,9 @@ use crate::dto::{
     PaymentStatusBody,
 };
 
-fn decode_claim(item: &ClaimItem) -> Option<PaymentSubmission> {
+fn decode_claim(state: &AppState, item: &ClaimItem) -> Option<PaymentSubmission> {
     Some(PaymentSubmission {
-        ta_cert: TaCertificate::from_bytes(&item.ta_certificate.0).ok()?,
+        ta_cert: state.certificates.decode(&item.ta_certificate.0).ok()?,
         payment: Payment::from_bytes(&item.payment.0).ok()?,
         receipt: match &item.receipt {
             Some(r) => Some(Receipt::from_bytes(&r.0).ok()?),
@@ -84,7 +84,11 @@ pub async fn claims(
 ) -> Result<Json<ClaimsResponse>, ApiError> {
     check_batch(req.items.len(), "items")?;
     let started = Instant::now();
-    let decoded: Vec<Option<PaymentSubmission>> = req.items.iter().map(decode_claim).collect();
+    let decoded: Vec<Option<PaymentSubmission>> = req
+        .items
+        .iter()
+        .map(|item| decode_claim(&state, item))
+        .collect();
     let ids: Vec<Option<String>> = decoded
         .iter()
         .map(|d| {
@@ -147,7 +151,7 @@ pub async fn journals(
     }
     let mut collected = Vec::with_capacity(req.collected.len());
     for (i, c) in req.collected.iter().enumerate() {
-        collected.push(decode_claim(c).ok_or_else(|| {
+        collected.push(decode_claim(&state, c).ok_or_else(|| {
             ApiError::invalid_field(format!("collected[{i}]"), "not a payment submission")
         })?);
     }
