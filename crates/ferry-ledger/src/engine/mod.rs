@@ -189,7 +189,7 @@ impl Engine {
             software_limits: c.registration.software_limits,
             hardware_limits: c.registration.hardware_limits,
             fees: c.fees,
-            valid_from: now,
+            valid_from: now.minus_secs(ferry_proto::time::CLOCK_SKEW_SECS),
             valid_until: now.plus_secs(c.params_validity_secs),
         };
         NetworkParameters::sign(body, &self.inner.issuer)
