@@ -234,38 +234,28 @@ impl SettlementClient {
         )
     }
 
+    /// A signed issuer document served at `path` as `{"document": "<base64url>"}`.
+    async fn document<T>(
+        &self,
+        path: &str,
+        parse: impl Fn(&[u8]) -> Result<T, ferry_proto::DecodeError>,
+    ) -> Result<T, ClientError> {
+        let v: Value = self
+            .call(reqwest::Method::GET, path, None, Auth::None, UnixTime(0))
+            .await?;
+        decode_doc(v["document"].as_str().unwrap_or(""), parse)
+    }
+
     /// The signed network parameters.
     pub async fn params(&self) -> Result<NetworkParameters, ClientError> {
-        let v: Value = self
-            .call(
-                reqwest::Method::GET,
-                "/v1/params",
-                None,
-                Auth::None,
-                UnixTime(0),
-            )
-            .await?;
-        decode_doc(
-            v["document"].as_str().unwrap_or(""),
-            NetworkParameters::from_bytes,
-        )
+        self.document("/v1/params", NetworkParameters::from_bytes)
+            .await
     }
 
     /// The signed revocation list.
     pub async fn revocations(&self) -> Result<RevocationList, ClientError> {
-        let v: Value = self
-            .call(
-                reqwest::Method::GET,
-                "/v1/revocations",
-                None,
-                Auth::None,
-                UnixTime(0),
-            )
-            .await?;
-        decode_doc(
-            v["document"].as_str().unwrap_or(""),
-            RevocationList::from_bytes,
-        )
+        self.document("/v1/revocations", RevocationList::from_bytes)
+            .await
     }
 
     /// Registers `key` as a new account.

@@ -415,14 +415,16 @@ impl WalletStore {
 
     /// What still has to reach the server, besides the secure wallet's journal.
     pub async fn outbox(&self) -> Result<Outbox, StoreError> {
-        let all = self.payments().await?;
+        let awaiting_status = self
+            .payments_where("WHERE status = 'pending'", |q| q)
+            .await?;
         Ok(Outbox {
-            to_claim: all
+            to_claim: awaiting_status
                 .iter()
-                .filter(|p| p.disposition == Disposition::Held && p.status == "pending")
+                .filter(|p| p.disposition == Disposition::Held)
                 .cloned()
                 .collect(),
-            awaiting_status: all.into_iter().filter(|p| p.status == "pending").collect(),
+            awaiting_status,
         })
     }
 

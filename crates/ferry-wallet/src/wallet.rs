@@ -44,6 +44,8 @@ use crate::store::{Direction, Disposition, Movement, PaymentRecord, StoreError, 
 
 /// How long a side waits for the other device.
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(15);
+/// What every operation that needs a registered wallet says before registration.
+const REGISTER_FIRST: &str = "register the wallet first (`ferry wallet register`)";
 /// Items per request during a sync.
 const SYNC_CHUNK: usize = 200;
 
@@ -500,9 +502,9 @@ impl Wallet {
     }
 
     async fn require_account(&self) -> Result<AccountId, WalletError> {
-        self.account_id().await?.ok_or(WalletError::NotReady(
-            "register the wallet first (`ferry wallet register`)",
-        ))
+        self.account_id()
+            .await?
+            .ok_or(WalletError::NotReady(REGISTER_FIRST))
     }
 
     async fn client(&self) -> Result<SettlementClient, WalletError> {
@@ -519,9 +521,7 @@ impl Wallet {
             .store
             .get(keys::ISSUER)
             .await?
-            .ok_or(WalletError::NotReady(
-                "register the wallet first (`ferry wallet register`)",
-            ))?;
+            .ok_or(WalletError::NotReady(REGISTER_FIRST))?;
         let arr: [u8; 32] = bytes
             .as_slice()
             .try_into()
@@ -535,9 +535,7 @@ impl Wallet {
             .store
             .get(keys::CLIENT_CERT)
             .await?
-            .ok_or(WalletError::NotReady(
-                "register the wallet first (`ferry wallet register`)",
-            ))?;
+            .ok_or(WalletError::NotReady(REGISTER_FIRST))?;
         ClientCertificate::from_bytes(&bytes)
             .map_err(|_| WalletError::NotReady("stored client certificate is damaged"))
     }
@@ -815,9 +813,10 @@ impl Wallet {
     }
 
     fn currency(&self) -> Result<Currency, WalletError> {
-        self.secure.status().currency().ok_or(WalletError::NotReady(
-            "register the wallet first (`ferry wallet register`)",
-        ))
+        self.secure
+            .status()
+            .currency()
+            .ok_or(WalletError::NotReady(REGISTER_FIRST))
     }
 
     /// Pays the request read as `request_text` over `link`: `amount` is needed when the
@@ -881,9 +880,7 @@ impl Wallet {
             .secure
             .status()
             .certificate
-            .ok_or(WalletError::NotReady(
-                "register the wallet first (`ferry wallet register`)",
-            ))?;
+            .ok_or(WalletError::NotReady(REGISTER_FIRST))?;
         let issuer = self.issuer().await?;
         if self
             .revocations()
@@ -1126,9 +1123,7 @@ impl Wallet {
     ) -> Result<(), WalletError> {
         let status = self.secure.status();
         let Some(cert) = status.certificate else {
-            return Err(WalletError::NotReady(
-                "register the wallet first (`ferry wallet register`)",
-            ));
+            return Err(WalletError::NotReady(REGISTER_FIRST));
         };
         let entries = self.secure.journal_since(status.synced_through);
         let total = entries.len();

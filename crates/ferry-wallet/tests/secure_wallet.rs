@@ -483,3 +483,53 @@ fn time_is_passed_in_not_read() {
         .unwrap();
     assert_eq!(e.body().time, UnixTime(T0.0 + 5));
 }
+
+#[test]
+fn a_new_certificate_must_keep_account_currency_and_issuer() {
+    let mut s = scene();
+    let before = s.wallet.status();
+    let issuer_key = s.issuer.key.public();
+    let other_account = s
+        .issuer
+        .ta_cert_for(s.wallet.ta_key(), AccountId::random(), limits(BRL));
+    let other_currency = s
+        .issuer
+        .ta_cert_for(s.wallet.ta_key(), s.account, limits(Currency::EUR));
+    for cert in [other_account, other_currency] {
+        assert!(matches!(
+            s.wallet.install_certificate(&cert, &issuer_key, T0),
+            Err(SecureWalletError::Mismatch(_))
+        ));
+    }
+    // Another issuer key than the one pinned.
+    let rogue = TestIssuer::new();
+    let foreign = rogue.ta_cert_for(s.wallet.ta_key(), s.account, limits(BRL));
+    assert!(matches!(
+        s.wallet
+            .install_certificate(&foreign, &rogue.key.public(), T0),
+        Err(SecureWalletError::Certificate(CertError::UnknownIssuer))
+    ));
+    assert_eq!(s.wallet.status(), before, "refusals change nothing");
+}
+
+#[test]
+fn a_sync_naming_entries_the_wallet_never_wrote_is_refused() {
+    let mut s = scene();
+    s.fund(10_00);
+    let before = s.wallet.status();
+    assert!(matches!(
+        s.wallet.finish_sync(2, None, T0),
+        Err(SecureWalletError::Mismatch(_))
+    ));
+    assert_eq!(s.wallet.status(), before);
+    // Syncing only part of the journal with a renewed certificate keeps the payment count.
+    s.wallet
+        .pay(&request(AccountId::random(), None), brl(1_00), T0)
+        .unwrap();
+    let renewed = s
+        .issuer
+        .ta_cert_for(s.wallet.ta_key(), s.account, limits(BRL));
+    s.wallet.finish_sync(1, Some(&renewed), T0).unwrap();
+    assert_eq!(s.wallet.status().payments_since_sync, 1);
+    assert_eq!(s.wallet.journal_since(0).len(), 1);
+}
