@@ -1,10 +1,6 @@
 //! `ferry`: the command-line entry point.
 
 mod admin_cmd;
-mod bench;
-mod bench_pay;
-mod demo;
-mod inspect;
 mod serve;
 mod wallet_cmd;
 
@@ -21,23 +17,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Walk through an offline payment, a settlement replay and a caught double spend, in process.
-    Demo,
     /// Run the settlement server (embedded SQLite in ./ferry-data unless --database-url).
     Serve(serve::ServeArgs),
     /// Check that the ledger balances: every currency sums to zero, no float is negative
     /// outside a fraud case. Exits 1 when it does not.
     Audit(serve::Storage),
-    /// Inspect protocol artefacts.
-    Inspect {
-        #[command(subcommand)]
-        what: inspect::What,
-    },
-    /// Measure Ferry against the budgets of DESIGN §7.
-    Bench {
-        #[command(subcommand)]
-        what: bench_pay::Benches,
-    },
     /// A device wallet in a directory: pay and get paid face to face, offline.
     Wallet(wallet_cmd::WalletArgs),
     /// Operator tasks on a running server: cash agents and funding.
@@ -70,7 +54,6 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Demo => demo::run(&mut std::io::stdout()),
         Command::Serve(args) => serve::serve(args),
         Command::Audit(storage) => {
             if serve::audit(storage)? {
@@ -79,8 +62,6 @@ fn main() -> Result<()> {
                 std::process::exit(1)
             }
         }
-        Command::Inspect { what } => inspect::run(what, &mut std::io::stdout()),
-        Command::Bench { what } => bench_pay::run_bench(what),
         Command::Wallet(args) => one_line_errors(wallet_cmd::run(args, &mut std::io::stdout())),
         Command::Admin { what } => {
             one_line_errors(admin_cmd::run_admin(what, &mut std::io::stdout()))

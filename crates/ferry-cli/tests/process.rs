@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use ferry_e2e::client::{ItemResult, SettlementClient};
-use ferry_e2e::{
-    Account, Holder, assert_audit_clean, fresh_postgres_schema, new_agent, payment_transfers, tally,
-};
 use ferry_ledger::Store;
 use ferry_proto::envelope::Envelope;
 use ferry_proto::{AccountId, PaymentId};
+use ferry_testkit::{
+    Account, Holder, assert_audit_clean, new_agent, payment_transfers, postgres, tally,
+};
+use ferry_wallet::client::{ItemResult, SettlementClient};
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
@@ -414,7 +414,7 @@ async fn two_server_processes_on_one_postgres_database_settle_a_duplicate_storm_
     const COPIES: usize = 2;
     const BRIDGES_PER_SERVER: usize = 3;
     const BATCH: usize = 50;
-    let Some(url) = fresh_postgres_schema().await else {
+    let Some(url) = postgres::fresh_schema().await else {
         return;
     };
     let temp = tempfile::tempdir().expect("temp dir");

@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use ferry_e2e::client::ItemResult;
-use ferry_e2e::{Account, Holder, TestServer, payment_transfers, tally};
 use ferry_proto::envelope::Envelope;
 use ferry_proto::{AccountId, PaymentId};
+use ferry_testkit::{Account, Holder, TestServer, payment_transfers, tally};
+use ferry_wallet::client::ItemResult;
 use tokio::sync::Barrier;
 
 /// One round: `bridges` bridges (each its own task and HTTP client) post, at the same moment,
@@ -231,7 +231,7 @@ async fn thousand_payments(server: TestServer) {
             let mut tasks = Vec::new();
             for _ in 0..BRIDGES {
                 let queue = queue.clone();
-                let bridge = ferry_e2e::client::SettlementClient::new(&server_url);
+                let bridge = ferry_wallet::client::SettlementClient::new(&server_url);
                 tasks.push(tokio::spawn(async move {
                     let mut got = Vec::new();
                     loop {

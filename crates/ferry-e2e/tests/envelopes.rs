@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 
 use data_encoding::BASE64URL_NOPAD;
-use ferry_e2e::client::{Claim, ItemResult, SettlementClient};
-use ferry_e2e::{Account, Holder, TestServer, now, payment_transfers, tally};
 use ferry_proto::envelope::{Envelope, TTL_OFFSET};
 use ferry_proto::sealed::SealedContent;
 use ferry_proto::{Message, Payment, TaCertificate, UnixTime, X25519Secret};
+use ferry_testkit::{Account, Holder, TestServer, now, payment_transfers, tally};
+use ferry_wallet::client::{Claim, ItemResult, SettlementClient};
 use serde_json::{Value, json};
 
 fn only(outcome: &str, n: usize) -> BTreeMap<String, usize> {

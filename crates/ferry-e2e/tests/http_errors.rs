@@ -2,11 +2,11 @@
 //! `{"error": {"code", "message", "field"}}` naming the offending field, never a 500 and never
 //! database text.
 
-use ferry_e2e::client::{ClientError, SettlementClient};
-use ferry_e2e::{Holder, TestServer, assert_no_leak, brl, now};
 use ferry_proto::cert::{AttestationBody, Tier};
 use ferry_proto::http_auth::{FERRY_ACCOUNT, FERRY_KEY, key_header_value, sign_request};
 use ferry_proto::{AccountId, AttestationStatement, SigningKey, UnixTime};
+use ferry_testkit::{Holder, TestServer, assert_no_leak, brl, now};
+use ferry_wallet::client::{ClientError, SettlementClient};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -463,7 +463,7 @@ async fn authentication_failures_are_401_and_routes_404() {
     let mine = format!("/v1/accounts/{me}");
     let get = |what: &str, path: &str| Case::new(what, Method::GET, path);
     let stranger = SigningKey::generate();
-    let other = ferry_e2e::Account::register(&s.server.client).await;
+    let other = ferry_testkit::Account::register(&s.server.client).await;
     let unsigned_time = sign_request(key, "GET", &mine, b"", now());
     let cases = vec![
         get("no signature at all", &mine).expect(401, "unauthorized"),

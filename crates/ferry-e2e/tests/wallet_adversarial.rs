@@ -10,8 +10,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry_e2e::devices::Device;
-use ferry_e2e::{Agent, TestServer, brl, payment_transfers, transfers_of_kind};
 use ferry_ledger::LedgerAccount;
 use ferry_link::ble::{self, BleParams};
 use ferry_link::fragment::AttMtu;
@@ -19,6 +17,8 @@ use ferry_link::memory;
 use ferry_link::noise::NoiseError;
 use ferry_link::{Link, LinkError};
 use ferry_proto::{Currency, PaymentId};
+use ferry_testkit::devices::Device;
+use ferry_testkit::{Agent, TestServer, brl, payment_transfers, transfers_of_kind};
 use ferry_wallet::secure::{CrashPoint, SecureWallet, SecureWalletError};
 use ferry_wallet::session::{Refusal, SessionError};
 use ferry_wallet::store::{Direction, Disposition};

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use ferry_e2e::devices::Device;
-use ferry_e2e::{TestServer, brl};
 use ferry_link::ble::{self, BleParams};
 use ferry_link::memory;
 use ferry_link::tcp::TcpLink;
+use ferry_testkit::devices::Device;
+use ferry_testkit::{TestServer, brl};
 use ferry_wallet::secure::SecureWallet;
 use ferry_wallet::store::{Direction, Disposition};
 use ferry_wallet::wallet::SyncReport;
@@ -143,7 +143,7 @@ async fn scenario(order: Order) {
     );
     // The server agrees: the payer's float is what its wallet holds, the ledger balances.
     server.assert_audit_clean().await;
-    let transfers = ferry_e2e::payment_transfers(server.store()).await;
+    let transfers = ferry_testkit::payment_transfers(server.store()).await;
     assert_eq!(
         transfers.rows, transfers.distinct_references,
         "nothing posted twice"

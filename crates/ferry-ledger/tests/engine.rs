@@ -11,8 +11,8 @@ use ferry_proto::cert::FeeSchedule;
 use ferry_proto::envelope::Envelope;
 use ferry_proto::order::{DeferredOrder, OrderNonce, SignedOrder};
 use ferry_proto::sealed::{SealedContent, seal};
-use ferry_proto::testkit::T0;
 use ferry_proto::{Currency, Message};
+use ferry_testkit::T0;
 
 #[tokio::test]
 async fn a_claimed_payment_settles_once_and_both_sides_see_it() {

@@ -6,8 +6,8 @@ mod common;
 use common::kit::{Holder, Kit, brl};
 use ferry_ledger::engine::PaymentSubmission;
 use ferry_ledger::{LedgerAccount, Outcome, Store};
-use ferry_proto::testkit::T0;
 use ferry_proto::{AccountId, Currency, Payment};
+use ferry_testkit::T0;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]

@@ -8,11 +8,11 @@ use ferry_ledger::registry::{
     wallet_certificate,
 };
 use ferry_proto::cert::{AttestationBody, Limits, Tier};
-use ferry_proto::testkit::T0;
 use ferry_proto::verify::{
     AttestationRoots, CertError, IssuerKeys, verify_client_cert, verify_ta_cert,
 };
 use ferry_proto::{AccountId, AttestationStatement, Currency, SigningKey, TaId, UnixTime};
+use ferry_testkit::T0;
 
 struct Roots {
     oem: SigningKey,

@@ -23,14 +23,10 @@ pub mod journal_writer;
 pub mod keys;
 pub mod money;
 pub mod order;
-#[cfg(test)]
-mod proptests;
 pub mod qr;
 pub mod request;
 pub mod sealed;
 pub mod signed;
-#[cfg(any(test, feature = "testkit"))]
-pub mod testkit;
 pub mod text;
 pub mod time;
 pub mod verify;

@@ -21,9 +21,9 @@ use cryptoki::types::AuthPin;
 use ferry_proto::cert::{TaCertBody, TaCertificate, Tier};
 use ferry_proto::journal_writer::JournalWriter;
 use ferry_proto::keys::sign_with;
-use ferry_proto::testkit::{DAY, T0, TestIssuer, limits};
 use ferry_proto::verify::{ChainPoint, verify_segment, verify_ta_cert};
 use ferry_proto::{AccountId, Currency, Ed25519Signer, Money, RequestNonce, SignedEntry};
+use ferry_testkit::{DAY, T0, TestIssuer, limits};
 use ferry_wallet::secure::pkcs11::{
     EC_PARAMS_ED25519_NAME, EC_PARAMS_ED25519_OID, Pkcs11Config, Pkcs11Error, Pkcs11Signer,
 };

@@ -1,11 +1,11 @@
 //! The software secure wallet: OPS rules, offline limits, sealing, anti-rollback and crash
 //! safety (a power cut injected at every step of every operation).
 
-use ferry_proto::testkit::{DAY, T0, TestIssuer, TestWallet, limits};
 use ferry_proto::verify::{CertError, ChainPoint, PayVerifyError, verify_segment};
 use ferry_proto::{
     AccountId, Currency, Money, PaymentRequest, RequestNonce, SignedEntry, UnixTime, X25519Secret,
 };
+use ferry_testkit::{DAY, T0, TestIssuer, TestWallet, limits};
 use ferry_wallet::secure::software::{SoftwareSecureWallet, new_device_key};
 use ferry_wallet::secure::{
     CollectContext, CrashPoint, DeviceKey, SecureWallet, SecureWalletError,

@@ -3,11 +3,11 @@
 
 use ferry_proto::journal::ReceiptBody;
 use ferry_proto::qr::request_to_emv;
-use ferry_proto::testkit::{T0, TestIssuer, TestWallet};
 use ferry_proto::verify::{PayeeView, verify_receipt};
 use ferry_proto::{
     AccountId, Currency, Money, PaymentRequest, Receipt, RequestNonce, SigningKey, X25519Secret,
 };
+use ferry_testkit::{T0, TestIssuer, TestWallet};
 use ferry_wallet::session::payee::PayeeSession;
 use ferry_wallet::session::payer::PayerSession;
 use ferry_wallet::session::{Offer, Refusal, Reply, SessionError};

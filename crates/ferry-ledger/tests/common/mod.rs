@@ -11,25 +11,12 @@ pub async fn stores() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
         .await
         .expect("sqlite store");
     let mut out = vec![("sqlite", sqlite, Some(dir))];
-    match std::env::var("FERRY_TEST_DATABASE_URL") {
-        Ok(url) => {
-            let schema = format!("ferry_test_{}", ferry_proto::AccountId::random().to_hex());
-            let admin = Store::open(&url).await.expect("postgres store");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(admin.pool())
-                .await
-                .expect("create schema");
-            let sep = if url.contains('?') { '&' } else { '?' };
-            let scoped = format!("{url}{sep}options=-csearch_path%3D{schema}");
-            out.push((
-                "postgres",
-                Store::open(&scoped).await.expect("scoped postgres store"),
-                None,
-            ));
-        }
-        Err(_) => {
-            eprintln!("SKIPPED PostgreSQL: FERRY_TEST_DATABASE_URL is not set; testing SQLite only")
-        }
+    if let Some(scoped) = ferry_testkit::postgres::fresh_schema().await {
+        out.push((
+            "postgres",
+            Store::open(&scoped).await.expect("scoped postgres store"),
+            None,
+        ));
     }
     out
 }
@@ -42,12 +29,12 @@ pub mod kit {
     use ferry_ledger::{Engine, EngineConfig, LedgerAccount, Outcome, Store};
     use ferry_proto::cert::{AttestationBody, FeeSchedule, Limits, Tier};
     use ferry_proto::journal_writer::JournalWriter;
-    use ferry_proto::testkit::T0;
     use ferry_proto::verify::AttestationRoots;
     use ferry_proto::{
         AccountId, AttestationStatement, ClientCertificate, Currency, Money, Payment, RequestNonce,
         SignedEntry, SigningKey, TaCertificate, UnixTime, X25519Secret,
     };
+    use ferry_testkit::T0;
 
     /// Software-tier limits used by the kit: balance 1 000.00, payment 200.00, 20 payments.
     pub fn limits() -> Limits {

@@ -1,4 +1,4 @@
-//! `ferry bench pay`: the face-to-face payment end to end over the BLE link model, against the
+//! `ferry-bench pay`: the face-to-face payment end to end over the BLE link model, against the
 //! budget of DESIGN §7 (one radio round trip, ≤ 100 ms at ATT MTU 247, crypto included).
 //!
 //! Setup, not timed: an in-process settlement server on a temporary directory, two device
@@ -31,16 +31,16 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use clap::{Args, Subcommand};
+use clap::Args;
 use ferry_link::ble::{self, BleLink, BleParams};
 use ferry_link::{Link, LinkError};
 use ferry_proto::cert::RevocationBody;
 use ferry_proto::journal::ReceiptBody;
 use ferry_proto::qr::request_to_emv;
-use ferry_proto::testkit::{T0, TestIssuer, TestWallet};
 use ferry_proto::verify::PayeeView;
 use ferry_proto::{Currency, Money, PaymentId, PaymentRequest, Receipt, SystemClock, X25519Secret};
 use ferry_server::serve::{ServeConfig, start};
+use ferry_testkit::{T0, TestIssuer, TestWallet};
 use ferry_wallet::client::SettlementClient;
 use ferry_wallet::secure::SecureWallet;
 use ferry_wallet::session::Offer;
@@ -57,27 +57,7 @@ const BUDGET_MTU: u16 = 247;
 /// Each payment, in minor units.
 const AMOUNT: i64 = 1_00;
 
-/// `ferry bench …`: the settlement benchmarks ([`crate::bench`]) and `pay`.
-#[derive(Subcommand, Debug)]
-pub enum Benches {
-    /// `ferry bench settle`.
-    #[command(flatten)]
-    Settlement(crate::bench::Bench),
-    /// A face-to-face payment over the BLE link model (payer and payee wallets with their real
-    /// storage), against the budget: one round trip, ≤ 100 ms at ATT MTU 247. Exits non-zero
-    /// unless every payment settles afterwards and the audit is clean.
-    Pay(PayArgs),
-}
-
-/// Runs a benchmark.
-pub fn run_bench(bench: Benches) -> Result<()> {
-    match bench {
-        Benches::Settlement(b) => crate::bench::run(b),
-        Benches::Pay(args) => run(args),
-    }
-}
-
-/// `ferry bench pay` options.
+/// `ferry-bench pay` options.
 #[derive(Args, Debug)]
 pub struct PayArgs {
     /// ATT MTU of the modelled BLE link (23 is the BLE default; 247 with data length extension).
@@ -91,7 +71,7 @@ pub struct PayArgs {
     json: bool,
 }
 
-/// Runs `ferry bench pay`.
+/// Runs `ferry-bench pay`.
 pub fn run(args: PayArgs) -> Result<()> {
     ensure!(args.payments > 0, "--payments must be positive");
     let params = BleParams {

@@ -1,10 +1,9 @@
-//! `ferry inspect sizes`: the encoded size of every message, and the QR version of a payee
+//! `ferry-bench sizes`: the encoded size of every message, and the QR version of a payee
 //! request, checked against the budgets of DESIGN §7.
 
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use clap::Subcommand;
 use ferry_proto::cert::{AttestationBody, Tier};
 use ferry_proto::fraud::FraudProof;
 use ferry_proto::journal::ReceiptBody;
@@ -12,13 +11,13 @@ use ferry_proto::order::{DeferredOrder, OrderNonce, SignedOrder};
 use ferry_proto::qr::ferry::request_to_emv;
 use ferry_proto::request::{MAX_AMOUNT_MINOR, MAX_CITY_LEN, MAX_NAME_LEN, MAX_REFERENCE_LEN};
 use ferry_proto::sealed::{self, SealedContent};
-use ferry_proto::testkit::{T0, TestIssuer, TestWallet};
 use ferry_proto::text::{self, TextKind};
 use ferry_proto::voucher::{SealedVoucher, VoucherId, VoucherPayload};
 use ferry_proto::{
     AttestationStatement, Currency, Hash32, Message, Money, PaymentId, PaymentRequest, Receipt,
     SigningKey,
 };
+use ferry_testkit::{T0, TestIssuer, TestWallet};
 use qrcode::{EcLevel, QrCode, Version};
 use serde::Serialize;
 
@@ -26,17 +25,6 @@ use serde::Serialize;
 pub const PAYMENT_BUDGET_BYTES: usize = 150;
 /// Budget: a payee request's QR version at ECC level M (DESIGN §7).
 pub const REQUEST_QR_BUDGET_VERSION: i16 = 10;
-
-/// What to inspect.
-#[derive(Subcommand)]
-pub enum What {
-    /// Encoded size of every message and the QR version of a payee request.
-    Sizes {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-}
 
 #[derive(Serialize)]
 struct Size {
@@ -273,47 +261,43 @@ fn measure() -> Result<Report> {
     })
 }
 
-/// Runs an inspection, writing to `out`.
-pub fn run(what: What, out: &mut impl Write) -> Result<()> {
-    match what {
-        What::Sizes { json } => {
-            let report = measure()?;
-            if json {
-                serde_json::to_writer_pretty(&mut *out, &report)?;
-                writeln!(out)?;
-            } else {
-                writeln!(out, "{:<42} {:>7}", "message", "bytes")?;
-                for m in &report.messages {
-                    writeln!(out, "{:<42} {:>7}", m.message, m.bytes)?;
-                }
-                writeln!(out)?;
-                writeln!(
-                    out,
-                    "{:<42} {:>7} {:>9}",
-                    "payee request as EMVCo QR", "chars", "version M"
-                )?;
-                for q in &report.payee_request_qr {
-                    writeln!(
-                        out,
-                        "{:<42} {:>7} {:>9}",
-                        q.request, q.emv_chars, q.qr_version_m
-                    )?;
-                }
-                writeln!(
-                    out,
-                    "\nbudgets: payment <= {} bytes, request QR <= version {} (M): {}",
-                    report.payment_budget_bytes,
-                    report.request_qr_budget_version,
-                    if report.within_budget {
-                        "met"
-                    } else {
-                        "EXCEEDED"
-                    }
-                )?;
-            }
-            Ok(())
+/// Prints the size table (or JSON with `json`) to `out`.
+pub fn run(json: bool, out: &mut impl Write) -> Result<()> {
+    let report = measure()?;
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{:<42} {:>7}", "message", "bytes")?;
+        for m in &report.messages {
+            writeln!(out, "{:<42} {:>7}", m.message, m.bytes)?;
         }
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<42} {:>7} {:>9}",
+            "payee request as EMVCo QR", "chars", "version M"
+        )?;
+        for q in &report.payee_request_qr {
+            writeln!(
+                out,
+                "{:<42} {:>7} {:>9}",
+                q.request, q.emv_chars, q.qr_version_m
+            )?;
+        }
+        writeln!(
+            out,
+            "\nbudgets: payment <= {} bytes, request QR <= version {} (M): {}",
+            report.payment_budget_bytes,
+            report.request_qr_budget_version,
+            if report.within_budget {
+                "met"
+            } else {
+                "EXCEEDED"
+            }
+        )?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -344,7 +328,7 @@ mod tests {
     #[test]
     fn json_output_parses() {
         let mut out = Vec::new();
-        run(What::Sizes { json: true }, &mut out).unwrap();
+        run(true, &mut out).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["within_budget"], serde_json::Value::Bool(true));
         assert!(v["messages"].as_array().unwrap().len() >= 20);

@@ -1,18 +1,18 @@
-//! Ready-made issuers and wallets for tests, benchmarks and demos (feature `testkit`).
-//! Never use these in production: keys are generated in memory and limits are arbitrary.
+//! Ready-made issuers and wallets for protocol tests and benchmarks. Never use these in
+//! production: keys are generated in memory and limits are arbitrary.
 
-use crate::cert::{
+use ferry_proto::cert::{
     ClientCertBody, ClientCertificate, FeeSchedule, Limits, NetworkParameters, NetworkParamsBody,
     RevocationBody, RevocationList, TaCertBody, TaCertificate, Tier,
 };
-use crate::ids::{AccountId, RequestNonce, TaId};
-use crate::journal::{DepositAuthBody, DepositAuthorization, Payment, SignedEntry};
-use crate::journal_writer::JournalWriter;
-use crate::keys::{SigningKey, X25519Secret};
-use crate::money::{Currency, Money};
-use crate::request::PaymentRequest;
-use crate::time::UnixTime;
-use crate::verify::IssuerKeys;
+use ferry_proto::ids::{AccountId, RequestNonce, TaId};
+use ferry_proto::journal::{DepositAuthBody, DepositAuthorization, Payment, SignedEntry};
+use ferry_proto::journal_writer::JournalWriter;
+use ferry_proto::keys::{SigningKey, X25519Secret};
+use ferry_proto::money::{Currency, Money};
+use ferry_proto::request::PaymentRequest;
+use ferry_proto::time::UnixTime;
+use ferry_proto::verify::IssuerKeys;
 
 /// A fixed "now" for tests: 2027-01-15.
 pub const T0: UnixTime = UnixTime(1_800_000_000);
@@ -91,7 +91,7 @@ impl TestIssuer {
     /// A TA certificate valid for 30 days from [`T0`], for a key held elsewhere.
     pub fn ta_cert_for(
         &self,
-        ta_key: crate::keys::PublicKey,
+        ta_key: ferry_proto::PublicKey,
         account_id: AccountId,
         limits: Limits,
     ) -> TaCertificate {

@@ -4,20 +4,20 @@
 
 use proptest::prelude::*;
 
-use crate::cert::*;
-use crate::codec::Message;
-use crate::fraud::{ForkDetector, FraudProof};
-use crate::hash::Hash32;
-use crate::ids::{AccountId, PaymentId, RequestNonce, TaId};
-use crate::journal::*;
-use crate::journal_writer::JournalWriter;
-use crate::keys::{PublicKey, SigningKey, X25519Public};
-use crate::money::{Currency, Money};
-use crate::request::PaymentRequest;
-use crate::signed::{Document, Signed};
-use crate::testkit::{T0, TestIssuer, limits};
-use crate::time::UnixTime;
-use crate::verify::{ChainPoint, verify_segment};
+use ferry_proto::cert::*;
+use ferry_proto::codec::Message;
+use ferry_proto::fraud::{ForkDetector, FraudProof};
+use ferry_proto::hash::Hash32;
+use ferry_proto::ids::{AccountId, PaymentId, RequestNonce, TaId};
+use ferry_proto::journal::*;
+use ferry_proto::journal_writer::JournalWriter;
+use ferry_proto::keys::{PublicKey, SigningKey, X25519Public};
+use ferry_proto::money::{Currency, Money};
+use ferry_proto::request::PaymentRequest;
+use ferry_proto::signed::{Document, Signed};
+use ferry_proto::time::UnixTime;
+use ferry_proto::verify::{ChainPoint, verify_segment};
+use ferry_testkit::{T0, TestIssuer, limits};
 
 fn currency() -> impl Strategy<Value = Currency> {
     proptest::sample::select(Currency::all().collect::<Vec<_>>())
@@ -95,10 +95,10 @@ fn request() -> impl Strategy<Value = PaymentRequest> {
     (
         any::<[u8; 16]>(),
         currency(),
-        proptest::option::of(1..=crate::request::MAX_AMOUNT_MINOR),
+        proptest::option::of(1..=ferry_proto::request::MAX_AMOUNT_MINOR),
         any::<[u8; 12]>(),
         any::<[u8; 32]>(),
-        (0..=crate::request::MAX_EXPIRES_AT.secs()).prop_map(UnixTime),
+        (0..=ferry_proto::request::MAX_EXPIRES_AT.secs()).prop_map(UnixTime),
         (text(25), text(15), text(12)),
     )
         .prop_map(
@@ -310,7 +310,7 @@ fn honest_journal(
     issuer: &TestIssuer,
     ops: &[Op],
 ) -> (TaCertificate, JournalWriter, Vec<SignedEntry>, i64) {
-    honest_journal_with_key(issuer, ops, &crate::random_bytes())
+    honest_journal_with_key(issuer, ops, &ferry_proto::random_bytes())
 }
 
 fn honest_journal_with_key(
@@ -432,7 +432,7 @@ proptest! {
         let issuer = TestIssuer::new();
         let mut ops = ops;
         ops.insert(0, Op::Deposit(300_000));
-        let seed = crate::random_bytes::<32>();
+        let seed = ferry_proto::random_bytes::<32>();
         let (cert, _w, entries, _) = honest_journal_with_key(&issuer, &ops, &seed);
         // A clone of the secure element branches off before entry k of the honest chain.
         let k = fork_at.index(entries.len());

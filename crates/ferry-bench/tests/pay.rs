@@ -1,4 +1,4 @@
-//! `ferry bench pay --json` as a process: a tiny run at each MTU settles every payment, leaves
+//! `ferry-bench pay --json` as a process: a tiny run at each MTU settles every payment, leaves
 //! the audit clean, takes one round trip, and its packet counts follow the ATT fragmentation.
 
 use std::process::Command;
@@ -6,19 +6,19 @@ use std::process::Command;
 use ferry_link::fragment::AttMtu;
 use serde_json::Value;
 
-const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+const FERRY_BENCH: &str = env!("CARGO_BIN_EXE_ferry-bench");
 
 fn bench_pay(mtu: u16, payments: usize) -> Value {
-    let out = Command::new(FERRY)
-        .args(["bench", "pay", "--json", "--mtu", &mtu.to_string()])
+    let out = Command::new(FERRY_BENCH)
+        .args(["pay", "--json", "--mtu", &mtu.to_string()])
         .args(["--payments", &payments.to_string()])
         .env("RUST_LOG", "warn")
         .output()
-        .expect("run ferry bench pay");
+        .expect("run ferry-bench pay");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "ferry bench pay --mtu {mtu}: {}\n{stdout}\n{}",
+        "ferry-bench pay --mtu {mtu}: {}\n{stdout}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
@@ -66,10 +66,10 @@ fn a_tiny_run_at_each_mtu_settles_in_one_round_trip() {
 
 #[test]
 fn the_settlement_bench_is_still_there() {
-    let out = Command::new(FERRY)
-        .args(["bench", "settle", "--help"])
+    let out = Command::new(FERRY_BENCH)
+        .args(["settle", "--help"])
         .output()
-        .expect("run ferry bench settle --help");
+        .expect("run ferry-bench settle --help");
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--payments"));
 }

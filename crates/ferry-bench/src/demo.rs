@@ -1,4 +1,4 @@
-//! `ferry demo`: the protocol core end to end, in one process, with no I/O but the terminal.
+//! `ferry-bench demo`: the protocol core end to end, in one process, with no I/O but the terminal.
 //! Ana pays Bruno offline; Bruno verifies and countersigns; the settlement side replays Ana's
 //! journal; then a clone of Ana's secure element spends the same money again and is caught.
 
@@ -7,10 +7,10 @@ use std::io::Write;
 use anyhow::{Context, Result, bail};
 use ferry_proto::fraud::ForkDetector;
 use ferry_proto::journal::ReceiptBody;
-use ferry_proto::testkit::{T0, TestIssuer, TestWallet};
 use ferry_proto::text::{self, TextKind};
 use ferry_proto::verify::{ChainPoint, PayeeView, pay_verify, verify_receipt, verify_segment};
 use ferry_proto::{Currency, Money, Payment, Receipt};
+use ferry_testkit::{T0, TestIssuer, TestWallet};
 
 /// Runs the walkthrough, writing a narrative to `out`.
 pub fn run(out: &mut impl Write) -> Result<()> {

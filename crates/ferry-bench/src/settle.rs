@@ -1,4 +1,4 @@
-//! `ferry bench settle`: settlement throughput end to end over HTTP (DESIGN §7).
+//! `ferry-bench settle`: settlement throughput end to end over HTTP (DESIGN §7).
 //!
 //! Setup, not timed: register software wallets and a few payee accounts over HTTP with
 //! [`SettlementClient`], fund every wallet (admin fund → agent cash-in → deposit applied to the
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use ferry_proto::cert::{AttestationBody, Tier, software_attestation_key};
 use ferry_proto::envelope::Envelope;
 use ferry_proto::journal_writer::JournalWriter;
@@ -29,6 +29,7 @@ use ferry_proto::{
     RequestNonce, SignedEntry, SigningKey, SystemClock, TaCertificate,
 };
 use ferry_server::serve::{ADMIN_TOKEN_FILE, RunningServer, ServeConfig, start};
+use ferry_testkit::postgres;
 use ferry_wallet::client::{Claim, ItemResult, SettlementClient};
 use serde_json::{Value, json};
 
@@ -38,14 +39,6 @@ const TARGET_RATIO: f64 = 0.5;
 const PAYEES: usize = 16;
 /// How long the Ed25519 verify rate is measured.
 const VERIFY_FOR: Duration = Duration::from_secs(1);
-
-/// Benchmarks (results as JSON with `--json`; figures belong in BENCHMARKS.md).
-#[derive(Subcommand, Debug)]
-pub enum Bench {
-    /// Settlement throughput end to end over HTTP, against the machine's own Ed25519 verify
-    /// rate. Exits non-zero if any payment did not settle or the audit is not clean.
-    Settle(SettleArgs),
-}
 
 /// How the payments reach the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -65,7 +58,7 @@ impl Mode {
     }
 }
 
-/// `ferry bench settle` options.
+/// `ferry-bench settle` options.
 #[derive(Args, Debug)]
 pub struct SettleArgs {
     /// A running `ferry serve` (http://host:port). Without it, an in-process server is started on
@@ -101,13 +94,6 @@ pub struct SettleArgs {
     /// Print one JSON object instead of a summary.
     #[arg(long)]
     json: bool,
-}
-
-/// Runs a benchmark.
-pub fn run(bench: Bench) -> Result<()> {
-    match bench {
-        Bench::Settle(args) => settle(args),
-    }
 }
 
 /// The `p`-th percentile (0 < p ≤ 100) of `sorted` by the nearest-rank method; 0 when empty.
@@ -207,8 +193,8 @@ struct Target {
     database: &'static str,
     server: Option<RunningServer>,
     _dir: Option<tempfile::TempDir>,
-    /// PostgreSQL: the store the schema was created with, and the schema, dropped at the end.
-    schema: Option<(ferry_ledger::Store, String)>,
+    /// PostgreSQL: the database URL and the schema, dropped at the end.
+    schema: Option<(String, String)>,
 }
 
 impl Target {
@@ -240,16 +226,12 @@ impl Target {
         let mut schema = None;
         if let Some(url) = &args.database_url {
             let name = format!("ferry_bench_{}", AccountId::random().to_hex());
-            let admin = ferry_ledger::Store::open(url)
-                .await
-                .context("connecting to PostgreSQL")?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
-                .execute(admin.pool())
-                .await
-                .context("creating the benchmark schema")?;
-            let sep = if url.contains('?') { '&' } else { '?' };
-            config.database_url = Some(format!("{url}{sep}options=-csearch_path%3D{name}"));
-            schema = Some((admin, name));
+            config.database_url = Some(
+                postgres::create_schema(url, &name)
+                    .await
+                    .context("creating the benchmark schema in PostgreSQL")?,
+            );
+            schema = Some((url.clone(), name));
         }
         let database = if schema.is_some() {
             "postgres"
@@ -272,9 +254,8 @@ impl Target {
         if let Some(server) = self.server {
             server.stop().await.context("stopping the server")?;
         }
-        if let Some((admin, name)) = self.schema {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE")))
-                .execute(admin.pool())
+        if let Some((url, name)) = self.schema {
+            postgres::drop_schema(&url, &name)
                 .await
                 .context("dropping the benchmark schema")?;
         }
@@ -610,7 +591,7 @@ async fn post_all(
     Ok((tally, started.elapsed().as_secs_f64()))
 }
 
-fn settle(args: SettleArgs) -> Result<()> {
+pub fn run(args: SettleArgs) -> Result<()> {
     ensure!(args.payments > 0, "--payments must be positive");
     ensure!(args.wallets > 0, "--wallets must be positive");
     ensure!(
@@ -712,7 +693,7 @@ fn print_summary(r: &Value) {
     let s = |k: &str| r[k].as_str().unwrap_or("?").to_owned();
     let n = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
     println!(
-        "ferry bench settle: {} on {}, {} payments from {} wallets, batches of {}, {} in flight",
+        "ferry-bench settle: {} on {}, {} payments from {} wallets, batches of {}, {} in flight",
         s("mode"),
         s("database"),
         r["payments"],
@@ -811,15 +792,15 @@ mod tests {
     fn a_tiny_run_settles_everything() {
         #[derive(clap::Parser)]
         struct Cli {
-            #[command(subcommand)]
-            bench: Bench,
+            #[command(flatten)]
+            args: SettleArgs,
         }
         for mode in ["claims", "envelopes"] {
-            let argv = ["ferry", "settle", "--payments", "60", "--wallets", "1"];
+            let argv = ["ferry-bench", "--payments", "60", "--wallets", "1"];
             let cli = <Cli as clap::Parser>::parse_from(
                 argv.into_iter().chain(["--batch", "25", "--mode", mode]),
             );
-            let Bench::Settle(args) = cli.bench;
+            let args = cli.args;
             let rt = tokio::runtime::Runtime::new().unwrap();
             let target = rt.block_on(Target::open(&args)).unwrap();
             let report = measure(&rt, &target, &args).unwrap();
