@@ -32,6 +32,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
+use ferry_api::Outcome;
+use ferry_api::client::SettlementClient;
+use ferry_ledger::engine::DebitState;
 use ferry_link::ble::{self, BleLink, BleParams};
 use ferry_link::{Link, LinkError};
 use ferry_proto::cert::RevocationBody;
@@ -41,7 +44,6 @@ use ferry_proto::verify::PayeeView;
 use ferry_proto::{Currency, Money, PaymentId, PaymentRequest, Receipt, SystemClock, X25519Secret};
 use ferry_server::serve::{ServeConfig, start};
 use ferry_testkit::{T0, TestIssuer, TestWallet};
-use ferry_wallet::client::SettlementClient;
 use ferry_wallet::secure::SecureWallet;
 use ferry_wallet::session::Offer;
 use ferry_wallet::session::payee::PayeeSession;
@@ -381,12 +383,12 @@ async fn measure(args: &PayArgs, params: BleParams) -> Result<Value> {
     let funded = client
         .fund(admin, &format!("agent:{agent}"), money(total), "bench-pay")
         .await?;
-    ensure!(funded.outcome == "settled", "funding the agent: {funded:?}");
+    ensure!(funded == Outcome::Settled, "funding the agent: {funded}");
     let account = payer.account_id().await?.context("payer not registered")?;
     let cashed = client
         .cash_in(&agent_token, account, money(total), "bench-pay-cash")
         .await?;
-    ensure!(cashed.outcome == "settled", "cash-in: {cashed:?}");
+    ensure!(cashed == Outcome::Settled, "cash-in: {cashed}");
 
     let (crypto_payer, crypto_payee) = crypto_only(n.clamp(20, 200))?;
 
@@ -420,7 +422,7 @@ async fn measure(args: &PayArgs, params: BleParams) -> Result<Value> {
     for s in &samples {
         let id = s.id.context("payment id")?;
         if let Some(st) = server.engine.payment_status(id).await?
-            && st.status == "settled"
+            && st.status == DebitState::Settled
         {
             settled += 1;
         }

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, ValueEnum};
+use ferry_api::Outcome;
+use ferry_api::client::{Claim, ClientError, SettlementClient};
 use ferry_proto::cert::{AttestationBody, Tier, software_attestation_key};
 use ferry_proto::envelope::Envelope;
 use ferry_proto::journal_writer::JournalWriter;
@@ -29,8 +31,8 @@ use ferry_proto::{
     RequestNonce, SignedEntry, SigningKey, SystemClock, TaCertificate,
 };
 use ferry_server::serve::{ADMIN_TOKEN_FILE, RunningServer, ServeConfig, start};
+use ferry_testkit::HasOutcome;
 use ferry_testkit::postgres;
-use ferry_wallet::client::{Claim, ItemResult, SettlementClient};
 use serde_json::{Value, json};
 
 /// The budget: settled payments per second over single-core verifies per second.
@@ -282,13 +284,15 @@ impl Batches {
         &self,
         client: &SettlementClient,
         i: usize,
-    ) -> (
-        usize,
-        Result<Vec<ItemResult>, ferry_wallet::client::ClientError>,
-    ) {
+    ) -> (usize, Result<Vec<Outcome>, ClientError>) {
+        fn outcomes<T: HasOutcome>(
+            r: Result<Vec<T>, ClientError>,
+        ) -> Result<Vec<Outcome>, ClientError> {
+            r.map(|v| v.iter().map(|o| o.outcome().clone()).collect())
+        }
         match self {
-            Batches::Claims(b) => (b[i].len(), client.claim(&b[i]).await),
-            Batches::Envelopes(b) => (b[i].len(), client.envelopes(&b[i]).await),
+            Batches::Claims(b) => (b[i].len(), outcomes(client.claim(&b[i]).await)),
+            Batches::Envelopes(b) => (b[i].len(), outcomes(client.envelopes(&b[i]).await)),
         }
     }
 }
@@ -326,7 +330,7 @@ async fn funded_wallet(
     let r = client
         .cash_in(agent_token, account, cash, reference)
         .await?;
-    ensure!(r.outcome == "settled", "cash-in {reference}: {r:?}");
+    ensure!(r == Outcome::Settled, "cash-in {reference}: {r}");
     let serial = journal.point().last_serial + 1;
     let auth = client
         .deposit(&key, account, journal.ta_id(), serial, deposit, now)
@@ -418,7 +422,7 @@ async fn prepare(target: &Target, args: &SettleArgs) -> Result<(Batches, usize)>
             &format!("bench-{run}"),
         )
         .await?;
-    ensure!(r.outcome == "settled", "funding the agent: {r:?}");
+    ensure!(r == Outcome::Settled, "funding the agent: {r}");
 
     let payees = {
         let client = client.clone();
@@ -520,7 +524,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, size: usize, result: Result<Vec<ItemResult>, impl std::fmt::Display>) {
+    fn add(&mut self, size: usize, result: Result<Vec<Outcome>, impl std::fmt::Display>) {
         let outcomes = match result {
             Ok(o) => o,
             Err(e) => {
@@ -535,13 +539,13 @@ impl Tally {
                 size.saturating_sub(outcomes.len());
         }
         for o in outcomes {
-            match o.outcome.as_str() {
-                "settled" => self.settled += 1,
-                "duplicate" => self.duplicate += 1,
+            match o {
+                Outcome::Settled => self.settled += 1,
+                Outcome::Duplicate => self.duplicate += 1,
                 _ => self.other += 1,
             }
-            if o.outcome != "settled" {
-                let key = format!("{}:{}", o.outcome, o.reason.as_deref().unwrap_or("-"));
+            if o != Outcome::Settled {
+                let key = format!("{}:{}", o.name(), o.reason().map_or("-", |r| r.as_str()));
                 *self.reasons.entry(key).or_default() += 1;
             }
         }
@@ -682,7 +686,7 @@ fn measure(rt: &tokio::runtime::Runtime, target: &Target, args: &SettleArgs) -> 
         "ratio": round(ratio, 3),
         "target_ratio": TARGET_RATIO,
         "target_met": ratio >= TARGET_RATIO,
-        "audit_clean": audit["clean"] == Value::Bool(true),
+        "audit_clean": audit.clean,
         "setup_seconds": round(setup_seconds, 1),
         "machine": { "cores": std::thread::available_parallelism().map_or(1, |n| n.get()) },
         "unix_time": SystemClock.now().secs(),

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
+use ferry_api::Outcome;
+use ferry_api::client::SettlementClient;
 use ferry_proto::{AccountId, Currency};
-use ferry_wallet::client::{ItemResult, SettlementClient};
 
 use crate::wallet_cmd::{parse_amount, runtime};
 
@@ -114,16 +115,13 @@ impl MoneyOpts {
     }
 }
 
-fn check_outcome(what: &str, r: &ItemResult) -> Result<()> {
-    match r.outcome.as_str() {
-        "settled" | "duplicate" => Ok(()),
-        other => bail!(
-            "{what}: {other}{}",
-            r.reason
-                .as_deref()
-                .map(|x| format!(" ({x})"))
-                .unwrap_or_default()
-        ),
+fn check_outcome(what: &str, r: &Outcome) -> Result<()> {
+    match r {
+        Outcome::Settled | Outcome::Duplicate => Ok(()),
+        refused => match refused.reason() {
+            Some(reason) => bail!("{what}: {} ({reason})", refused.name()),
+            None => bail!("{what}: {}", refused.name()),
+        },
     }
 }
 
@@ -159,7 +157,7 @@ pub fn run_admin(cmd: Admin, out: &mut dyn Write) -> Result<()> {
                 writeln!(
                     out,
                     "{}: {amount} into {account} (reference {reference})",
-                    r.outcome
+                    r.name()
                 )?;
             }
         }
@@ -190,7 +188,7 @@ pub fn run_agent(cmd: Agent, out: &mut dyn Write) -> Result<()> {
         writeln!(
             out,
             "{}: {amount} credited online to {account} (reference {reference})",
-            r.outcome
+            r.name()
         )?;
         Ok(())
     })

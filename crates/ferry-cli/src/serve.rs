@@ -163,7 +163,7 @@ pub fn audit(storage: Storage) -> Result<bool> {
             .await
             .context("auditing the ledger")?;
         let clean = audit.is_clean();
-        let body = ferry_server::dto::AuditBody::from(audit);
+        let body = ferry_server::convert::audit(audit);
         println!("{}", serde_json::to_string_pretty(&body)?);
         Ok(clean)
     })

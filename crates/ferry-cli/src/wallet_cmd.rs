@@ -19,7 +19,7 @@ use ferry_wallet::qr_image;
 use ferry_wallet::secure::SecureWallet;
 use ferry_wallet::secure::pkcs11::Pkcs11Config;
 use ferry_wallet::session::SessionError;
-use ferry_wallet::store::{Direction, Disposition};
+use ferry_wallet::store::{Direction, MovementKind};
 use ferry_wallet::wallet::{
     HistoryItem, KeyBackend, SyncProgress, Wallet, WalletConfig, WalletError,
 };
@@ -665,17 +665,17 @@ async fn history(wallet: &Wallet, as_json: bool, out: &mut dyn Write) -> Result<
             HistoryItem::Payment(p) => {
                 let status = match &p.reason {
                     Some(r) => format!("{} ({r})", p.status),
-                    None => p.status.clone(),
+                    None => p.status.to_string(),
                 };
                 writeln!(
                     out,
                     "{}  {:<8}  {:>16}  {}  {}  [{}]  {}",
                     utc(p.created_at),
-                    direction(p.direction),
+                    p.direction.as_str(),
                     p.amount.to_string(),
                     p.counterparty,
                     status,
-                    disposition(p.disposition),
+                    p.disposition.as_str(),
                     p.id
                 )?;
             }
@@ -683,9 +683,9 @@ async fn history(wallet: &Wallet, as_json: bool, out: &mut dyn Write) -> Result<
                 out,
                 "{}  {:<8}  {:>16}  {}  {}  [serial {}]",
                 utc(m.created_at),
-                m.kind,
+                m.kind.as_str(),
                 m.amount.to_string(),
-                if m.kind == "deposit" {
+                if m.kind == MovementKind::Deposit {
                     "from online"
                 } else {
                     "to online"
@@ -698,45 +698,29 @@ async fn history(wallet: &Wallet, as_json: bool, out: &mut dyn Write) -> Result<
     Ok(())
 }
 
-fn direction(d: Direction) -> &'static str {
-    match d {
-        Direction::Sent => "sent",
-        Direction::Received => "received",
-    }
-}
-
-fn disposition(d: Disposition) -> &'static str {
-    match d {
-        Disposition::Sent => "sent",
-        Disposition::Held => "held",
-        Disposition::Collected => "collected",
-        Disposition::Claimed => "claimed",
-    }
-}
-
 fn history_json(item: &HistoryItem) -> Value {
     match item {
         HistoryItem::Payment(p) => json!({
             "kind": "payment",
-            "direction": direction(p.direction),
+            "direction": p.direction.as_str(),
             "id": p.id.to_string(),
             "amount": p.amount.to_decimal_string(),
             "amount_minor": p.amount.minor(),
             "currency": p.amount.currency().code(),
             "counterparty": p.counterparty,
-            "status": p.status,
+            "status": p.status.as_str(),
             "reason": p.reason,
-            "disposition": disposition(p.disposition),
+            "disposition": p.disposition.as_str(),
             "receipt": p.receipt.is_some(),
             "created_at": p.created_at.0,
         }),
         HistoryItem::Movement(m) => json!({
-            "kind": m.kind,
+            "kind": m.kind.as_str(),
             "serial": m.serial,
             "amount": m.amount.to_decimal_string(),
             "amount_minor": m.amount.minor(),
             "currency": m.amount.currency().code(),
-            "status": m.status,
+            "status": m.status.as_str(),
             "created_at": m.created_at.0,
         }),
     }

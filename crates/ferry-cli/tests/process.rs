@@ -14,13 +14,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use ferry_api::client::SettlementClient;
+use ferry_api::{EnvelopeOutcome, Outcome};
 use ferry_ledger::Store;
 use ferry_proto::envelope::Envelope;
 use ferry_proto::{AccountId, PaymentId};
 use ferry_testkit::{
     Account, Holder, assert_audit_clean, new_agent, payment_transfers, postgres, tally,
 };
-use ferry_wallet::client::{ItemResult, SettlementClient};
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
@@ -244,7 +245,7 @@ async fn upload(
     batches: Vec<Vec<Envelope>>,
     tasks: usize,
     done: Arc<AtomicUsize>,
-) -> (Vec<ItemResult>, usize) {
+) -> (Vec<EnvelopeOutcome>, usize) {
     let queue = Arc::new(Mutex::new(batches));
     let mut handles = Vec::new();
     for _ in 0..tasks {
@@ -362,13 +363,13 @@ async fn a_server_killed_during_uploads_settles_everything_exactly_once_after_re
             expected.payment_of.contains_key(id),
             "unknown envelope {id}"
         );
-        match o.outcome.as_str() {
-            "settled" => {
+        match &o.outcome {
+            Outcome::Settled => {
                 assert!(!reported.contains(id), "{id} settled twice");
                 settled_after += 1;
             }
-            "duplicate" => {}
-            other => panic!("after the restart: {other} {:?} for {id}", o.reason),
+            Outcome::Duplicate => {}
+            other => panic!("after the restart: {other} for {id}"),
         }
     }
     let committed_unreported = envelopes.len() - before_kill.len() - settled_after;
@@ -466,10 +467,10 @@ async fn two_server_processes_on_one_postgres_database_settle_a_duplicate_storm_
     assert_eq!(outcomes.len(), envelopes.len() * 2 * BRIDGES_PER_SERVER);
     for o in &outcomes {
         let id = o.envelope_id.as_deref().expect("id");
-        match o.outcome.as_str() {
-            "settled" => *settled.entry(expected.payment_of[id]).or_default() += 1,
-            "duplicate" => {}
-            other => panic!("{other} {:?} for {id}", o.reason),
+        match &o.outcome {
+            Outcome::Settled => *settled.entry(expected.payment_of[id]).or_default() += 1,
+            Outcome::Duplicate => {}
+            other => panic!("{other} for {id}"),
         }
     }
     eprintln!("storm: {:?}", tally(&outcomes));

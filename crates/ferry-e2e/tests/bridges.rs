@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use ferry_api::{ClaimOutcome, EnvelopeOutcome, Outcome, PaymentState};
 use ferry_proto::envelope::Envelope;
 use ferry_proto::{AccountId, PaymentId};
 use ferry_testkit::{Account, Holder, TestServer, payment_transfers, tally};
-use ferry_wallet::client::ItemResult;
 use tokio::sync::Barrier;
 
 /// One round: `bridges` bridges (each its own task and HTTP client) post, at the same moment,
@@ -67,8 +67,8 @@ async fn one_envelope_from_concurrent_bridges(server: &TestServer, bridges: usiz
             )
         }));
     }
-    let mut results: Vec<Vec<ItemResult>> = Vec::new();
-    let mut claimed: Vec<ItemResult> = Vec::new();
+    let mut results: Vec<Vec<EnvelopeOutcome>> = Vec::new();
+    let mut claimed: Vec<ClaimOutcome> = Vec::new();
     for t in tasks {
         let (envelopes, claims) = t.await.expect("bridge task");
         results.push(envelopes);
@@ -90,12 +90,13 @@ async fn one_envelope_from_concurrent_bridges(server: &TestServer, bridges: usiz
                 "{name}: outcomes in request order"
             );
             if i == *at {
-                shared_outcomes.push(o.clone());
+                shared_outcomes.push(o.outcome.clone());
             } else if i == *last {
-                resealed_outcomes.push(o.clone());
+                resealed_outcomes.push(o.outcome.clone());
             } else {
                 assert_eq!(
-                    o.outcome, "settled",
+                    o.outcome,
+                    Outcome::Settled,
                     "{name}: bridge {b}'s own payment: {o:?}"
                 );
             }
@@ -113,7 +114,7 @@ async fn one_envelope_from_concurrent_bridges(server: &TestServer, bridges: usiz
         expect,
         "{name}: the shared envelope"
     );
-    resealed_outcomes.extend(claimed);
+    resealed_outcomes.extend(claimed.into_iter().map(|c| c.outcome));
     let expect_q = BTreeMap::from([
         ("settled".to_owned(), 1),
         ("duplicate".to_owned(), 2 * bridges - 1),
@@ -147,7 +148,7 @@ async fn one_envelope_from_concurrent_bridges(server: &TestServer, bridges: usiz
         "{name}: payer online"
     );
     let status = payee.payment_status(client, shared.id(payer.ta())).await;
-    assert_eq!(status.status, "settled", "{name}");
+    assert_eq!(status.status, PaymentState::Settled, "{name}");
     assert_eq!(status.amount, 7_00, "{name}");
     let after = payment_transfers(server.store()).await;
     let new = 2 + 3 * bridges as i64;

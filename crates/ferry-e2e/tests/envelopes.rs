@@ -6,11 +6,12 @@
 use std::collections::BTreeMap;
 
 use data_encoding::BASE64URL_NOPAD;
+use ferry_api::client::{Claim, SettlementClient};
+use ferry_api::{Outcome, PaymentState, Reason};
 use ferry_proto::envelope::{Envelope, TTL_OFFSET};
 use ferry_proto::sealed::SealedContent;
 use ferry_proto::{Message, Payment, TaCertificate, UnixTime, X25519Secret};
 use ferry_testkit::{Account, Holder, TestServer, now, payment_transfers, tally};
-use ferry_wallet::client::{Claim, ItemResult, SettlementClient};
 use serde_json::{Value, json};
 
 fn only(outcome: &str, n: usize) -> BTreeMap<String, usize> {
@@ -79,8 +80,15 @@ async fn tampering_and_redelivery(server: TestServer) {
     let expired =
         Envelope::seal(&params.sealing_key, UnixTime(now().secs() - 1), 8, &content).expect("seal");
     let out = client.envelopes(&[wrong_key, expired]).await.expect("POST");
-    let reasons: Vec<_> = out.iter().map(|o| o.reason.as_deref()).collect();
-    assert_eq!(reasons, [Some("wrong_key"), Some("expired")], "{out:?}");
+    let outcomes: Vec<_> = out.iter().map(|o| o.outcome.clone()).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Invalid(Reason::WrongKey),
+            Outcome::Invalid(Reason::Expired)
+        ],
+        "{out:?}"
+    );
 
     // The original still settles, once, in a batch with an undecodable item and a second copy
     // of itself.
@@ -90,8 +98,8 @@ async fn tampering_and_redelivery(server: TestServer) {
         .iter()
         .map(|o| {
             (
-                o.outcome.as_str(),
-                o.reason.as_deref(),
+                o.outcome.name(),
+                o.outcome.reason().map(Reason::as_str),
                 o.envelope_id.clone(),
             )
         })
@@ -149,13 +157,16 @@ async fn tampering_and_redelivery(server: TestServer) {
     let out = post_raw_claims(client, &mutants).await;
     assert_eq!(out.len(), mutants.len());
     for (o, (what, _, _)) in out.iter().zip(&mutants) {
-        assert_eq!(o.outcome, "invalid", "{what}: {o:?}");
+        assert!(matches!(o.outcome, Outcome::Invalid(_)), "{what}: {o:?}");
     }
     let sealed_mutants = sealed_payment_mutants(&params, &payer.ta_cert, &p3);
     let sealed_out = client.envelopes(&sealed_mutants).await.expect("POST");
     assert_eq!(sealed_out.len(), sealed_mutants.len());
     for (i, o) in sealed_out.iter().enumerate() {
-        assert_eq!(o.outcome, "invalid", "sealed mutant {i}: {o:?}");
+        assert!(
+            matches!(o.outcome, Outcome::Invalid(_)),
+            "sealed mutant {i}: {o:?}"
+        );
     }
     eprintln!(
         "single-byte mutants: claims {:?}, sealed {:?}",
@@ -171,7 +182,10 @@ async fn tampering_and_redelivery(server: TestServer) {
     assert_eq!(payee.online(client).await, 25_00);
     assert_eq!(payer.float(client).await, 200_00 - 25_00);
     let status = payee.payment_status(client, p3.id(payer.ta())).await;
-    assert_eq!((status.status.as_str(), status.amount), ("settled", 5_00));
+    assert_eq!(
+        (status.status, status.amount),
+        (PaymentState::Settled, 5_00)
+    );
     let transfers = payment_transfers(server.store()).await;
     assert_eq!((transfers.rows, transfers.distinct_references), (3, 3));
     server.assert_audit_clean().await;
@@ -201,7 +215,7 @@ fn single_byte_mutants(cert: &TaCertificate, p: &Payment) -> Vec<(String, Vec<u8
 async fn post_raw_claims(
     client: &SettlementClient,
     items: &[(String, Vec<u8>, Vec<u8>)],
-) -> Vec<ItemResult> {
+) -> Vec<RawOutcome> {
     let body = json!({
         "items": items
             .iter()
@@ -216,7 +230,23 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// Posts a JSON batch and returns its outcomes (which must come with a 200).
-async fn post_raw(client: &SettlementClient, path: &str, body: &Value) -> Vec<ItemResult> {
+/// One item's answer, read from a raw batch reply: the outcome, with the envelope id
+/// (envelopes).
+#[derive(Debug, Clone, serde::Deserialize)]
+struct RawOutcome {
+    #[serde(flatten)]
+    outcome: Outcome,
+    #[serde(default)]
+    envelope_id: Option<String>,
+}
+
+impl ferry_testkit::HasOutcome for RawOutcome {
+    fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+}
+
+async fn post_raw(client: &SettlementClient, path: &str, body: &Value) -> Vec<RawOutcome> {
     let (status, answer) = client
         .raw(
             reqwest::Method::POST,
@@ -342,8 +372,8 @@ async fn restart_between_deliveries(mut server: TestServer) {
     for p in &pays {
         let s = payee.payment_status(client, p.id(payer.ta())).await;
         assert_eq!(
-            (s.status.as_str(), s.amount),
-            ("settled", p.amount().minor())
+            (s.status, s.amount),
+            (PaymentState::Settled, p.amount().minor())
         );
     }
     let t = payment_transfers(server.store()).await;

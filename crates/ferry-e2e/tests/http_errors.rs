@@ -2,8 +2,8 @@
 //! `{"error": {"code", "message", "field"}}` naming the offending field, never a 500 and never
 //! database text.
 
+use ferry_api::auth::{FERRY_ACCOUNT, FERRY_KEY, key_header_value, sign_request};
 use ferry_proto::cert::{AttestationBody, Tier};
-use ferry_proto::http_auth::{FERRY_ACCOUNT, FERRY_KEY, key_header_value, sign_request};
 use ferry_proto::{AccountId, AttestationStatement, SigningKey, UnixTime};
 use ferry_testkit::{Holder, TestServer, assert_no_leak, brl, now};
 use ferry_wallet::client::{ClientError, SettlementClient};

@@ -10,7 +10,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ferry_api::Outcome;
 use ferry_ledger::LedgerAccount;
+use ferry_ledger::engine::DebitState;
 use ferry_link::ble::{self, BleParams};
 use ferry_link::fragment::AttMtu;
 use ferry_link::memory;
@@ -21,7 +23,7 @@ use ferry_testkit::devices::Device;
 use ferry_testkit::{Agent, TestServer, brl, payment_transfers, transfers_of_kind};
 use ferry_wallet::secure::{CrashPoint, SecureWallet, SecureWalletError};
 use ferry_wallet::session::{Refusal, SessionError};
-use ferry_wallet::store::{Direction, Disposition};
+use ferry_wallet::store::{Direction, Disposition, PaymentStatus};
 use ferry_wallet::wallet::{PaidOutcome, ReceivedOutcome, Wallet, WalletError};
 
 /// How long a device waits for the other in these tests (a failing test must not hang).
@@ -118,7 +120,10 @@ async fn server_next_j(server: &TestServer, d: &Device) -> u32 {
 }
 
 /// The server's status of `id`: `(status, payee, credited ledger account, amount)`.
-async fn status_of(server: &TestServer, id: PaymentId) -> Option<(String, String, String, i64)> {
+async fn status_of(
+    server: &TestServer,
+    id: PaymentId,
+) -> Option<(DebitState, String, String, i64)> {
     server
         .engine()
         .payment_status(id)
@@ -151,11 +156,16 @@ async fn assert_books(server: &TestServer, payer: &Device, deposits: i64, payees
     let mut settled_total = 0;
     let mut per_payee = std::collections::BTreeMap::<String, i64>::new();
     for p in &sent {
-        assert_eq!(p.status, "settled", "the payer's record of {}", p.id);
+        assert_eq!(
+            p.status,
+            PaymentStatus::Settled,
+            "the payer's record of {}",
+            p.id
+        );
         let (status, to, credited, amount) = status_of(server, p.id)
             .await
             .unwrap_or_else(|| panic!("the server does not know {}", p.id));
-        assert_eq!(status, "settled", "{}", p.id);
+        assert_eq!(status, DebitState::Settled, "{}", p.id);
         assert_eq!(
             to, p.counterparty,
             "{} settled to the payee named in it",
@@ -184,7 +194,12 @@ async fn assert_books(server: &TestServer, payer: &Device, deposits: i64, payees
         let expected = per_payee.get(&account).copied().unwrap_or(0);
         assert_eq!(d.online(server).await, expected, "payee {account}");
         for p in d.wallet.store().payments().await.unwrap() {
-            assert_eq!(p.status, "settled", "the payee's record of {}", p.id);
+            assert_eq!(
+                p.status,
+                PaymentStatus::Settled,
+                "the payee's record of {}",
+                p.id
+            );
         }
     }
     let transfers = payment_transfers(server.store()).await;
@@ -324,8 +339,8 @@ async fn a_payment_that_reaches_the_wrong_device_settles_to_the_payee_named_in_i
     let bia_account = bia.account().await.to_hex();
     let (status, to, credited, amount) = status_of(&server, id).await.expect("known");
     assert_eq!(
-        (status.as_str(), to.as_str(), amount),
-        ("settled", bia_account.as_str(), 30_00)
+        (status, to.as_str(), amount),
+        (DebitState::Settled, bia_account.as_str(), 30_00)
     );
     assert_eq!(credited, format!("online:{bia_account}"));
     assert_eq!(dan.sync().await.online_balance, Some(0));
@@ -345,7 +360,7 @@ async fn a_payment_that_reaches_the_wrong_device_settles_to_the_payee_named_in_i
         .await
         .unwrap()
         .expect("held");
-    assert_eq!(record.status, "settled");
+    assert_eq!(record.status, PaymentStatus::Settled);
     payer.sync().await;
     assert_eq!(payer.offline(), 70_00);
     assert_books(&server, &payer, 100_00, &[&bia, &dan]).await;
@@ -408,7 +423,7 @@ async fn payments_and_deposits_over_the_limits_are_refused_before_anything_moves
         .cash_in(&agent.token, account, brl(450_00), "over-the-cap")
         .await
         .unwrap();
-    assert_eq!(cashed.outcome, "settled");
+    assert_eq!(cashed, Outcome::Settled);
     let float_before = payer.float(&server).await;
     for amount in [limits.max_balance - 100_00 + 1, limits.max_balance + 1] {
         let before = payer.wallet.secure().status();
@@ -484,7 +499,7 @@ async fn forked_wallet(order: ForkOrder) {
         )
         .await
         .unwrap();
-    assert_eq!(funded.outcome, "settled");
+    assert_eq!(funded, Outcome::Settled);
     let mut bia = payee(&server, "Bia").await;
     let mut caio = payee(&server, "Caio").await;
     let mut dora = payee(&server, "Dora").await;
@@ -542,7 +557,7 @@ async fn forked_wallet(order: ForkOrder) {
     assert_eq!(caio.online(&server).await, 70_00);
     for (d, id) in [(&bia, to_bia), (&caio, to_caio)] {
         let rec = d.wallet.store().payment(&id).await.unwrap().expect("held");
-        assert_eq!(rec.status, "settled", "{rec:?}");
+        assert_eq!(rec.status, PaymentStatus::Settled, "{rec:?}");
     }
     let (from_case, from_float) = match order {
         ForkOrder::JournalsFirst => (70_00, 60_00),

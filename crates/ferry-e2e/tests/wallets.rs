@@ -10,7 +10,7 @@ use ferry_link::tcp::TcpLink;
 use ferry_testkit::devices::Device;
 use ferry_testkit::{TestServer, brl};
 use ferry_wallet::secure::SecureWallet;
-use ferry_wallet::store::{Direction, Disposition};
+use ferry_wallet::store::{Direction, Disposition, PaymentStatus};
 use ferry_wallet::wallet::SyncReport;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +131,7 @@ async fn scenario(order: Order) {
     // Statuses settled on every side; receipts held by the payers.
     for d in [&payer, &payee, &collector] {
         for p in d.wallet.store().payments().await.unwrap() {
-            assert_eq!(p.status, "settled", "{order:?}: {p:?}");
+            assert_eq!(p.status, PaymentStatus::Settled, "{order:?}: {p:?}");
             assert!(p.receipt.is_some(), "{order:?}: a receipt for {}", p.id);
         }
     }

@@ -5,6 +5,7 @@ mod common;
 
 use common::kit::{Kit, brl};
 use common::stores;
+use ferry_ledger::engine::DebitState;
 use ferry_ledger::engine::{DepositError, PaymentSubmission};
 use ferry_ledger::{LedgerAccount, Outcome, Reason};
 use ferry_proto::cert::FeeSchedule;
@@ -220,7 +221,7 @@ async fn a_collected_payment_is_re_spent_offline_and_everything_settles() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(st.status, "settled");
+        assert_eq!(st.status, DebitState::Settled);
         // Alice's sync afterwards changes nothing.
         let r = kit
             .engine
@@ -605,7 +606,7 @@ async fn an_overspending_journal_opens_a_case_and_unfunded_payments_are_paid_aft
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(st.status, "settled", "{name}");
+        assert_eq!(st.status, DebitState::Settled, "{name}");
         kit.assert_clean(name).await;
     }
 }

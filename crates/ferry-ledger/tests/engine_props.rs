@@ -4,6 +4,7 @@
 mod common;
 
 use common::kit::{Holder, Kit, brl};
+use ferry_ledger::engine::DebitState;
 use ferry_ledger::engine::PaymentSubmission;
 use ferry_ledger::{LedgerAccount, Outcome, Store};
 use ferry_proto::{AccountId, Currency, Payment};
@@ -133,7 +134,7 @@ async fn run(ops: Vec<Op>) {
     for m in &made {
         let id = m.payment.id(holders[m.payer].ta());
         let st = kit.engine.payment_status(id).await.unwrap().unwrap();
-        assert_eq!(st.status, "settled", "{id}");
+        assert_eq!(st.status, DebitState::Settled, "{id}");
         match m.collected_by {
             Some(t) => assert!(
                 st.credited == LedgerAccount::Float(holders[t].ta()).key()

@@ -16,13 +16,13 @@ pub mod codec;
 pub mod envelope;
 pub mod fraud;
 pub mod hash;
-pub mod http_auth;
 pub mod ids;
 pub mod journal;
 pub mod journal_writer;
 pub mod keys;
 pub mod money;
 pub mod order;
+pub mod outcome;
 pub mod qr;
 pub mod request;
 pub mod sealed;
@@ -45,6 +45,7 @@ pub use keys::{
     X25519Secret,
 };
 pub use money::{Currency, Money, MoneyError};
+pub use outcome::{Outcome, Reason};
 pub use request::PaymentRequest;
 pub use signed::{Document, SignWithError, Signed};
 pub use time::{Clock, ManualClock, SystemClock, UnixTime};

@@ -19,9 +19,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api::auth;
-use crate::app::{AppState, router};
 use crate::issuer::{IssuerKeyring, KeyringError};
 use crate::metrics::Metrics;
+use crate::router::router;
+use crate::state::AppState;
 
 /// Name of the admin token file in the data directory.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";

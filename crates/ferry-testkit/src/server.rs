@@ -10,13 +10,17 @@
 //! - [`seal_payment`]: a payment in a sealed envelope, as a bridge carries it.
 //! - Small checks every test repeats: [`assert_no_leak`], [`tally`], [`payment_transfers`].
 //!
-//! Everything talks to the server over HTTP with [`ferry_wallet::client::SettlementClient`]; only
+//! Everything talks to the server over HTTP with [`ferry_api::client::SettlementClient`]; only
 //! the ledger row counts read the database directly. Setup helpers panic with context on
 //! failure: they are for tests.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use ferry_api::client::{Claim, SettlementClient};
+use ferry_api::{
+    AccountBody, AuditBody, ClaimOutcome, EnvelopeOutcome, Outcome, PaymentStatusBody,
+};
 use ferry_ledger::{Engine, Store};
 use ferry_proto::cert::{AttestationBody, NetworkParamsBody, Tier, software_attestation_key};
 use ferry_proto::envelope::Envelope;
@@ -27,8 +31,6 @@ use ferry_proto::{
     TaCertificate, TaId,
 };
 use ferry_server::serve::{RunningServer, ServeConfig, start};
-use ferry_wallet::client::{Claim, ItemResult, SettlementClient, StatusResult};
-use serde_json::Value;
 use sqlx::Row;
 
 use crate::{brl, now, random_hex};
@@ -152,7 +154,7 @@ impl TestServer {
     }
 
     /// `GET /v1/audit`, asserting `clean == true`; returns the audit body.
-    pub async fn assert_audit_clean(&self) -> Value {
+    pub async fn assert_audit_clean(&self) -> AuditBody {
         assert_audit_clean(&self.client, &self.admin_token).await
     }
 }
@@ -165,9 +167,9 @@ async fn launch(data_dir: &Path, database_url: Option<String>) -> RunningServer 
 }
 
 /// `GET /v1/audit` on any server, asserting `clean == true`; returns the audit body.
-pub async fn assert_audit_clean(client: &SettlementClient, admin_token: &str) -> Value {
+pub async fn assert_audit_clean(client: &SettlementClient, admin_token: &str) -> AuditBody {
     let audit = client.audit(admin_token).await.expect("GET /v1/audit");
-    assert_eq!(audit["clean"], Value::Bool(true), "audit: {audit}");
+    assert!(audit.clean, "audit: {audit:?}");
     audit
 }
 
@@ -187,7 +189,7 @@ pub async fn new_agent(client: &SettlementClient, admin_token: &str, float_minor
         )
         .await
         .expect("fund agent");
-    assert_eq!(funded.outcome, "settled", "funding the agent: {funded:?}");
+    assert_eq!(funded, Outcome::Settled, "funding the agent");
     Agent { name, token }
 }
 
@@ -223,7 +225,7 @@ impl Account {
     }
 
     /// `GET /v1/accounts/{id}`, signed.
-    pub async fn view(&self, client: &SettlementClient) -> Value {
+    pub async fn view(&self, client: &SettlementClient) -> AccountBody {
         client
             .account(&self.key, self.id, now())
             .await
@@ -232,14 +234,15 @@ impl Account {
 
     /// The online balance, in minor units.
     pub async fn online(&self, client: &SettlementClient) -> i64 {
-        let v = self.view(client).await;
-        v["online"]["amount"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("no online amount in {v}"))
+        self.view(client).await.online.amount
     }
 
     /// `GET /v1/payments/{ta}/{j}`, signed by this account (its payer or payee).
-    pub async fn payment_status(&self, client: &SettlementClient, id: PaymentId) -> StatusResult {
+    pub async fn payment_status(
+        &self,
+        client: &SettlementClient,
+        id: PaymentId,
+    ) -> PaymentStatusBody {
         client
             .payment_status(&self.key, self.id, id, now())
             .await
@@ -312,7 +315,7 @@ impl Holder {
             )
             .await
             .expect("cash in");
-        assert_eq!(cashed.outcome, "settled", "cash in: {cashed:?}");
+        assert_eq!(cashed, Outcome::Settled, "cash in");
         let serial = self.journal.point().last_serial + 1;
         let auth = client
             .deposit(
@@ -355,11 +358,11 @@ impl Holder {
     pub async fn float(&self, client: &SettlementClient) -> i64 {
         let v = self.account.view(client).await;
         let ta = self.ta().to_hex();
-        v["wallets"]
-            .as_array()
-            .and_then(|ws| ws.iter().find(|w| w["ta_id"] == ta.as_str()))
-            .and_then(|w| w["float"]["amount"].as_i64())
-            .unwrap_or_else(|| panic!("wallet {ta} not in {v}"))
+        v.wallets
+            .iter()
+            .find(|w| w.ta_id == ta)
+            .map(|w| w.float.amount)
+            .unwrap_or_else(|| panic!("wallet {ta} not in {v:?}"))
     }
 }
 
@@ -378,15 +381,35 @@ pub fn seal_payment(
     seal(params, &content, now().plus_secs(86_400), 8).expect("seal")
 }
 
+/// An item of a batch answer: it has an [`Outcome`].
+pub trait HasOutcome {
+    /// The item's outcome.
+    fn outcome(&self) -> &Outcome;
+}
+
+impl HasOutcome for Outcome {
+    fn outcome(&self) -> &Outcome {
+        self
+    }
+}
+
+impl HasOutcome for ClaimOutcome {
+    fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+}
+
+impl HasOutcome for EnvelopeOutcome {
+    fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+}
+
 /// Counts outcomes by name, with the reason when there is one (`invalid:tampered`).
-pub fn tally(outcomes: &[ItemResult]) -> BTreeMap<String, usize> {
+pub fn tally<T: HasOutcome>(outcomes: &[T]) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for o in outcomes {
-        let key = match &o.reason {
-            Some(r) => format!("{}:{r}", o.outcome),
-            None => o.outcome.clone(),
-        };
-        *out.entry(key).or_insert(0) += 1;
+        *out.entry(o.outcome().to_string()).or_insert(0) += 1;
     }
     out
 }
@@ -504,7 +527,7 @@ pub mod devices {
                 )
                 .await
                 .expect("cash in");
-            assert_eq!(cashed.outcome, "settled", "cash in: {cashed:?}");
+            assert_eq!(cashed, ferry_api::Outcome::Settled, "cash in");
             self.wallet.deposit(brl(minor)).await.expect("deposit");
         }
 

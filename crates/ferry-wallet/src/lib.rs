@@ -1,15 +1,13 @@
 //! # ferry-wallet
 //!
-//! The device side. Today: [`client`], the settlement server's HTTP client (registration,
-//! deposits, claims, journal sync, envelopes, orders, status). The device-wallet issue adds the
-//! secure-wallet trait and its software implementation (around
-//! `ferry_proto::journal_writer::JournalWriter`), the wallet store and the payer/payee session
-//! state machines.
+//! The device side: the secure-wallet trait with its software and PKCS#11 implementations
+//! ([`secure`]), the wallet store ([`store`]), the device wallet that pays, receives, collects
+//! and syncs ([`wallet`]), its secrets ([`secrets`]) and request QR codes ([`qr_image`]). It
+//! talks to the settlement server through `ferry_api`'s client (re-exported as [`client`]).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod client;
 pub mod qr_image;
 pub mod secrets;
 pub mod secure;
@@ -17,4 +15,5 @@ pub mod session;
 pub mod store;
 pub mod wallet;
 
+pub use ferry_api::client;
 pub use ferry_proto as proto;

@@ -72,7 +72,8 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn as_str(self) -> &'static str {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
         match self {
             Direction::Sent => "sent",
             Direction::Received => "received",
@@ -94,7 +95,8 @@ pub enum Disposition {
 }
 
 impl Disposition {
-    fn as_str(self) -> &'static str {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
         match self {
             Disposition::Sent => "sent",
             Disposition::Held => "held",
@@ -110,6 +112,108 @@ impl Disposition {
             "claimed" => Disposition::Claimed,
             other => return Err(StoreError::Damaged(format!("disposition {other}"))),
         })
+    }
+}
+
+/// Where a payment this wallet sent or received stands with the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStatus {
+    /// The server has not settled it yet (or has not seen it).
+    Pending,
+    /// Settled: the payee has been credited.
+    Settled,
+    /// Refused by the server (the record keeps the reason).
+    Rejected,
+}
+
+impl PaymentStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Settled => "settled",
+            PaymentStatus::Rejected => "rejected",
+        }
+    }
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "pending" => PaymentStatus::Pending,
+            "settled" => PaymentStatus::Settled,
+            "rejected" => PaymentStatus::Rejected,
+            other => return Err(StoreError::Damaged(format!("payment status {other}"))),
+        })
+    }
+}
+
+impl std::fmt::Display for PaymentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A deposit (online balance → secure wallet) or a withdrawal (the reverse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MovementKind {
+    /// Online balance → secure wallet.
+    Deposit,
+    /// Secure wallet → online balance.
+    Withdraw,
+}
+
+impl MovementKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MovementKind::Deposit => "deposit",
+            MovementKind::Withdraw => "withdraw",
+        }
+    }
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "deposit" => MovementKind::Deposit,
+            "withdraw" => MovementKind::Withdraw,
+            other => return Err(StoreError::Damaged(format!("movement kind {other}"))),
+        })
+    }
+}
+
+/// Where a deposit or withdrawal stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MovementStatus {
+    /// The server issued the deposit authorization; the secure wallet has not applied it.
+    Authorized,
+    /// The secure wallet applied the deposit; the server has not seen the entry yet.
+    Applied,
+    /// The secure wallet signed the withdrawal; the server has not applied it yet.
+    Pending,
+    /// The server applied the journal entry.
+    Settled,
+}
+
+impl MovementStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MovementStatus::Authorized => "authorized",
+            MovementStatus::Applied => "applied",
+            MovementStatus::Pending => "pending",
+            MovementStatus::Settled => "settled",
+        }
+    }
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "authorized" => MovementStatus::Authorized,
+            "applied" => MovementStatus::Applied,
+            "pending" => MovementStatus::Pending,
+            "settled" => MovementStatus::Settled,
+            other => return Err(StoreError::Damaged(format!("movement status {other}"))),
+        })
+    }
+}
+
+impl std::fmt::Display for MovementStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -134,8 +238,8 @@ pub struct PaymentRecord {
     pub created_at: UnixTime,
     /// What the device did with it.
     pub disposition: Disposition,
-    /// `pending`, `settled` or `rejected`.
-    pub status: String,
+    /// Where it stands with the server.
+    pub status: PaymentStatus,
     /// Why, when rejected.
     pub reason: Option<String>,
 }
@@ -143,16 +247,16 @@ pub struct PaymentRecord {
 /// A deposit or withdrawal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Movement {
-    /// `deposit` or `withdraw`.
-    pub kind: String,
+    /// Deposit or withdrawal.
+    pub kind: MovementKind,
     /// OPS serial `i`.
     pub serial: u32,
     /// The amount.
     pub amount: Money,
     /// The issuer's authorization (deposits).
     pub authorization: Option<Vec<u8>>,
-    /// `authorized`, `applied`, `pending` or `settled`.
-    pub status: String,
+    /// Where it stands.
+    pub status: MovementStatus,
     /// When.
     pub created_at: UnixTime,
 }
@@ -309,7 +413,7 @@ impl WalletStore {
         .bind(rec.amount.currency().code())
         .bind(to_i64(rec.created_at))
         .bind(rec.disposition.as_str())
-        .bind(&rec.status)
+        .bind(rec.status.as_str())
         .bind(rec.reason.as_deref())
         .execute(&mut *tx)
         .await?
@@ -366,11 +470,11 @@ impl WalletStore {
     pub async fn set_status(
         &self,
         id: &PaymentId,
-        status: &str,
+        status: PaymentStatus,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE payments SET status = ?, reason = ? WHERE ta = ? AND j = ?")
-            .bind(status)
+            .bind(status.as_str())
             .bind(reason)
             .bind(id.ta.to_hex())
             .bind(i64::from(id.j))
@@ -465,7 +569,7 @@ impl WalletStore {
                     amount: Money::new(r.get(7), currency),
                     created_at: from_i64(r.get(9)),
                     disposition: Disposition::parse(&r.get::<String, _>(10))?,
-                    status: r.get(11),
+                    status: PaymentStatus::parse(&r.get::<String, _>(11))?,
                     reason: r.get(12),
                 })
             })
@@ -480,12 +584,12 @@ impl WalletStore {
              ON CONFLICT (kind, serial) DO UPDATE SET status = excluded.status, \
              authorization = COALESCE(excluded.authorization, movements.authorization)",
         )
-        .bind(&m.kind)
+        .bind(m.kind.as_str())
         .bind(i64::from(m.serial))
         .bind(m.amount.minor())
         .bind(m.amount.currency().code())
         .bind(m.authorization.as_deref())
-        .bind(&m.status)
+        .bind(m.status.as_str())
         .bind(to_i64(m.created_at))
         .execute(&self.pool)
         .await?;
@@ -503,12 +607,12 @@ impl WalletStore {
         rows.into_iter()
             .map(|r| {
                 Ok(Movement {
-                    kind: r.get(0),
+                    kind: MovementKind::parse(&r.get::<String, _>(0))?,
                     serial: u32::try_from(r.get::<i64, _>(1))
                         .map_err(|_| StoreError::Damaged("serial".into()))?,
                     amount: Money::new(r.get(2), currency_of(&r.get::<String, _>(3))?),
                     authorization: r.get(4),
-                    status: r.get(5),
+                    status: MovementStatus::parse(&r.get::<String, _>(5))?,
                     created_at: from_i64(r.get(6)),
                 })
             })

@@ -32,7 +32,6 @@ use ferry_proto::{
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::client::{Claim, ClientError, SettlementClient};
 use crate::secrets::{self, SecretError};
 use crate::secure::pkcs11::{Pkcs11Config, Pkcs11Error, Pkcs11Signer};
 use crate::secure::software::SoftwareSecureWallet;
@@ -40,7 +39,12 @@ use crate::secure::{CollectContext, DeviceKey, SecureWallet, SecureWalletError};
 use crate::session::payee::PayeeSession;
 use crate::session::payer::PayerSession;
 use crate::session::{Offer, Refusal, SessionError};
-use crate::store::{Direction, Disposition, Movement, PaymentRecord, StoreError, WalletStore};
+use crate::store::{
+    Direction, Disposition, Movement, MovementKind, MovementStatus, PaymentRecord, PaymentStatus,
+    StoreError, WalletStore,
+};
+use ferry_api::client::{Claim, ClientError, SettlementClient};
+use ferry_api::{Outcome, PaymentState};
 
 /// How long a side waits for the other device.
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(15);
@@ -439,7 +443,7 @@ impl Wallet {
                                 amount: payment.amount(),
                                 created_at: entry.unverified().time,
                                 disposition: Disposition::Sent,
-                                status: "pending".into(),
+                                status: PaymentStatus::Pending,
                                 reason: None,
                             },
                             None,
@@ -661,12 +665,11 @@ impl Wallet {
             }
         }
         let serial = status.point.last_serial + 1;
-        let stored = self
-            .store
-            .movements()
-            .await?
-            .into_iter()
-            .find(|m| m.kind == "deposit" && m.serial == serial && m.status == "authorized");
+        let stored = self.store.movements().await?.into_iter().find(|m| {
+            m.kind == MovementKind::Deposit
+                && m.serial == serial
+                && m.status == MovementStatus::Authorized
+        });
         let auth = match stored.and_then(|m| m.authorization) {
             Some(bytes)
                 if DepositAuthorization::from_bytes(&bytes)
@@ -690,11 +693,11 @@ impl Wallet {
                     .await?;
                 self.store
                     .put_movement(&Movement {
-                        kind: "deposit".into(),
+                        kind: MovementKind::Deposit,
                         serial,
                         amount,
                         authorization: Some(auth.to_bytes()),
-                        status: "authorized".into(),
+                        status: MovementStatus::Authorized,
                         created_at: self.now(),
                     })
                     .await?;
@@ -704,11 +707,11 @@ impl Wallet {
         self.secure.deposit(&auth, self.now())?;
         self.store
             .put_movement(&Movement {
-                kind: "deposit".into(),
+                kind: MovementKind::Deposit,
                 serial,
                 amount,
                 authorization: None,
-                status: "applied".into(),
+                status: MovementStatus::Applied,
                 created_at: self.now(),
             })
             .await?;
@@ -728,11 +731,11 @@ impl Wallet {
         };
         self.store
             .put_movement(&Movement {
-                kind: "withdraw".into(),
+                kind: MovementKind::Withdraw,
                 serial,
                 amount,
                 authorization: None,
-                status: "pending".into(),
+                status: MovementStatus::Pending,
                 created_at: self.now(),
             })
             .await?;
@@ -905,7 +908,7 @@ impl Wallet {
                     amount,
                     created_at: self.now(),
                     disposition: Disposition::Sent,
-                    status: "pending".into(),
+                    status: PaymentStatus::Pending,
                     reason: None,
                 },
                 None,
@@ -1034,7 +1037,7 @@ impl Wallet {
             amount: verified.amount,
             created_at: now,
             disposition: Disposition::Held,
-            status: "pending".into(),
+            status: PaymentStatus::Pending,
             reason: None,
         };
         if !self
@@ -1106,12 +1109,11 @@ impl Wallet {
         let acct = client
             .account(&self.account_key, account, self.now())
             .await?;
-        if let Some(online) = acct["online"]["amount"].as_i64() {
-            self.store
-                .set(keys::ONLINE, online.to_string().as_bytes())
-                .await?;
-            report.online_balance = Some(online);
-        }
+        let online = acct.online.amount;
+        self.store
+            .set(keys::ONLINE, online.to_string().as_bytes())
+            .await?;
+        report.online_balance = Some(online);
         Ok(report)
     }
 
@@ -1159,7 +1161,7 @@ impl Wallet {
                 )));
             }
             for e in &result.entries {
-                self.note_entry_outcome(e.j, &e.outcome, e.reason.as_deref(), &chunk, report)
+                self.note_entry_outcome(e.j, &e.outcome, &chunk, report)
                     .await?;
             }
             sent += chunk.len();
@@ -1167,15 +1169,9 @@ impl Wallet {
             progress(SyncProgress::Journal(sent, total));
             let renewed = if i + 1 == n_chunks {
                 match &result.ta_certificate {
-                    Some(b64) => Some(
-                        data_encoding::BASE64URL_NOPAD
-                            .decode(b64.as_bytes())
-                            .ok()
-                            .and_then(|b| TaCertificate::from_bytes(&b).ok())
-                            .ok_or_else(|| {
-                                WalletError::Untrusted("renewed certificate does not decode".into())
-                            })?,
-                    ),
+                    Some(b64) => Some(TaCertificate::from_bytes(&b64.0).map_err(|_| {
+                        WalletError::Untrusted("renewed certificate does not decode".into())
+                    })?),
                     None => None,
                 }
             } else {
@@ -1192,8 +1188,7 @@ impl Wallet {
     async fn note_entry_outcome(
         &mut self,
         j: u32,
-        outcome: &str,
-        reason: Option<&str>,
+        outcome: &Outcome,
         chunk: &[ferry_proto::SignedEntry],
         report: &mut SyncReport,
     ) -> Result<(), WalletError> {
@@ -1204,59 +1199,70 @@ impl Wallet {
         match entry.unverified().kind {
             EntryKind::Pay { .. } => {
                 let id = PaymentId { ta, j };
-                self.apply_outcome(&id, outcome, reason, report).await?;
+                self.apply_outcome(&id, outcome, report).await?;
             }
             EntryKind::Withdraw { serial } | EntryKind::Deposit { serial } => {
                 let kind = if matches!(entry.unverified().kind, EntryKind::Withdraw { .. }) {
-                    "withdraw"
+                    MovementKind::Withdraw
                 } else {
-                    "deposit"
+                    MovementKind::Deposit
                 };
-                if matches!(outcome, "settled" | "duplicate") {
+                if outcome.is_final_success() {
                     self.store
                         .put_movement(&Movement {
-                            kind: kind.into(),
+                            kind,
                             serial,
                             amount: entry.unverified().amount,
                             authorization: None,
-                            status: "settled".into(),
+                            status: MovementStatus::Settled,
                             created_at: entry.unverified().time,
                         })
                         .await?;
                 }
             }
             EntryKind::Collect { payment, .. } => {
-                self.apply_outcome(&payment, outcome, reason, report)
-                    .await?;
+                self.apply_outcome(&payment, outcome, report).await?;
             }
         }
         Ok(())
     }
 
+    /// Records what the server answered for a payment this wallet sent or received. Every
+    /// outcome is one the contract names: settled or duplicate (the money moved), pending, or a
+    /// refusal with its reason; an outcome this client did not know never got this far (the
+    /// answer failed to decode as [`ClientError::UnknownOutcome`]).
     async fn apply_outcome(
         &self,
         id: &PaymentId,
-        outcome: &str,
-        reason: Option<&str>,
+        outcome: &Outcome,
+        report: &mut SyncReport,
+    ) -> Result<(), WalletError> {
+        let (status, reason) = match outcome {
+            Outcome::Settled | Outcome::Duplicate => (PaymentStatus::Settled, None),
+            Outcome::Pending(_) => (PaymentStatus::Pending, None),
+            Outcome::Rejected(r) | Outcome::Invalid(r) => (PaymentStatus::Rejected, Some(r)),
+        };
+        self.apply_status(id, status, reason, report).await
+    }
+
+    /// Records a payment's status (and the reason of a refusal), counting what changed.
+    async fn apply_status(
+        &self,
+        id: &PaymentId,
+        status: PaymentStatus,
+        reason: Option<&ferry_api::Reason>,
         report: &mut SyncReport,
     ) -> Result<(), WalletError> {
         let Some(rec) = self.store.payment(id).await? else {
             return Ok(());
         };
-        let status = match outcome {
-            "settled" | "duplicate" => "settled",
-            "pending" => "pending",
-            _ => "rejected",
-        };
         if rec.status != status {
             self.store
-                .set_status(id, status, reason.filter(|_| status == "rejected"))
+                .set_status(id, status, reason.map(|r| r.as_str()))
                 .await?;
-            match status {
-                "settled" => report.settled += 1,
-                "rejected" => report
-                    .rejected
-                    .push((*id, reason.unwrap_or(outcome).to_owned())),
+            match (status, reason) {
+                (PaymentStatus::Settled, _) => report.settled += 1,
+                (PaymentStatus::Rejected, Some(r)) => report.rejected.push((*id, r.to_string())),
                 _ => {}
             }
         }
@@ -1290,8 +1296,7 @@ impl Wallet {
                 self.store
                     .set_disposition(&rec.id, Disposition::Claimed)
                     .await?;
-                self.apply_outcome(&rec.id, &o.outcome, o.reason.as_deref(), report)
-                    .await?;
+                self.apply_outcome(&rec.id, &o.outcome, report).await?;
             }
             done += chunk.len();
             report.claimed = done;
@@ -1315,7 +1320,11 @@ impl Wallet {
                 .await
             {
                 Ok(s) => {
-                    self.apply_outcome(&rec.id, &s.status, None, report).await?;
+                    let status = match s.status {
+                        PaymentState::Settled => PaymentStatus::Settled,
+                        PaymentState::Pending => PaymentStatus::Pending,
+                    };
+                    self.apply_status(&rec.id, status, None, report).await?;
                 }
                 // Not known to the server yet: stays pending.
                 Err(ClientError::Api { status: 404, .. }) => {}

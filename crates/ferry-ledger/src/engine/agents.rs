@@ -10,12 +10,12 @@ use thiserror::Error;
 
 pub use ferry_proto::cash::CashOut;
 
-use super::outcome::{Outcome, Reason};
 use super::settler::secs;
 use super::{Engine, EngineError, fee, push_fee, retry_transient};
 use crate::accounts::{LedgerAccount, valid_agent_name};
 use crate::store::{Posted, StoreError, post_in};
 use crate::transfer::{Posting, Transfer};
+use ferry_proto::outcome::{Outcome, Reason};
 
 /// Why an agent or funding operation was refused. Nothing moved.
 #[derive(Debug, Error)]

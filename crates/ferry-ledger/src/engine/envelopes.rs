@@ -12,19 +12,20 @@ use ferry_proto::sealed::{OpenError, SealedContent, open_with};
 use sqlx::AssertSqlSafe;
 use sqlx::Row;
 
-use super::outcome::{Outcome, Reason};
+use super::kinds::SealedKind;
 use super::payments::{CheckedPayment, PaymentSubmission};
 use super::settler::{Settler, secs};
 use super::{Engine, EngineError, retry_transient};
 use crate::store::Params;
+use ferry_proto::outcome::{Outcome, Reason};
 
 /// The outcome for one envelope.
 #[derive(Debug, Clone)]
 pub struct EnvelopeOutcome {
     /// The envelope's id.
     pub id: EnvelopeId,
-    /// What it carried, when it opened (`payment`, `journal_segment`, `order`).
-    pub kind: Option<&'static str>,
+    /// What it carried, when it opened.
+    pub kind: Option<SealedKind>,
     /// What happened.
     pub outcome: Outcome,
 }
@@ -144,14 +145,14 @@ impl Settler<'_> {
                 Opened::Known => {}
                 Opened::Failed(r) => out[i].outcome = Outcome::Invalid(*r),
                 Opened::Payment(p) => {
-                    out[i].kind = Some("payment");
+                    out[i].kind = Some(SealedKind::Payment);
                     if first_opened.insert(ids[i]) {
                         payments.push((**p).clone());
                         payment_slots.push(i);
                     }
                 }
                 Opened::Other(c) => {
-                    out[i].kind = Some(c.kind());
+                    out[i].kind = SealedKind::from_name(c.kind());
                     if first_opened.insert(ids[i]) {
                         others.push((i, c));
                     }
@@ -180,7 +181,7 @@ impl Settler<'_> {
                         Outcome::Settled | Outcome::Duplicate | Outcome::Pending(_)
                     )
             })
-            .map(|o| (o.id, o.kind.unwrap_or("unknown")))
+            .map(|o| (o.id, o.kind.map_or("unknown", SealedKind::as_str)))
             .collect();
         let mut seen = HashSet::new();
         let record: Vec<_> = record

@@ -13,9 +13,11 @@ use ferry_proto::{
 use sqlx::AssertSqlSafe;
 use sqlx::Row;
 
-use super::outcome::{Outcome, Reason};
+use ferry_proto::outcome::{Outcome, Reason};
+
+use super::kinds::{CaseKind, DebitKind, DebitState};
 use super::payments::{CheckedPayment, PaymentSubmission};
-use super::settler::{Debit, DebitKind, EntryRow, Recorded, Settler, secs};
+use super::settler::{Debit, EntryRow, Recorded, Settler, secs};
 use super::{Engine, EngineError, fee, retry_transient};
 use crate::accounts::LedgerAccount;
 use crate::transfer::{Posting, Transfer};
@@ -233,7 +235,7 @@ impl Settler<'_> {
                     // is not enforcing them.
                     self.open_case(
                         cert,
-                        "journal_rule",
+                        CaseKind::JournalRule,
                         Some(signed.to_bytes()),
                         &rule.to_string(),
                     )
@@ -331,7 +333,7 @@ impl Settler<'_> {
                 if !matches {
                     self.open_case(
                         cert,
-                        "unauthorized_deposit",
+                        CaseKind::UnauthorizedDeposit,
                         Some(signed.to_bytes()),
                         &format!("deposit serial {serial} was never authorized for this amount"),
                     )
@@ -450,7 +452,7 @@ impl Settler<'_> {
         if inserted.is_none() && self.collector_of(payment).await? != Some(ta) {
             self.open_case(
                 cert,
-                "double_collect",
+                CaseKind::DoubleCollect,
                 Some(signed.to_bytes()),
                 &format!("payment {payment} was collected by another wallet"),
             )
@@ -466,7 +468,7 @@ impl Settler<'_> {
                 if current == to {
                     return Ok(Ok(Outcome::Duplicate));
                 }
-                if status == "pending" {
+                if status == DebitState::Pending {
                     self.advance_collect(&debit, ta).await?;
                     return Ok(Ok(Outcome::Settled));
                 }

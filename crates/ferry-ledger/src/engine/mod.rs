@@ -12,8 +12,8 @@ mod agents;
 mod deposits;
 mod envelopes;
 mod journal_sync;
+mod kinds;
 mod orders;
-mod outcome;
 mod payments;
 mod settler;
 mod views;
@@ -37,8 +37,9 @@ use crate::store::{Store, StoreError};
 pub use agents::{AgentError, CashOut};
 pub use deposits::DepositError;
 pub use envelopes::EnvelopeOutcome;
+pub use ferry_proto::outcome::{Outcome, Reason};
 pub use journal_sync::{JournalUpload, SyncReport};
-pub use outcome::{Outcome, Reason};
+pub use kinds::{CaseKind, DebitKind, DebitState, SealedKind};
 pub use payments::PaymentSubmission;
 pub use views::{AccountView, FraudCase, PaymentStatus, WalletView, audit};
 
@@ -177,6 +178,14 @@ impl Engine {
             now,
         )
         .await
+    }
+
+    /// The client certificate of a registered account, if it is one.
+    pub async fn client_certificate(
+        &self,
+        account: ferry_proto::AccountId,
+    ) -> Result<Option<ferry_proto::ClientCertificate>, RegistryError> {
+        crate::registry::client_certificate(&self.inner.store, account).await
     }
 
     /// The signed network parameters devices download: issuer key, sealing key, limits, fees.

@@ -5,12 +5,12 @@ use ferry_proto::UnixTime;
 use ferry_proto::order::{FreshnessError, OrderError, SignedOrder, check_freshness, verify_order};
 use ferry_proto::verify::verify_client_cert;
 
-use super::outcome::{Outcome, Reason};
 use super::settler::{Settler, secs};
 use super::{Engine, EngineError, fee, push_fee, retry_transient};
 use crate::accounts::LedgerAccount;
 use crate::store::StoreError;
 use crate::transfer::{Posting, Transfer};
+use ferry_proto::outcome::{Outcome, Reason};
 
 impl Engine {
     /// Settles a batch of deferred orders, one outcome each, in one transaction.

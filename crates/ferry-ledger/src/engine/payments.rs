@@ -8,8 +8,10 @@ use ferry_proto::{
     UnixTime,
 };
 
-use super::outcome::{Outcome, Reason};
-use super::settler::{Debit, DebitKind, EntryRow, Recorded, Settler};
+use ferry_proto::outcome::{Outcome, Reason};
+
+use super::kinds::{DebitKind, DebitState};
+use super::settler::{Debit, EntryRow, Recorded, Settler};
 use super::{Engine, EngineError, retry_transient};
 use crate::accounts::LedgerAccount;
 
@@ -253,7 +255,7 @@ impl Settler<'_> {
         if let Some((status, debit)) = self.stored_debit(id).await? {
             // Known: report what it is; a collecting wallet may still redirect a pending one.
             if let Some(to) = credit_to
-                && status == "pending"
+                && status == DebitState::Pending
                 && &debit.credit_to != to
             {
                 self.redirect_pending(id, to).await?;

@@ -12,7 +12,9 @@ use ferry_proto::{
 use sqlx::AssertSqlSafe;
 use sqlx::Row;
 
-use super::outcome::{Outcome, Reason};
+use ferry_proto::outcome::{Outcome, Reason};
+
+use super::kinds::{CaseKind, DebitKind, DebitState};
 use super::{EngineError, Inner, fee, push_fee};
 use crate::accounts::LedgerAccount;
 use crate::store::{CHUNK, LedgerBatch, Params, StoreError, WriteTx};
@@ -39,22 +41,6 @@ pub(crate) enum Recorded {
     Known,
     /// A different entry with the same position or predecessor was recorded before.
     Conflict(Box<SignedEntry>),
-}
-
-/// What a float debit pays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DebitKind {
-    Payment,
-    Withdrawal,
-}
-
-impl DebitKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            DebitKind::Payment => "payment",
-            DebitKind::Withdrawal => "withdrawal",
-        }
-    }
 }
 
 /// A debit of a wallet's float: a payment or a withdrawal, identified by its journal entry.
@@ -88,7 +74,7 @@ pub(crate) struct Settler<'e> {
     funded: BTreeSet<TaId>,
     cases: HashMap<TaId, Option<Case>>,
     /// Debits decided in this transaction, written together before commit.
-    new_debits: Vec<(Debit, &'static str)>,
+    new_debits: Vec<(Debit, DebitState)>,
     pub opened_cases: Vec<i64>,
 }
 
@@ -250,7 +236,7 @@ impl<'e> Settler<'e> {
     pub async fn open_case(
         &mut self,
         cert: &TaCertBody,
-        kind: &str,
+        kind: CaseKind,
         evidence: Option<Vec<u8>>,
         detail: &str,
     ) -> Result<(), EngineError> {
@@ -265,7 +251,7 @@ impl<'e> Settler<'e> {
         )
         .bind(ta.as_bytes().to_vec())
         .bind(cert.account_id.as_bytes().to_vec())
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(evidence)
         .bind(detail)
         .bind(exposure)
@@ -299,7 +285,7 @@ impl<'e> Settler<'e> {
                 );
                 self.open_case(
                     cert,
-                    "fork",
+                    CaseKind::Fork,
                     Some(ferry_proto::Message::to_bytes(&proof)),
                     &detail,
                 )
@@ -319,8 +305,8 @@ impl<'e> Settler<'e> {
     pub async fn new_debit(&mut self, debit: Debit) -> Result<Outcome, EngineError> {
         let outcome = self.settle_debit(&debit).await?;
         match outcome {
-            Outcome::Settled => self.new_debits.push((debit, "settled")),
-            Outcome::Pending(_) => self.new_debits.push((debit, "pending")),
+            Outcome::Settled => self.new_debits.push((debit, DebitState::Settled)),
+            Outcome::Pending(_) => self.new_debits.push((debit, DebitState::Pending)),
             _ => {}
         }
         Ok(outcome)
@@ -504,7 +490,7 @@ impl<'e> Settler<'e> {
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (d, status) in chunk {
-                let settled_at = (*status == "settled").then(|| secs(self.now));
+                let settled_at = (*status == DebitState::Settled).then(|| secs(self.now));
                 q = q
                     .bind(d.id.ta.as_bytes().to_vec())
                     .bind(i64::from(d.id.j))
@@ -515,7 +501,7 @@ impl<'e> Settler<'e> {
                     .bind(i32::from(d.amount.currency().numeric()))
                     .bind(d.hash.as_bytes().to_vec())
                     .bind(d.credit_to.key())
-                    .bind(*status)
+                    .bind(status.as_str())
                     .bind(secs(self.now))
                     .bind(settled_at);
             }
@@ -528,9 +514,9 @@ impl<'e> Settler<'e> {
     pub async fn stored_debit(
         &mut self,
         id: PaymentId,
-    ) -> Result<Option<(String, Debit)>, EngineError> {
+    ) -> Result<Option<(DebitState, Debit)>, EngineError> {
         if let Some((d, status)) = self.new_debits.iter().find(|(d, _)| d.id == id) {
-            return Ok(Some((status.to_string(), d.clone())));
+            return Ok(Some((*status, d.clone())));
         }
         let row = sqlx::query(
             "SELECT status, credit_to, kind, payer_account, payee_account, amount, currency, hash
@@ -541,7 +527,10 @@ impl<'e> Settler<'e> {
         .fetch_optional(&mut *self.tx)
         .await?;
         let Some(r) = row else { return Ok(None) };
-        Ok(Some((r.try_get(0)?, debit_from_row(id, &r, 1)?)))
+        let status: String = r.try_get(0)?;
+        let status =
+            DebitState::from_name(&status).ok_or_else(|| EngineError::Corrupt("status".into()))?;
+        Ok(Some((status, debit_from_row(id, &r, 1)?)))
     }
 
     /// Points a pending debit at a new account (a wallet collected the payment).
@@ -625,11 +614,7 @@ fn debit_from_row(
         .ok_or_else(|| corrupt("currency"))?;
     Ok(Debit {
         id,
-        kind: match kind.as_str() {
-            "payment" => DebitKind::Payment,
-            "withdrawal" => DebitKind::Withdrawal,
-            _ => return Err(corrupt("kind")),
-        },
+        kind: DebitKind::from_name(&kind).ok_or_else(|| corrupt("kind"))?,
         payer_account: account_id(&payer)?,
         payee_account: account_id(&payee)?,
         amount: Money::new(amount, currency),

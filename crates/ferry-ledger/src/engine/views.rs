@@ -5,6 +5,7 @@
 use ferry_proto::{AccountId, Currency, Money, PaymentId, TaCertificate, TaId, UnixTime};
 use sqlx::Row;
 
+use super::kinds::{CaseKind, DebitKind, DebitState};
 use super::settler::{Settler, account_id, ta_id};
 use super::{Engine, EngineError, retry_transient};
 use crate::accounts::LedgerAccount;
@@ -15,10 +16,10 @@ use crate::store::Store;
 pub struct PaymentStatus {
     /// Its identity.
     pub id: PaymentId,
-    /// `payment` or `withdrawal`.
-    pub kind: String,
-    /// `settled` or `pending`.
-    pub status: String,
+    /// What it paid for.
+    pub kind: DebitKind,
+    /// Where it stands.
+    pub status: DebitState,
     /// The amount the payer's wallet signed.
     pub amount: Money,
     /// The payer.
@@ -68,9 +69,8 @@ pub struct FraudCase {
     pub ta: TaId,
     /// Its holder.
     pub account: AccountId,
-    /// `fork`, `journal_rule`, `unauthorized_deposit`, `double_collect` or
-    /// `unfunded_after_deadline`.
-    pub kind: String,
+    /// Why it was opened.
+    pub kind: CaseKind,
     /// Human-readable detail.
     pub detail: String,
     /// The most the case may pay out (the certificate's limits).
@@ -131,8 +131,10 @@ impl Engine {
         let Some(r) = row else { return Ok(None) };
         Ok(Some(PaymentStatus {
             id,
-            kind: r.try_get(0)?,
-            status: r.try_get(1)?,
+            kind: DebitKind::from_name(&r.try_get::<String, _>(0)?)
+                .ok_or_else(|| EngineError::Corrupt("debit kind".into()))?,
+            status: DebitState::from_name(&r.try_get::<String, _>(1)?)
+                .ok_or_else(|| EngineError::Corrupt("debit status".into()))?,
             amount: Money::new(r.try_get(2)?, currency(r.try_get(3)?)?),
             payer: account_id(&r.try_get::<Vec<u8>, _>(4)?)?,
             payee: account_id(&r.try_get::<Vec<u8>, _>(5)?)?,
@@ -201,7 +203,8 @@ impl Engine {
                     id: r.try_get(0)?,
                     ta: ta_id(&r.try_get::<Vec<u8>, _>(1)?)?,
                     account: account_id(&r.try_get::<Vec<u8>, _>(2)?)?,
-                    kind: r.try_get(3)?,
+                    kind: CaseKind::from_name(&r.try_get::<String, _>(3)?)
+                        .ok_or_else(|| EngineError::Corrupt("case kind".into()))?,
                     detail: r.try_get(4)?,
                     exposure: Money::new(r.try_get(5)?, c),
                     covered: Money::new(r.try_get(6)?, c),
@@ -245,7 +248,7 @@ impl Engine {
             for cert in &overdue {
                 s.open_case(
                     cert,
-                    "unfunded_after_deadline",
+                    CaseKind::UnfundedAfterDeadline,
                     None,
                     "payments still unfunded after the wallet's sync deadline",
                 )

@@ -2,15 +2,16 @@
 //!
 //! Two schemes: agents and operators present a bearer token (stored server-side only as its
 //! [`token_digest`]); account holders sign each request with their account key
-//! ([`ferry_proto::http_auth`]), naming the account in `ferry-account`, or their new key in
+//! ([`ferry_api::auth`]), naming the account in `ferry-account`, or their new key in
 //! `ferry-key` when registering.
 
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use data_encoding::BASE64URL_NOPAD;
-use ferry_proto::http_auth::{
-    self, DEFAULT_MAX_SKEW_SECS, FERRY_ACCOUNT, FERRY_KEY, FERRY_SIGNATURE, FERRY_TIME,
-    RequestAuthError,
+use ferry_api::ErrorCode;
+use ferry_api::auth::{
+    self as http_auth, DEFAULT_MAX_SKEW_SECS, FERRY_ACCOUNT, FERRY_KEY, FERRY_SIGNATURE,
+    FERRY_TIME, RequestAuthError,
 };
 use ferry_proto::{AccountId, PublicKey, UnixTime};
 use sha2::{Digest, Sha256};
@@ -36,7 +37,7 @@ fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h st
 
 /// 400 `invalid_header` about header `name`.
 fn invalid_header(name: &str, why: &str) -> ApiError {
-    ApiError::bad_request("invalid_header", format!("{name}: {why}")).with_field(name)
+    ApiError::bad_request(ErrorCode::InvalidHeader, format!("{name}: {why}")).with_field(name)
 }
 
 /// The token of the single `Authorization: Bearer <token>` header; 401 `unauthorized` if it is
@@ -126,7 +127,7 @@ pub fn account_signature(
     let missing = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "missing_signature",
+            ErrorCode::MissingSignature,
             "missing ferry-time or ferry-signature header",
         )
     };
@@ -144,7 +145,7 @@ pub fn account_signature(
         DEFAULT_MAX_SKEW_SECS,
     )
     .map_err(|e| {
-        let bad = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", message);
+        let bad = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::BadSignature, message);
         match e {
             RequestAuthError::MalformedTime => {
                 bad("malformed ferry-time header").with_field(FERRY_TIME)
@@ -157,7 +158,7 @@ pub fn account_signature(
             }
             RequestAuthError::Stale | RequestAuthError::FromFuture => ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "stale_request",
+                ErrorCode::StaleRequest,
                 format!(
                     "ferry-time is more than {DEFAULT_MAX_SKEW_SECS} s from the server's time ({now})"
                 ),
@@ -284,7 +285,7 @@ mod tests {
         for bad in [&upper[..], short, &long, &spaced, ""] {
             let e = account_header(&headers(&[("ferry-account", bad)])).unwrap_err();
             assert_eq!(
-                (e.status(), e.code(), e.field()),
+                (e.status(), e.code().as_str(), e.field()),
                 (
                     StatusCode::BAD_REQUEST,
                     "invalid_header",
@@ -320,7 +321,7 @@ mod tests {
         for bad in [&padded, &hex, &weak, &short] {
             let e = key_header(&headers(&[("ferry-key", bad)])).unwrap_err();
             assert_eq!(
-                (e.status(), e.code(), e.field()),
+                (e.status(), e.code().as_str(), e.field()),
                 (StatusCode::BAD_REQUEST, "invalid_header", Some("ferry-key")),
                 "{bad:?}"
             );
@@ -349,9 +350,9 @@ mod tests {
         account_signature(&s.headers, &method, &uri, body, &s.key.public(), NOW)
     }
 
-    fn code(r: Result<(), ApiError>) -> (u16, &'static str) {
+    fn code(r: Result<(), ApiError>) -> (u16, ErrorCode) {
         let e = r.unwrap_err();
-        (e.status().as_u16(), e.code())
+        (e.status().as_u16(), e.code().clone())
     }
 
     #[test]
@@ -381,7 +382,7 @@ mod tests {
             (Method::POST, "/v1/settle?dry=1", b"{ }"),
             (Method::POST, "/v1/settle?dry=1", b""),
         ] {
-            assert_eq!(code(check(&s, m, u, b)), (401, "bad_signature"));
+            assert_eq!(code(check(&s, m, u, b)), (401, ErrorCode::BadSignature));
         }
     }
 
@@ -397,7 +398,7 @@ mod tests {
             &other,
             NOW,
         );
-        assert_eq!(code(r), (401, "bad_signature"));
+        assert_eq!(code(r), (401, ErrorCode::BadSignature));
     }
 
     #[test]
@@ -412,7 +413,10 @@ mod tests {
         ] {
             let s = signed("GET", "/", b"", at);
             let e = check(&s, Method::GET, "/", b"").unwrap_err();
-            assert_eq!((e.status().as_u16(), e.code()), (401, "stale_request"));
+            assert_eq!(
+                (e.status().as_u16(), e.code().as_str()),
+                (401, "stale_request")
+            );
             assert!(e.message().contains(&NOW.to_string()), "{}", e.message());
         }
     }
@@ -431,7 +435,7 @@ mod tests {
                 &s.key.public(),
                 NOW,
             );
-            assert_eq!(code(r), (401, "missing_signature"));
+            assert_eq!(code(r), (401, ErrorCode::MissingSignature));
         }
         for (name, value) in [
             (FERRY_TIME, "+1700000000"),
@@ -451,7 +455,7 @@ mod tests {
             );
             let e = r.unwrap_err();
             assert_eq!(
-                (e.status().as_u16(), e.code(), e.field()),
+                (e.status().as_u16(), e.code().as_str(), e.field()),
                 (401, "bad_signature", Some(name))
             );
         }
@@ -467,6 +471,6 @@ mod tests {
             &s.key.public(),
             NOW,
         );
-        assert_eq!(code(r), (400, "invalid_header"));
+        assert_eq!(code(r), (400, ErrorCode::InvalidHeader));
     }
 }

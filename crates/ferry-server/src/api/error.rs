@@ -1,10 +1,5 @@
-//! API errors and their JSON form.
-//!
-//! Every failed request gets the same body shape, with a stable machine-readable `code`:
-//!
-//! ```json
-//! {"error": {"code": "invalid_field", "message": "human text", "field": "items[3].payment"}}
-//! ```
+//! API errors: a status with the contract's [`ErrorBody`] (`{"error": {"code", "message",
+//! "field"}}`, see `ferry_api`).
 //!
 //! `field` is `null` unless the error is about one field of the request. Server-side failures
 //! ([`ApiError::unavailable`], [`ApiError::internal`]) carry a generic message only: the caller
@@ -13,9 +8,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+pub use ferry_api::{ErrorBody, ErrorCode, ErrorDetail};
 use thiserror::Error;
-use utoipa::ToSchema;
 
 /// Longest message sent to a client, in bytes; longer ones are cut at a character boundary.
 const MAX_MESSAGE_LEN: usize = 512;
@@ -25,14 +19,14 @@ const MAX_MESSAGE_LEN: usize = 512;
 #[error("{status} {code}: {message}")]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     field: Option<String>,
 }
 
 impl ApiError {
-    /// An error with any status and code. `code` is `snake_case` and stable: clients match on it.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with any status and code.
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         let mut message = message.into();
         if message.len() > MAX_MESSAGE_LEN {
             let mut end = MAX_MESSAGE_LEN;
@@ -57,41 +51,41 @@ impl ApiError {
     }
 
     /// 400 with the given code.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     /// 400 `invalid_field`: the value at `field` is unacceptable.
     pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::bad_request("invalid_field", message).with_field(field)
+        Self::bad_request(ErrorCode::InvalidField, message).with_field(field)
     }
 
     /// 401 `unauthorized`: missing or wrong credentials.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
     }
 
     /// 403 `forbidden`: the credentials are valid but do not allow this.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 
     /// 404 `not_found`, saying what was not found (e.g. `"account"`).
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!("{what} not found"),
         )
     }
 
     /// 409 with the given code: the request conflicts with the current state.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
     /// 422 with the given code: well-formed, but refused by the protocol rules.
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unprocessable(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
@@ -99,7 +93,7 @@ impl ApiError {
     pub fn too_large() -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            ErrorCode::TooLarge,
             "request body is too large",
         )
     }
@@ -108,7 +102,7 @@ impl ApiError {
     pub fn unsupported_media_type() -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "expected content-type: application/json",
         )
     }
@@ -118,7 +112,7 @@ impl ApiError {
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorCode::Unavailable,
             "service temporarily unavailable; try again later",
         )
     }
@@ -127,7 +121,7 @@ impl ApiError {
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal server error",
         )
     }
@@ -138,8 +132,8 @@ impl ApiError {
     }
 
     /// The stable error code.
-    pub fn code(&self) -> &'static str {
-        self.code
+    pub fn code(&self) -> &ErrorCode {
+        &self.code
     }
 
     /// The human-readable message.
@@ -156,7 +150,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_owned(),
+                code: self.code.clone(),
                 message: self.message.clone(),
                 field: self.field.clone(),
             },
@@ -168,28 +162,6 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(self.body())).into_response()
     }
-}
-
-/// The JSON body of every error response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ErrorBody {
-    /// What went wrong.
-    pub error: ErrorDetail,
-}
-
-/// The error inside an [`ErrorBody`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ErrorDetail {
-    /// Stable `snake_case` code, e.g. `invalid_field`, `bad_signature`, `too_large`.
-    #[schema(example = "invalid_field")]
-    pub code: String,
-    /// Human-readable explanation.
-    pub message: String,
-    /// Path of the offending request field, e.g. `items[3].payment`; `null` otherwise.
-    #[schema(example = "items[3].payment")]
-    pub field: Option<String>,
 }
 
 #[cfg(test)]
@@ -228,17 +200,21 @@ mod tests {
 
     #[tokio::test]
     async fn field_is_null_when_absent() {
-        let (_, _, body) = render(ApiError::conflict("duplicate", "already there")).await;
+        let (_, _, body) = render(ApiError::conflict(
+            ErrorCode::AlreadyRegistered,
+            "already there",
+        ))
+        .await;
         assert_eq!(
             body,
             serde_json::json!({"error": {
-                "code": "duplicate", "message": "already there", "field": null,
+                "code": "already_registered", "message": "already there", "field": null,
             }})
         );
         let parsed: ErrorBody = serde_json::from_value(body).unwrap();
         assert_eq!(
             parsed,
-            ApiError::conflict("duplicate", "already there").body()
+            ApiError::conflict(ErrorCode::AlreadyRegistered, "already there").body()
         );
     }
 
@@ -246,7 +222,7 @@ mod tests {
     async fn constructors_have_the_right_status_and_code() {
         let cases = [
             (
-                ApiError::bad_request("malformed_json", "x"),
+                ApiError::bad_request(ErrorCode::MalformedJson, "x"),
                 400,
                 "malformed_json",
             ),
@@ -255,11 +231,15 @@ mod tests {
             (ApiError::forbidden("x"), 403, "forbidden"),
             (ApiError::not_found("account"), 404, "not_found"),
             (
-                ApiError::conflict("already_registered", "x"),
+                ApiError::conflict(ErrorCode::AlreadyRegistered, "x"),
                 409,
                 "already_registered",
             ),
-            (ApiError::unprocessable("fork", "x"), 422, "fork"),
+            (
+                ApiError::unprocessable(ErrorCode::Refused(ferry_api::Reason::Fork), "x"),
+                422,
+                "fork",
+            ),
             (ApiError::too_large(), 413, "too_large"),
             (
                 ApiError::unsupported_media_type(),
@@ -295,10 +275,10 @@ mod tests {
 
     #[test]
     fn long_messages_are_cut_on_a_char_boundary() {
-        let e = ApiError::bad_request("x", "é".repeat(1000));
+        let e = ApiError::bad_request(ErrorCode::InvalidField, "é".repeat(1000));
         assert!(e.message().len() <= MAX_MESSAGE_LEN + '…'.len_utf8());
         assert!(e.message().ends_with('…'));
-        let short = ApiError::bad_request("x", "short");
+        let short = ApiError::bad_request(ErrorCode::InvalidField, "short");
         assert_eq!(short.message(), "short");
     }
 

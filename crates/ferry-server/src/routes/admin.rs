@@ -9,23 +9,26 @@ use ferry_proto::AccountId;
 
 use crate::api::auth;
 use crate::api::error::ApiError;
-use crate::api::json::StrictJson;
-use crate::app::{AppState, agent_error, engine_error};
-use crate::dto::{
+use ferry_api::{
     AgentCreated, AuditBody, CashInRequest, CashOutRequest, CreateAgent, FraudCaseBody,
-    FundRequest, ItemOutcome, SweepResult,
+    FundRequest, Outcome, SweepResult,
 };
+
+use crate::api::json::StrictJson;
+use crate::convert;
+use crate::error_map::{agent_error, engine_error};
+use crate::state::AppState;
 
 /// An agent took cash from a holder: credit the holder's online balance from the agent's
 /// float. `reference` makes retries safe.
 #[utoipa::path(post, path = "/v1/agents/cash-in", request_body = CashInRequest,
-    responses((status = 200, body = ItemOutcome), (status = 401, body = crate::api::error::ErrorBody)),
+    responses((status = 200, body = Outcome), (status = 401, body = ferry_api::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn cash_in(
     State(state): State<AppState>,
     headers: HeaderMap,
     StrictJson(req): StrictJson<CashInRequest>,
-) -> Result<Json<ItemOutcome>, ApiError> {
+) -> Result<Json<Outcome>, ApiError> {
     let agent = state.require_agent(&headers).await?;
     let account: AccountId = req.account_id.parse().map_err(|_| {
         ApiError::invalid_field("account_id", "expected 32 lower-case hex characters")
@@ -42,13 +45,13 @@ pub async fn cash_in(
 
 /// An agent pays out cash against the holder's signed consent.
 #[utoipa::path(post, path = "/v1/agents/cash-out", request_body = CashOutRequest,
-    responses((status = 200, body = ItemOutcome), (status = 401, body = crate::api::error::ErrorBody)),
+    responses((status = 200, body = Outcome), (status = 401, body = ferry_api::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn cash_out(
     State(state): State<AppState>,
     headers: HeaderMap,
     StrictJson(req): StrictJson<CashOutRequest>,
-) -> Result<Json<ItemOutcome>, ApiError> {
+) -> Result<Json<Outcome>, ApiError> {
     let agent = state.require_agent(&headers).await?;
     let consent = ferry_proto::cash::CashOut::from_bytes(&req.consent.0)
         .map_err(|e| ApiError::invalid_field("consent", format!("not a cash-out consent: {e}")))?;
@@ -63,7 +66,7 @@ pub async fn cash_out(
 
 /// Creates a cash agent and returns its bearer token (shown once).
 #[utoipa::path(post, path = "/v1/admin/agents", request_body = CreateAgent,
-    responses((status = 201, body = AgentCreated), (status = 409, body = crate::api::error::ErrorBody)),
+    responses((status = 201, body = AgentCreated), (status = 409, body = ferry_api::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_agent(
     State(state): State<AppState>,
@@ -88,13 +91,13 @@ pub async fn create_agent(
 
 /// Issues money (backed by cash or reserves) into an agent's float or the insurance fund.
 #[utoipa::path(post, path = "/v1/admin/fund", request_body = FundRequest,
-    responses((status = 200, body = ItemOutcome), (status = 400, body = crate::api::error::ErrorBody)),
+    responses((status = 200, body = Outcome), (status = 400, body = ferry_api::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn fund(
     State(state): State<AppState>,
     headers: HeaderMap,
     StrictJson(req): StrictJson<FundRequest>,
-) -> Result<Json<ItemOutcome>, ApiError> {
+) -> Result<Json<Outcome>, ApiError> {
     state.require_admin(&headers)?;
     let target: LedgerAccount = req
         .account
@@ -138,7 +141,7 @@ pub async fn audit(
 ) -> Result<Json<AuditBody>, ApiError> {
     state.require_admin(&headers)?;
     let audit = state.engine.audit().await.map_err(engine_error)?;
-    Ok(Json(audit.into()))
+    Ok(Json(convert::audit(audit)))
 }
 
 /// Every fraud case, newest first.
@@ -149,5 +152,5 @@ pub async fn fraud_cases(
 ) -> Result<Json<Vec<FraudCaseBody>>, ApiError> {
     state.require_admin(&headers)?;
     let cases = state.engine.fraud_cases().await.map_err(engine_error)?;
-    Ok(Json(cases.into_iter().map(Into::into).collect()))
+    Ok(Json(cases.into_iter().map(convert::fraud_case).collect()))
 }

@@ -7,17 +7,30 @@ pub mod public;
 pub mod settlement;
 pub mod wallets;
 
+use ferry_api::ErrorCode;
+
 use crate::api::error::ApiError;
 
 /// Refuses batches above the engine's limit.
 pub(crate) fn check_batch(len: usize, field: &str) -> Result<(), ApiError> {
-    let max = ferry_ledger::engine::MAX_BATCH_ITEMS;
+    let max = ferry_api::MAX_BATCH_ITEMS;
     if len > max {
         return Err(ApiError::unprocessable(
-            "batch_too_large",
+            ErrorCode::BatchTooLarge,
             format!("at most {max} items per request"),
         )
         .with_field(field.to_owned()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_contract_and_the_engine_agree_on_the_batch_limit() {
+        assert_eq!(
+            ferry_api::MAX_BATCH_ITEMS,
+            ferry_ledger::engine::MAX_BATCH_ITEMS
+        );
+    }
 }

@@ -7,15 +7,18 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
 use crate::api::error::ApiError;
-use crate::api::json::B64;
-use crate::app::{AppState, engine_error};
-use crate::dto::{Health, SignedDocument};
+use ferry_api::{B64, Health, SignedDocument};
+
+use crate::error_map::engine_error;
+use crate::state::AppState;
 
 /// Liveness and database health.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health), (status = 503, body = crate::api::error::ErrorBody)))]
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health), (status = 503, body = ferry_api::ErrorBody)))]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     sqlx_ping(&state).await?;
-    Ok(Json(Health { status: "ok" }))
+    Ok(Json(Health {
+        status: "ok".into(),
+    }))
 }
 
 async fn sqlx_ping(state: &AppState) -> Result<(), ApiError> {

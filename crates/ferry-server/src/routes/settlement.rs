@@ -8,22 +8,25 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use ferry_api::{
+    ClaimItem, ClaimOutcome, ClaimsRequest, ClaimsResponse, EnvelopeOutcome, EnvelopesRequest,
+    EnvelopesResponse, JournalRequest, JournalResponse, OrdersRequest, OrdersResponse,
+    PaymentStatusBody,
+};
 use ferry_ledger::engine::PaymentSubmission;
-use ferry_ledger::{Outcome, Reason};
 use ferry_proto::Message;
 use ferry_proto::envelope::Envelope;
 use ferry_proto::order::SignedOrder;
+use ferry_proto::{Outcome, Reason};
 use ferry_proto::{Payment, PaymentId, Receipt, SignedEntry, TaCertificate, TaId};
 
 use super::check_batch;
 use crate::api::error::ApiError;
 use crate::api::json::StrictJson;
-use crate::app::{AppState, SignedBy, engine_error};
-use crate::dto::{
-    ClaimItem, ClaimOutcome, ClaimsRequest, ClaimsResponse, EnvelopeItemOutcome, EnvelopesRequest,
-    EnvelopesResponse, JournalRequest, JournalResponse, OrdersRequest, OrdersResponse,
-    PaymentStatusBody,
-};
+use crate::convert;
+use crate::error_map::engine_error;
+use crate::extract::SignedBy;
+use crate::state::AppState;
 
 fn decode_claim(state: &AppState, item: &ClaimItem) -> Option<PaymentSubmission> {
     Some(PaymentSubmission {
@@ -77,7 +80,7 @@ fn record(
 /// OPS Claim: payments received offline (with receipts where the uploader has them), settled
 /// to their payees, deduplicated by `(TA id, j)`.
 #[utoipa::path(post, path = "/v1/claims", request_body = ClaimsRequest,
-    responses((status = 200, body = ClaimsResponse), (status = 400, body = crate::api::error::ErrorBody)))]
+    responses((status = 200, body = ClaimsResponse), (status = 400, body = ferry_api::ErrorBody)))]
 pub async fn claims(
     State(state): State<AppState>,
     StrictJson(req): StrictJson<ClaimsRequest>,
@@ -128,8 +131,8 @@ pub async fn claims(
 /// Sync: a secure wallet's journal since its last sync, with the payments it collected.
 /// Returns what each entry did and, for a wallet in good standing, a renewed certificate.
 #[utoipa::path(post, path = "/v1/journals", request_body = JournalRequest,
-    responses((status = 200, body = JournalResponse), (status = 400, body = crate::api::error::ErrorBody),
-              (status = 422, body = crate::api::error::ErrorBody)))]
+    responses((status = 200, body = JournalResponse), (status = 400, body = ferry_api::ErrorBody),
+              (status = 422, body = ferry_api::ErrorBody)))]
 pub async fn journals(
     State(state): State<AppState>,
     StrictJson(req): StrictJson<JournalRequest>,
@@ -166,8 +169,11 @@ pub async fn journals(
         .await
         .map_err(engine_error)?
         .map_err(|reason| {
-            ApiError::unprocessable(reason.as_str(), format!("journal refused: {reason}"))
-                .with_field("ta_certificate")
+            ApiError::unprocessable(
+                ferry_api::ErrorCode::Refused(reason.into()),
+                format!("journal refused: {reason}"),
+            )
+            .with_field("ta_certificate")
         })?;
     record(
         &state,
@@ -178,14 +184,14 @@ pub async fn journals(
     if report.fraud_case.is_some() {
         state.metrics.record_fraud_case();
     }
-    Ok(Json(report.into()))
+    Ok(Json(convert::journal_response(report)))
 }
 
 /// Bridge ingest: sealed envelopes from any bridge. No secret is needed: envelopes
 /// authenticate themselves. Each is deduplicated on its id and on the payment, order or
 /// journal entries inside.
 #[utoipa::path(post, path = "/v1/envelopes", request_body = EnvelopesRequest,
-    responses((status = 200, body = EnvelopesResponse), (status = 400, body = crate::api::error::ErrorBody)))]
+    responses((status = 200, body = EnvelopesResponse), (status = 400, body = ferry_api::ErrorBody)))]
 pub async fn envelopes(
     State(state): State<AppState>,
     StrictJson(req): StrictJson<EnvelopesRequest>,
@@ -201,7 +207,7 @@ pub async fn envelopes(
     let engine = state.engine.clone();
     let outcomes = settle_decoded(
         decoded,
-        || EnvelopeItemOutcome {
+        || EnvelopeOutcome {
             envelope_id: None,
             kind: None,
             outcome: Outcome::Invalid(Reason::Malformed).into(),
@@ -211,7 +217,7 @@ pub async fn envelopes(
                 .ingest_envelopes(good, now)
                 .await?
                 .into_iter()
-                .map(EnvelopeItemOutcome::from)
+                .map(convert::envelope_outcome)
                 .collect())
         },
     )
@@ -219,7 +225,7 @@ pub async fn envelopes(
     record(
         &state,
         "envelope",
-        outcomes.iter().map(|o| o.outcome.outcome),
+        outcomes.iter().map(|o| o.outcome.name()),
         started,
     );
     Ok(Json(EnvelopesResponse { outcomes }))
@@ -228,7 +234,7 @@ pub async fn envelopes(
 /// Deferred orders: settle if the payer is funded on arrival, else
 /// `rejected{insufficient_funds}`. **The receiver has no guarantee until an order settles.**
 #[utoipa::path(post, path = "/v1/orders", request_body = OrdersRequest,
-    responses((status = 200, body = OrdersResponse), (status = 400, body = crate::api::error::ErrorBody)))]
+    responses((status = 200, body = OrdersResponse), (status = 400, body = ferry_api::ErrorBody)))]
 pub async fn orders(
     State(state): State<AppState>,
     StrictJson(req): StrictJson<OrdersRequest>,
@@ -257,7 +263,7 @@ pub async fn orders(
 /// A payment's final status, for its payer or its payee (signed request).
 #[utoipa::path(get, path = "/v1/payments/{ta}/{j}",
     params(("ta" = String, Path, description = "payer wallet id (hex)"), ("j" = u32, Path, description = "journal position")),
-    responses((status = 200, body = PaymentStatusBody), (status = 404, body = crate::api::error::ErrorBody)))]
+    responses((status = 200, body = PaymentStatusBody), (status = 404, body = ferry_api::ErrorBody)))]
 pub async fn payment_status(
     State(state): State<AppState>,
     Path((ta, j)): Path<(String, String)>,
@@ -276,5 +282,5 @@ pub async fn payment_status(
         .map_err(engine_error)?
         .filter(|s| s.payer == signer || s.payee == signer)
         .ok_or_else(|| ApiError::not_found("payment"))?;
-    Ok(Json(status.into()))
+    Ok(Json(convert::payment_status(status)))
 }

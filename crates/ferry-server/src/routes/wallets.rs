@@ -8,21 +8,22 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use ferry_proto::{AccountId, AttestationStatement, TaId};
 
 use crate::api::error::ApiError;
-use crate::api::json::{self, B64};
-use crate::app::{
-    AppState, SignedBy, SignedJson, agent_error, deposit_error, engine_error, registry_error,
-    signed_by_new_key,
-};
-use crate::dto::{
-    AccountBody, AccountRegistered, BondRequest, DepositIssued, DepositRequest, ItemOutcome,
+use ferry_api::{
+    AccountBody, AccountRegistered, B64, BondRequest, DepositIssued, DepositRequest, Outcome,
     RegisterAccount, RegisterWallet, WalletRegistered,
 };
+
+use crate::api::json;
+use crate::convert;
+use crate::error_map::{agent_error, deposit_error, engine_error, registry_error};
+use crate::extract::{SignedBy, SignedJson, signed_by_new_key};
+use crate::state::AppState;
 
 /// Registers an account key and returns its client certificate. Signed with that key
 /// (`ferry-key` header). Online balance starts at zero.
 #[utoipa::path(post, path = "/v1/accounts", request_body = RegisterAccount,
-    responses((status = 201, body = AccountRegistered), (status = 400, body = crate::api::error::ErrorBody),
-              (status = 401, body = crate::api::error::ErrorBody), (status = 409, body = crate::api::error::ErrorBody)))]
+    responses((status = 201, body = AccountRegistered), (status = 400, body = ferry_api::ErrorBody),
+              (status = 401, body = ferry_api::ErrorBody), (status = 409, body = ferry_api::ErrorBody)))]
 pub async fn register_account(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -56,8 +57,8 @@ pub async fn register_account(
 
 /// Registers the secure wallet an attestation vouches for, under the signing account.
 #[utoipa::path(post, path = "/v1/wallets", request_body = RegisterWallet,
-    responses((status = 201, body = WalletRegistered), (status = 409, body = crate::api::error::ErrorBody),
-              (status = 422, body = crate::api::error::ErrorBody)))]
+    responses((status = 201, body = WalletRegistered), (status = 409, body = ferry_api::ErrorBody),
+              (status = 422, body = ferry_api::ErrorBody)))]
 pub async fn register_wallet(
     State(state): State<AppState>,
     req: SignedJson<RegisterWallet>,
@@ -82,8 +83,8 @@ pub async fn register_wallet(
 /// Moves money from the online balance to a wallet's float, as an authorization with the
 /// wallet's next serial. A retry of the same request returns the same authorization.
 #[utoipa::path(post, path = "/v1/deposits", request_body = DepositRequest,
-    responses((status = 200, body = DepositIssued), (status = 409, body = crate::api::error::ErrorBody),
-              (status = 422, body = crate::api::error::ErrorBody)))]
+    responses((status = 200, body = DepositIssued), (status = 409, body = ferry_api::ErrorBody),
+              (status = 422, body = ferry_api::ErrorBody)))]
 pub async fn deposit(
     State(state): State<AppState>,
     req: SignedJson<DepositRequest>,
@@ -110,11 +111,11 @@ pub async fn deposit(
 /// Moves money from the online balance into the holder's penalty bond (which covers losses
 /// from the holder's compromised wallets first).
 #[utoipa::path(post, path = "/v1/bonds", request_body = BondRequest,
-    responses((status = 200, body = ItemOutcome), (status = 422, body = crate::api::error::ErrorBody)))]
+    responses((status = 200, body = Outcome), (status = 422, body = ferry_api::ErrorBody)))]
 pub async fn bond(
     State(state): State<AppState>,
     req: SignedJson<BondRequest>,
-) -> Result<Json<ItemOutcome>, ApiError> {
+) -> Result<Json<Outcome>, ApiError> {
     let amount = state.money(req.body.amount, &req.body.currency)?;
     let outcome = state
         .engine
@@ -126,7 +127,7 @@ pub async fn bond(
 
 /// The signing account's balances and wallets.
 #[utoipa::path(get, path = "/v1/accounts/{id}", params(("id" = String, Path, description = "account id (hex)")),
-    responses((status = 200, body = AccountBody), (status = 403, body = crate::api::error::ErrorBody)))]
+    responses((status = 200, body = AccountBody), (status = 403, body = ferry_api::ErrorBody)))]
 pub async fn account(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -146,5 +147,5 @@ pub async fn account(
         .await
         .map_err(engine_error)?
         .ok_or_else(|| ApiError::not_found("account"))?;
-    Ok(Json(view.into()))
+    Ok(Json(convert::account(view)))
 }

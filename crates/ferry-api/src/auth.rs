@@ -18,10 +18,10 @@ use data_encoding::BASE64URL_NOPAD;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::keys::{PublicKey, Signature, SigningKey};
-use crate::time::UnixTime;
+use ferry_proto::UnixTime;
+use ferry_proto::{PublicKey, Signature, SigningKey};
 
-/// Header naming the account (32 lower-case hex characters, as [`crate::AccountId`] displays).
+/// Header naming the account (32 lower-case hex characters, as [`ferry_proto::AccountId`] displays).
 pub const FERRY_ACCOUNT: &str = "ferry-account";
 /// Header carrying the account's public key (base64url, no padding), used instead of
 /// [`FERRY_ACCOUNT`] only when registering a new account.

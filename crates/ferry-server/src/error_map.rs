@@ -1,0 +1,86 @@
+//! How engine errors become API errors. Database failures are logged and answered `503`
+//! without detail; stored data that no longer decodes is a `500`; everything a client can fix is
+//! a typed 4xx.
+
+use ferry_api::ErrorCode;
+use ferry_ledger::EngineError;
+use ferry_ledger::engine::{AgentError, DepositError};
+use ferry_ledger::registry::RegistryError;
+
+use crate::api::error::ApiError;
+
+/// Logs a failure the client cannot fix and answers without details.
+pub fn engine_error(e: EngineError) -> ApiError {
+    match e {
+        EngineError::Store(e) => {
+            tracing::error!(error = %e, "database failure");
+            ApiError::unavailable()
+        }
+        EngineError::Registry(e) => registry_error(e),
+        EngineError::Corrupt(what) => {
+            tracing::error!(%what, "stored data does not decode");
+            ApiError::internal()
+        }
+    }
+}
+
+/// Registration errors.
+pub fn registry_error(e: RegistryError) -> ApiError {
+    match e {
+        RegistryError::AlreadyRegistered(what) => ApiError::conflict(
+            ErrorCode::AlreadyRegistered,
+            format!("this {what} key is already registered"),
+        ),
+        RegistryError::UnknownAccount => ApiError::not_found("account"),
+        RegistryError::Attestation(e) => {
+            ApiError::unprocessable(ErrorCode::InvalidAttestation, e.to_string())
+                .with_field("attestation")
+        }
+        RegistryError::Corrupt(e) => {
+            tracing::error!(error = %e, "stored certificate does not decode");
+            ApiError::internal()
+        }
+        RegistryError::Store(e) => engine_error(EngineError::Store(e)),
+    }
+}
+
+/// Deposit errors.
+pub fn deposit_error(e: DepositError) -> ApiError {
+    use DepositError as D;
+    let msg = e.to_string();
+    match e {
+        D::UnknownWallet => ApiError::not_found("secure wallet"),
+        D::NotYourWallet => ApiError::forbidden(msg),
+        D::Revoked => ApiError::conflict(ErrorCode::Revoked, msg),
+        D::CurrencyMismatch => ApiError::unprocessable(ErrorCode::CurrencyMismatch, msg),
+        D::NotPositive => ApiError::invalid_field("amount", msg),
+        D::OverBalanceLimit => ApiError::unprocessable(ErrorCode::OverBalanceLimit, msg),
+        D::SerialOutOfOrder { .. } => {
+            ApiError::unprocessable(ErrorCode::SerialOutOfOrder, msg).with_field("serial")
+        }
+        D::SerialUsed(_) => ApiError::conflict(ErrorCode::SerialUsed, msg).with_field("serial"),
+        D::InsufficientFunds => ApiError::unprocessable(ErrorCode::InsufficientFunds, msg),
+        D::Engine(e) => engine_error(e),
+    }
+}
+
+/// Agent and funding errors.
+pub fn agent_error(e: AgentError) -> ApiError {
+    use AgentError as A;
+    let msg = e.to_string();
+    match e {
+        A::BadName => ApiError::invalid_field("name", msg),
+        A::AgentExists => ApiError::conflict(ErrorCode::AgentExists, msg),
+        A::UnknownAccount => ApiError::not_found("account"),
+        A::CurrencyMismatch => ApiError::unprocessable(ErrorCode::CurrencyMismatch, msg),
+        A::NotPositive => ApiError::invalid_field("amount", msg),
+        A::BadReference => ApiError::invalid_field("reference", msg),
+        A::BadSignature => {
+            ApiError::unprocessable(ErrorCode::BadSignature, msg).with_field("consent")
+        }
+        A::WrongAgent => ApiError::forbidden(msg),
+        A::Stale => ApiError::unprocessable(ErrorCode::Stale, msg).with_field("consent"),
+        A::NotFundable => ApiError::invalid_field("account", msg),
+        A::Engine(e) => engine_error(e),
+    }
+}
