@@ -587,7 +587,11 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_outcome_is_reported_as_unknown_never_as_a_rejection() {
-        let url = canned(200, r#"{"outcomes":[{"outcome":"reversed","reason":null}]}"#).await;
+        let url = canned(
+            200,
+            r#"{"outcomes":[{"outcome":"reversed","reason":null}]}"#,
+        )
+        .await;
         let err = SettlementClient::new(&url).orders(&[]).await.unwrap_err();
         assert!(
             matches!(&err, ClientError::UnknownOutcome(text) if text.contains("reversed")),
@@ -611,7 +615,10 @@ mod tests {
         assert_eq!(err.status(), Some(422));
         let url = canned(503, "not json").await;
         let err = SettlementClient::new(&url).orders(&[]).await.unwrap_err();
-        assert!(matches!(err, ClientError::Status { status: 503 }), "{err:?}");
+        assert!(
+            matches!(err, ClientError::Status { status: 503 }),
+            "{err:?}"
+        );
         assert!(err.is_temporary());
     }
 

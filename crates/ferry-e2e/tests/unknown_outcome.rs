@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use ferry_link::memory;
+use ferry_testkit::TestServer;
 use ferry_testkit::devices::Device;
-use ferry_testkit::{TestServer, brl};
 use ferry_wallet::client::{ClientError, SettlementClient};
 use ferry_wallet::store::{Direction, PaymentStatus};
 use ferry_wallet::wallet::WalletError;
@@ -16,7 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Reads one HTTP/1.1 request: method, path, headers and body (by `content-length`).
-async fn read_request(conn: &mut TcpStream) -> Option<(String, String, Vec<(String, String)>, Vec<u8>)> {
+async fn read_request(
+    conn: &mut TcpStream,
+) -> Option<(String, String, Vec<(String, String)>, Vec<u8>)> {
     let mut got = Vec::new();
     let mut buf = [0u8; 8192];
     let head_end = loop {
@@ -112,7 +114,11 @@ async fn a_wallet_reports_an_unknown_outcome_and_records_nothing_from_it() {
     // The payee claims through the renaming proxy: the server settles the claim, the wallet
     // hears "reversed".
     let proxy = renaming_proxy(server.base_url.clone()).await;
-    payee.wallet.set_server_url(&proxy).await.expect("server url");
+    payee
+        .wallet
+        .set_server_url(&proxy)
+        .await
+        .expect("server url");
     let err = payee.wallet.sync(|_| {}).await.unwrap_err();
     assert!(
         matches!(&err, WalletError::Server(ClientError::UnknownOutcome(text)) if text.contains("reversed")),
