@@ -344,6 +344,106 @@ pub trait Backend: Send + Sync {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
+/// A shared backend (several engines, or the server's state, over one store).
+impl<T: Backend> Backend for std::sync::Arc<T> {
+    type Error = T::Error;
+
+    fn account(
+        &self,
+        phone: &Phone,
+    ) -> impl Future<Output = Result<Option<PhoneAccount>, Self::Error>> + Send {
+        (**self).account(phone)
+    }
+
+    fn register(
+        &self,
+        phone: &Phone,
+        language: Language,
+        pin: &Pin,
+        key: &OpKey,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<RegisterOutcome, Self::Error>> + Send {
+        (**self).register(phone, language, pin, key, now)
+    }
+
+    fn verify_pin(
+        &self,
+        phone: &Phone,
+        pin: &Pin,
+        key: &OpKey,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<PinCheck, Self::Error>> + Send {
+        (**self).verify_pin(phone, pin, key, now)
+    }
+
+    fn balance(&self, phone: &Phone) -> impl Future<Output = Result<Money, Self::Error>> + Send {
+        (**self).balance(phone)
+    }
+
+    fn history(
+        &self,
+        phone: &Phone,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<TxLine>, Self::Error>> + Send {
+        (**self).history(phone, limit)
+    }
+
+    fn send(
+        &self,
+        order: &SendOrder,
+        key: &OpKey,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<SendOutcome, Self::Error>> + Send {
+        (**self).send(order, key, now)
+    }
+
+    fn cash_out(
+        &self,
+        phone: &Phone,
+        amount: Money,
+        key: &OpKey,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<CashOutOutcome, Self::Error>> + Send {
+        (**self).cash_out(phone, amount, key, now)
+    }
+
+    fn set_language(
+        &self,
+        phone: &Phone,
+        language: Language,
+        key: &OpKey,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        (**self).set_language(phone, language, key)
+    }
+
+    fn change_pin(
+        &self,
+        phone: &Phone,
+        old: &Pin,
+        new: &Pin,
+        key: &OpKey,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<ChangePinOutcome, Self::Error>> + Send {
+        (**self).change_pin(phone, old, new, key, now)
+    }
+
+    fn load_session(
+        &self,
+        session_id: &str,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, Self::Error>> + Send {
+        (**self).load_session(session_id)
+    }
+
+    fn store_session(
+        &self,
+        session_id: &str,
+        record: &SessionRecord,
+        expires_at: UnixTime,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        (**self).store_session(session_id, record, expires_at)
+    }
+}
+
 /// Serde for [`Money`] as `{"minor": i64, "currency": "BRL"}`.
 pub mod serde_money {
     use ferry_proto::{Currency, Money};

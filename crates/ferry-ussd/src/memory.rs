@@ -323,8 +323,8 @@ impl MemoryBackend {
     /// Conservation: balances + reserved cash outs + fees == money issued (net of pay-outs).
     pub fn conserved(&self) -> Result<bool, MemoryError> {
         let st = self.lock()?;
-        let held: i64 = st.accounts.values().map(|a| a.balance).sum();
-        Ok(held + st.reserved + st.fees == st.issued)
+        let held: i128 = st.accounts.values().map(|a| i128::from(a.balance)).sum();
+        Ok(held + i128::from(st.reserved) + i128::from(st.fees) == i128::from(st.issued))
     }
 
     /// Fees collected so far, in minor units.
@@ -616,7 +616,9 @@ impl Backend for MemoryBackend {
         }
         let amount = order.amount.minor();
         let fee = order.amount.basis_points(self.config.send_fee_bps)?.minor();
-        let total = amount.checked_add(fee).ok_or(MoneyError::Overflow)?;
+        let Some(total) = amount.checked_add(fee) else {
+            return Ok(SendOutcome::InvalidAmount);
+        };
         if total > from.balance {
             return Ok(SendOutcome::InsufficientFunds {
                 balance: self.money(from.balance),
@@ -710,10 +712,9 @@ impl Backend for MemoryBackend {
             return Ok(CashOutOutcome::InvalidAmount);
         }
         let fee = amount.basis_points(self.config.cash_out_fee_bps)?.minor();
-        let total = amount
-            .minor()
-            .checked_add(fee)
-            .ok_or(MoneyError::Overflow)?;
+        let Some(total) = amount.minor().checked_add(fee) else {
+            return Ok(CashOutOutcome::InvalidAmount);
+        };
         if total > a.balance {
             return Ok(CashOutOutcome::InsufficientFunds {
                 balance: self.money(a.balance),

@@ -869,7 +869,10 @@ impl Lines {
         let mut lines: Vec<(String, bool)> = self
             .0
             .into_iter()
-            .map(|(s, keep)| (gsm7::transliterate(&s), keep))
+            .map(|(s, keep)| {
+                let clean: Vec<String> = s.split('\n').map(gsm7::transliterate).collect();
+                (clean.join("\n"), keep)
+            })
             .collect();
         // Default-alphabet characters are one septet each; a line break is one more.
         let len = |v: &[(String, bool)]| {
