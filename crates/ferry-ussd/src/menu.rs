@@ -865,7 +865,8 @@ impl Lines {
     /// last resort cutting it (never expected: the property tests check every screen). Every
     /// line is rewritten into the GSM-7 default alphabet first, so a name or code from the
     /// backend can never put a character on the screen that the network cannot carry.
-    fn fit(self) -> String {
+    /// Returns the screen and whether it had to be cut.
+    fn fit(self) -> (String, bool) {
         let mut lines: Vec<(String, bool)> = self
             .0
             .into_iter()
@@ -891,7 +892,8 @@ impl Lines {
             .map(|(s, _)| s.as_str())
             .collect::<Vec<_>>()
             .join("\n");
-        text.chars().take(MAX_SCREEN_SEPTETS).collect()
+        let cut = text.chars().count() > MAX_SCREEN_SEPTETS;
+        (text.chars().take(MAX_SCREEN_SEPTETS).collect(), cut)
     }
 }
 
@@ -946,8 +948,13 @@ fn history_line(l: &TxLine) -> String {
 
 /// Renders the replay's state.
 fn render(nav: &Nav) -> Reply {
+    render_checked(nav).0
+}
+
+/// Renders the replay's state; true when the screen had to be cut to fit.
+fn render_checked(nav: &Nav) -> (Reply, bool) {
     if let Some(f) = &nav.done {
-        return render_final(f, nav.lang);
+        return render_final_checked(f, nav.lang);
     }
     let lang = nav.lang;
     let t = |k: Key| i18n::text(lang, k, &[]);
@@ -962,7 +969,7 @@ fn render(nav: &Nav) -> Reply {
         Some(Screen::RegLanguage) | Some(Screen::RegPin)
     );
     match nav.top() {
-        None => return render_final(&Final::SessionError, lang),
+        None => return render_final_checked(&Final::SessionError, lang),
         Some(s) => match s {
             Screen::RegLanguage => {
                 lines.keep(t(Key::RegLanguage));
@@ -1025,7 +1032,8 @@ fn render(nav: &Nav) -> Reply {
     if depth > 1 {
         lines.keep(t(if registering { Key::NavBack } else { Key::Nav }));
     }
-    Reply::Continue(lines.fit())
+    let (text, cut) = lines.fit();
+    (Reply::Continue(text), cut)
 }
 
 fn minutes_until(until: UnixTime, at: UnixTime) -> String {
@@ -1038,6 +1046,10 @@ fn minutes_until(until: UnixTime, at: UnixTime) -> String {
 }
 
 fn render_final(f: &Final, lang: Language) -> Reply {
+    render_final_checked(f, lang).0
+}
+
+fn render_final_checked(f: &Final, lang: Language) -> (Reply, bool) {
     let t = |k: Key, v: &[(&str, &str)]| i18n::text(lang, k, v);
     let text = match f {
         Final::Send {
@@ -1113,5 +1125,311 @@ fn render_final(f: &Final, lang: Language) -> Reply {
     };
     let mut lines = Lines::new();
     lines.keep(text);
-    Reply::End(lines.fit())
+    let (text, cut) = lines.fit();
+    (Reply::End(text), cut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_money() -> impl Strategy<Value = Money> {
+        let currencies: Vec<Currency> = Currency::all().collect();
+        (1..=i64::MAX, proptest::sample::select(currencies)).prop_map(|(m, c)| Money::new(m, c))
+    }
+
+    fn any_phone() -> impl Strategy<Value = Phone> {
+        "\\+[1-9][0-9]{7,14}".prop_map(|s| Phone::parse(&s, None).expect("strategy makes E.164"))
+    }
+
+    fn any_name() -> impl Strategy<Value = Option<String>> {
+        proptest::option::of("\\PC{0,120}")
+    }
+
+    fn any_time() -> impl Strategy<Value = UnixTime> {
+        any::<u64>().prop_map(UnixTime)
+    }
+
+    fn any_line() -> impl Strategy<Value = TxLine> {
+        (
+            any_time(),
+            proptest::sample::select(vec![
+                TxKind::Received,
+                TxKind::Sent,
+                TxKind::CashOut,
+                TxKind::CashIn,
+            ]),
+            any_money(),
+            proptest::option::of(any_phone()),
+        )
+            .prop_map(|(at, kind, amount, counterparty)| TxLine {
+                at,
+                kind,
+                amount,
+                counterparty,
+            })
+    }
+
+    /// The worst-case values a screen can show.
+    #[derive(Debug, Clone)]
+    struct Values {
+        amount: Money,
+        fee: Money,
+        balance: Money,
+        phone: Phone,
+        name: Option<String>,
+        lines: Vec<TxLine>,
+        code: String,
+        at: UnixTime,
+        until: UnixTime,
+        n: u8,
+    }
+
+    fn any_values() -> impl Strategy<Value = Values> {
+        (
+            (any_money(), any_money(), any_money()),
+            any_phone(),
+            any_name(),
+            proptest::collection::vec(any_line(), 0..=HISTORY_LEN),
+            "[0-9]{4,8}",
+            (any_time(), any_time(), any::<u8>()),
+        )
+            .prop_map(
+                |((amount, fee, balance), phone, name, lines, code, (at, until, n))| Values {
+                    amount,
+                    fee,
+                    balance,
+                    phone,
+                    name,
+                    lines,
+                    code,
+                    at,
+                    until,
+                    n,
+                },
+            )
+    }
+
+    fn screens(v: &Values) -> Vec<Screen> {
+        let (to, name, amount) = (v.phone.clone(), v.name.clone(), v.amount);
+        vec![
+            Screen::RegLanguage,
+            Screen::RegPin,
+            Screen::RegPinConfirm { first: 0 },
+            Screen::Main,
+            Screen::SendTo,
+            Screen::SendAmount {
+                to: to.clone(),
+                name: name.clone(),
+            },
+            Screen::SendPin {
+                to: to.clone(),
+                name: name.clone(),
+                amount,
+            },
+            Screen::SendConfirm { to, name, amount },
+            Screen::Pin(Purpose::Balance),
+            Screen::Balance(v.balance),
+            Screen::History(v.lines.clone()),
+            Screen::History(Vec::new()),
+            Screen::CashAmount,
+            Screen::CashPin { amount },
+            Screen::CashConfirm { amount },
+            Screen::Settings,
+            Screen::OldPin,
+            Screen::NewPin { old: 0 },
+            Screen::NewPinConfirm { old: 0, new: 1 },
+            Screen::LanguageMenu,
+        ]
+    }
+
+    fn notes(v: &Values) -> Vec<Option<Note>> {
+        vec![
+            None,
+            Some(Note::Registered),
+            Some(Note::InvalidChoice),
+            Some(Note::BadPhone),
+            Some(Note::UnknownRecipient(v.phone.clone())),
+            Some(Note::SelfPayment),
+            Some(Note::BadAmount),
+            Some(Note::TooManyDecimals(3)),
+            Some(Note::NotPositive),
+            Some(Note::BadPin),
+            Some(Note::WeakPin),
+            Some(Note::PinMismatch),
+            Some(Note::SamePin),
+            Some(Note::WrongPin(v.n)),
+            Some(Note::TooLong),
+            Some(Note::LanguageSaved),
+        ]
+    }
+
+    fn finals(v: &Values) -> Vec<Final> {
+        let send = |outcome| Final::Send {
+            amount: v.amount,
+            to: v.phone.clone(),
+            outcome,
+            at: v.at,
+        };
+        let cash = |outcome| Final::CashOut {
+            amount: v.amount,
+            outcome,
+            at: v.at,
+        };
+        vec![
+            send(SendOutcome::Sent {
+                fee: v.fee,
+                balance: v.balance,
+            }),
+            send(SendOutcome::InsufficientFunds { balance: v.balance }),
+            send(SendOutcome::UnknownRecipient),
+            send(SendOutcome::SelfPayment),
+            send(SendOutcome::OverLimit {
+                limit: Limit::Daily,
+                remaining: v.balance,
+            }),
+            send(SendOutcome::OverLimit {
+                limit: Limit::RecipientBalance,
+                remaining: v.balance,
+            }),
+            send(SendOutcome::InvalidAmount),
+            send(SendOutcome::Locked { until: v.until }),
+            Final::Cancelled,
+            cash(CashOutOutcome::Code {
+                code: v.code.clone(),
+                fee: v.fee,
+                expires_at: v.until,
+            }),
+            cash(CashOutOutcome::InsufficientFunds { balance: v.balance }),
+            cash(CashOutOutcome::OverLimit {
+                remaining: v.balance,
+            }),
+            cash(CashOutOutcome::InvalidAmount),
+            cash(CashOutOutcome::Locked { until: v.until }),
+            Final::Locked {
+                until: v.until,
+                at: v.at,
+            },
+            Final::PinChanged,
+            Final::PinNotChanged,
+            Final::Expired,
+            Final::SessionError,
+            Final::TooManyInputs,
+            Final::AlreadyRegistered,
+        ]
+    }
+
+    fn check(reply: &Reply, cut: bool, what: &dyn std::fmt::Debug) -> Result<(), TestCaseError> {
+        let t = reply.text();
+        prop_assert!(!cut, "cut to fit: {what:?} {t:?}");
+        prop_assert!(gsm7::is_gsm7_default(t), "not GSM-7: {t:?}");
+        prop_assert!(gsm7::septet_len(t).unwrap_or(usize::MAX) <= MAX_SCREEN_SEPTETS);
+        prop_assert!(!t.trim().is_empty());
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// Every screen, with every note above it, in every language, at every depth, with
+        /// the longest amounts (any i64 in any currency), numbers (15 digits) and names (any
+        /// text up to 120 characters): at most 182 septets of the default alphabet, and never
+        /// cut (history rows may be dropped; nothing else).
+        #[test]
+        fn every_screen_fits_in_every_language(v in any_values()) {
+            for lang in Language::ALL {
+                for screen in screens(&v) {
+                    for note in notes(&v) {
+                        for depth in [1, 2] {
+                            let mut stack = vec![Screen::Main; depth - 1];
+                            stack.push(screen.clone());
+                            let nav = Nav {
+                                stack,
+                                lang,
+                                currency: Some(v.amount.currency()),
+                                note: note.clone(),
+                                done: None,
+                            };
+                            let (reply, cut) = render_checked(&nav);
+                            prop_assert!(!reply.is_end());
+                            check(&reply, cut, &(&screen, &note))?;
+                        }
+                    }
+                }
+                for f in finals(&v) {
+                    let (reply, cut) = render_final_checked(&f, lang);
+                    prop_assert!(reply.is_end());
+                    check(&reply, cut, &f)?;
+                }
+            }
+        }
+
+        /// With short amounts, all five history rows are shown.
+        #[test]
+        fn five_ordinary_history_rows_fit(
+            lines in proptest::collection::vec(any_line(), HISTORY_LEN),
+            minor in 1i64..10_000_000,
+        ) {
+            let lines: Vec<TxLine> = lines
+                .into_iter()
+                .map(|l| TxLine { amount: Money::new(minor, Currency::BRL), ..l })
+                .collect();
+            for lang in Language::ALL {
+                let nav = Nav {
+                    stack: vec![Screen::Main, Screen::History(lines.clone())],
+                    lang,
+                    currency: Some(Currency::BRL),
+                    note: None,
+                    done: None,
+                };
+                let text = render(&nav).text().to_owned();
+                prop_assert_eq!(text.lines().count(), 1 + HISTORY_LEN + 1, "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn session_record_json_round_trips() {
+        let phone = Phone::parse("+5511987650001", None).unwrap();
+        let rec = SessionRecord {
+            phone: phone.clone(),
+            created_at: UnixTime(7),
+            start: Start::Ready {
+                language: Language::Pt,
+                currency: Currency::BRL,
+            },
+            answered: 3,
+            steps: vec![
+                Step {
+                    index: 1,
+                    slot: 0,
+                    at: UnixTime(8),
+                    observation: Observation::Pin(PinCheck::Wrong { attempts_left: 2 }),
+                },
+                Step {
+                    index: 2,
+                    slot: 1,
+                    at: UnixTime(9),
+                    observation: Observation::History(vec![TxLine {
+                        at: UnixTime(1),
+                        kind: TxKind::Sent,
+                        amount: Money::new(-5, Currency::BHD),
+                        counterparty: Some(phone),
+                    }]),
+                },
+                Step {
+                    index: 3,
+                    slot: 0,
+                    at: UnixTime(9),
+                    observation: Observation::Sent(SendOutcome::Sent {
+                        fee: Money::new(1, Currency::BRL),
+                        balance: Money::new(2, Currency::BRL),
+                    }),
+                },
+            ],
+        };
+        assert_eq!(SessionRecord::from_json(&rec.to_json()).unwrap(), rec);
+        assert!(SessionRecord::from_json("{}").is_err());
+    }
 }
