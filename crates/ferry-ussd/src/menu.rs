@@ -594,7 +594,7 @@ impl<B: Backend> Run<'_, B> {
         Ok(Some((obs, now)))
     }
 
-    /// Verifies the PIN typed at input `i`; `Some(())` when correct, else `nav` shows why.
+    /// Verifies the PIN typed at input `i`: true when correct, else `nav` shows why.
     async fn check_pin(&mut self, nav: &mut Nav, i: usize, input: &str) -> Result<bool, B::Error> {
         let pin = match Pin::parse(input) {
             Ok(p) => p,

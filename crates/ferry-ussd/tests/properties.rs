@@ -17,8 +17,8 @@ use proptest::prelude::*;
 /// A name as long and as un-GSM as a backend may hold.
 const LONG_NAME: &str = "Maria da Conceição Gonçalves Êxito Ümlaut 李 😀 {[~]} € \\ | ^ Pereira dos Santos e Silva Júnior";
 
-/// A world with unlimited tiers, huge balances and long names, Alice speaking `lang`.
-fn big_world(lang: Language) -> World {
+/// A world with unlimited tiers and huge balances.
+fn big_world() -> World {
     let mut mc = MemoryConfig::test(Currency::BRL);
     let unlimited = TierLimits {
         max_balance: i64::MAX,
@@ -27,14 +27,14 @@ fn big_world(lang: Language) -> World {
     mc.tier0 = unlimited;
     mc.tier1 = unlimited;
     let w = world_with(mc);
-    // Re-open Alice in the wanted language: a second account on another number.
-    let _ = lang;
     w.backend
         .cash_in(w.alice, i64::MAX / 4, UnixTime(T0 - 10))
         .expect("fund");
     w
 }
 
+/// A second payer on another number, speaking `lang`, with the longest name and a huge
+/// balance.
 fn alice_in(w: &World, lang: Language) -> &'static str {
     const ALICE2: &str = "+5511987650009";
     let pin = Pin::parse(PIN).expect("pin");
@@ -128,7 +128,7 @@ proptest! {
         lang in any_lang(),
     ) {
         let rt = runtime();
-        let w = big_world(lang);
+        let w = big_world();
         let who = alice_in(&w, lang);
         let mut tokens = noise.clone();
         if send_after {
@@ -178,7 +178,7 @@ proptest! {
     #[test]
     fn arbitrary_text(text in "[0-9*#+.a-z ]{0,80}|\\PC{0,60}", lang in any_lang()) {
         let rt = runtime();
-        let w = big_world(lang);
+        let w = big_world();
         let who = alice_in(&w, lang);
         let id = w.backend.account_of(&phone(who)).expect("id").expect("account");
         let start = w.backend.balance_of(id).expect("balance");

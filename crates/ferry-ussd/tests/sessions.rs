@@ -723,3 +723,54 @@ async fn backend_pins_are_argon2_hashed_and_checked() {
     );
     let _ = Reply::unavailable(Language::En);
 }
+
+/// An SMS sender that records what it sent, or fails.
+struct LogSender {
+    sent: std::sync::Mutex<Vec<(String, usize)>>,
+    fail: bool,
+}
+
+impl ferry_ussd::sms::SmsSender for LogSender {
+    async fn send(
+        &self,
+        to: &ferry_ussd::Phone,
+        segmentation: &ferry_ussd::sms::Segmentation,
+    ) -> Result<(), ferry_ussd::sms::SmsError> {
+        if self.fail {
+            return Err(ferry_ussd::sms::SmsError("SMSC down".into()));
+        }
+        self.sent
+            .lock()
+            .unwrap()
+            .push((to.to_string(), segmentation.part_count()));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_outbox_sends_each_notice_once() {
+    let w = world();
+    w.last("o", ALICE, &format!("1*{BOB}*50*{PIN}*1")).await;
+    // Retransmit the confirmation: no new notice.
+    w.dial("o", ALICE, &format!("1*{BOB}*50*{PIN}*1"), 9).await;
+    let mut outbox = w.backend.outbox().unwrap();
+    assert_eq!(outbox.due().len(), 2);
+    let down = LogSender {
+        sent: Default::default(),
+        fail: true,
+    };
+    assert!(outbox.deliver(&down).await.is_err());
+    assert_eq!(outbox.due().len(), 2, "a failed send stays due");
+    let up = LogSender {
+        sent: Default::default(),
+        fail: false,
+    };
+    assert_eq!(outbox.deliver(&up).await.unwrap(), 2);
+    assert_eq!(outbox.deliver(&up).await.unwrap(), 0);
+    let sent = up.sent.lock().unwrap().clone();
+    assert_eq!(
+        sent,
+        vec![(ALICE.to_owned(), 1), (BOB.to_owned(), 1)],
+        "payer then payee, one part each"
+    );
+}
