@@ -1,0 +1,556 @@
+//! Every text a phone shows or receives, in English, Portuguese and Swahili.
+//!
+//! All templates are in the GSM-7 default alphabet (a test checks): Portuguese is written
+//! without the letters GSM-7 lacks (`ã`, `ç`, `ê`, `á`, `ú`, ...: "transacoes", "Opcao",
+//! "digitos"), which is how Brazilian and Mozambican USSD services write it too. Names coming
+//! from accounts are transliterated by [`crate::gsm7::transliterate`] before they are shown.
+//!
+//! Amounts are [`Money`] formatted as `50.00 BRL`: the decimal point is a `.` in every
+//! language, because that is what the amount prompt accepts.
+
+use ferry_proto::{Money, UnixTime};
+use serde::{Deserialize, Serialize};
+
+use crate::sms::NoticeKind;
+
+/// A language of screens and SMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// English.
+    En,
+    /// Portuguese.
+    Pt,
+    /// Swahili.
+    Sw,
+}
+
+impl Language {
+    /// Every language, in menu order (choice 1, 2, 3).
+    pub const ALL: [Language; 3] = [Language::En, Language::Pt, Language::Sw];
+
+    /// ISO 639-1 code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::Pt => "pt",
+            Language::Sw => "sw",
+        }
+    }
+
+    /// Looks a language up by its ISO 639-1 code.
+    pub fn from_code(code: &str) -> Option<Language> {
+        Language::ALL.into_iter().find(|l| l.code() == code)
+    }
+
+    /// The language chosen by menu input `"1"`, `"2"` or `"3"`.
+    pub fn from_choice(input: &str) -> Option<Language> {
+        match input {
+            "1" => Some(Language::En),
+            "2" => Some(Language::Pt),
+            "3" => Some(Language::Sw),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! catalog {
+    ($($(#[$doc:meta])* $key:ident => $en:expr, $pt:expr, $sw:expr;)*) => {
+        /// A template of the catalog. `{name}` marks where [`fill`] puts a value.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Key {
+            $($(#[$doc])* $key,)*
+        }
+
+        impl Key {
+            /// Every key.
+            pub const ALL: &'static [Key] = &[$(Key::$key),*];
+
+            /// The template in `lang`.
+            pub fn template(self, lang: Language) -> &'static str {
+                match self {
+                    $(Key::$key => match lang {
+                        Language::En => $en,
+                        Language::Pt => $pt,
+                        Language::Sw => $sw,
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+catalog! {
+    /// Main menu.
+    Main =>
+        "Ferry\n1 Send money\n2 Balance\n3 Last 5 transactions\n4 Cash out at agent\n5 Settings",
+        "Ferry\n1 Enviar dinheiro\n2 Saldo\n3 Ultimas 5 transacoes\n4 Sacar com agente\n5 Configuracoes",
+        "Ferry\n1 Tuma pesa\n2 Salio\n3 Miamala 5 ya mwisho\n4 Toa pesa kwa wakala\n5 Mipangilio";
+    /// First screen of an unknown number.
+    RegLanguage =>
+        "Welcome to Ferry. Choose language:",
+        "Bem-vindo ao Ferry. Escolha o idioma:",
+        "Karibu Ferry. Chagua lugha:";
+    /// The language list (same in every language: each name in its own language).
+    LanguageList =>
+        "1 English\n2 Portugues\n3 Kiswahili",
+        "1 English\n2 Portugues\n3 Kiswahili",
+        "1 English\n2 Portugues\n3 Kiswahili";
+    /// Choose a PIN.
+    RegPin =>
+        "Choose a PIN of 4 to 6 digits:",
+        "Escolha um PIN de 4 a 6 digitos:",
+        "Chagua PIN ya tarakimu 4 hadi 6:";
+    /// Repeat the PIN.
+    RegPinConfirm =>
+        "Enter the same PIN again:",
+        "Digite o mesmo PIN de novo:",
+        "Weka PIN hiyo tena:";
+    /// Recipient prompt.
+    SendTo =>
+        "Enter the recipient's phone number:",
+        "Digite o telefone do destinatario:",
+        "Weka namba ya simu ya mpokeaji:";
+    /// Amount prompt for a send.
+    SendAmount =>
+        "Send to {to}{name}.\nEnter amount in {cur}:",
+        "Enviar para {to}{name}.\nDigite o valor em {cur}:",
+        "Tuma kwa {to}{name}.\nWeka kiasi kwa {cur}:";
+    /// PIN prompt.
+    EnterPin =>
+        "Enter your PIN:",
+        "Digite seu PIN:",
+        "Weka PIN yako:";
+    /// Send confirmation.
+    SendConfirm =>
+        "Send {amount} to {to}{name}?\n1 Confirm\n2 Cancel",
+        "Enviar {amount} para {to}{name}?\n1 Confirmar\n2 Cancelar",
+        "Tuma {amount} kwa {to}{name}?\n1 Thibitisha\n2 Ghairi";
+    /// Balance.
+    Balance =>
+        "Balance: {amount}",
+        "Saldo: {amount}",
+        "Salio: {amount}";
+    /// History heading.
+    HistoryTitle =>
+        "Last transactions:",
+        "Ultimas transacoes:",
+        "Miamala ya mwisho:";
+    /// Empty history.
+    HistoryEmpty =>
+        "No transactions yet.",
+        "Nenhuma transacao ainda.",
+        "Hakuna miamala bado.";
+    /// Cash-out amount prompt.
+    CashAmount =>
+        "Cash out at an agent.\nEnter amount in {cur}:",
+        "Saque com agente.\nDigite o valor em {cur}:",
+        "Toa pesa kwa wakala.\nWeka kiasi kwa {cur}:";
+    /// Cash-out confirmation.
+    CashConfirm =>
+        "Cash out {amount} at an agent?\n1 Confirm\n2 Cancel",
+        "Sacar {amount} com um agente?\n1 Confirmar\n2 Cancelar",
+        "Toa {amount} kwa wakala?\n1 Thibitisha\n2 Ghairi";
+    /// Settings menu.
+    Settings =>
+        "Settings\n1 Change PIN\n2 Language",
+        "Configuracoes\n1 Mudar PIN\n2 Idioma",
+        "Mipangilio\n1 Badilisha PIN\n2 Lugha";
+    /// Current PIN prompt.
+    OldPin =>
+        "Enter your current PIN:",
+        "Digite seu PIN atual:",
+        "Weka PIN yako ya sasa:";
+    /// New PIN prompt.
+    NewPin =>
+        "Enter a new PIN of 4 to 6 digits:",
+        "Digite o novo PIN de 4 a 6 digitos:",
+        "Weka PIN mpya ya tarakimu 4 hadi 6:";
+    /// New PIN repeat.
+    NewPinConfirm =>
+        "Enter the new PIN again:",
+        "Digite o novo PIN de novo:",
+        "Weka PIN mpya tena:";
+    /// Language menu.
+    LanguageMenu =>
+        "Choose language:",
+        "Escolha o idioma:",
+        "Chagua lugha:";
+    /// Footer of screens below the main menu.
+    Nav =>
+        "0 Back 00 Main menu",
+        "0 Voltar 00 Menu",
+        "0 Rudi 00 Menyu kuu";
+    /// Footer of registration screens.
+    NavBack =>
+        "0 Back",
+        "0 Voltar",
+        "0 Rudi";
+    /// Note: account created.
+    NoteRegistered => "Account created.", "Conta criada.", "Akaunti imefunguliwa.";
+    /// Note: unknown menu choice.
+    NoteInvalidChoice => "Invalid choice.", "Opcao invalida.", "Chaguo si sahihi.";
+    /// Note: not a phone number.
+    NoteBadPhone =>
+        "Invalid phone number. Use +country code or 0 and the number.",
+        "Telefone invalido. Use +codigo do pais ou 0 e o numero.",
+        "Namba si sahihi. Tumia +msimbo wa nchi au 0 na namba.";
+    /// Note: no account for that number.
+    NoteUnknownRecipient =>
+        "{to} has no Ferry account.",
+        "{to} nao tem conta Ferry.",
+        "{to} hana akaunti ya Ferry.";
+    /// Note: sending to oneself.
+    NoteSelfPayment =>
+        "You cannot send money to yourself.",
+        "Voce nao pode enviar para si mesmo.",
+        "Huwezi kujitumia pesa.";
+    /// Note: not an amount.
+    NoteBadAmount =>
+        "Invalid amount. Use digits, e.g. 50 or 50.25.",
+        "Valor invalido. Use digitos, ex. 50 ou 50.25.",
+        "Kiasi si sahihi. Tumia tarakimu, mfano 50 au 50.25.";
+    /// Note: too many decimals.
+    NoteTooManyDecimals =>
+        "Use at most {n} decimals.",
+        "Use no maximo {n} casas decimais.",
+        "Tumia desimali {n} tu.";
+    /// Note: zero or negative amount.
+    NoteNotPositive =>
+        "Amount must be above zero.",
+        "O valor deve ser maior que zero.",
+        "Kiasi lazima kiwe zaidi ya sifuri.";
+    /// Note: PIN format.
+    NoteBadPin => "A PIN is 4 to 6 digits.", "O PIN tem de 4 a 6 digitos.", "PIN ni tarakimu 4 hadi 6.";
+    /// Note: guessable PIN.
+    NoteWeakPin =>
+        "PIN too easy to guess. Avoid 1111 or 1234.",
+        "PIN facil demais. Evite 1111 ou 1234.",
+        "PIN ni rahisi mno. Epuka 1111 au 1234.";
+    /// Note: the two PINs differ.
+    NotePinMismatch => "The PINs do not match.", "Os PINs nao conferem.", "PIN hazilingani.";
+    /// Note: new PIN equals the old.
+    NoteSamePin =>
+        "The new PIN must differ from the old one.",
+        "O novo PIN deve ser diferente do atual.",
+        "PIN mpya lazima iwe tofauti na ya zamani.";
+    /// Note: wrong PIN.
+    NoteWrongPin =>
+        "Wrong PIN. {n} tries left.",
+        "PIN errado. Restam {n} tentativas.",
+        "PIN si sahihi. Majaribio {n} yamebaki.";
+    /// Note: over-long input.
+    NoteTooLong => "Input too long.", "Entrada longa demais.", "Uliyoweka ni ndefu mno.";
+    /// Note: language saved.
+    NoteLanguageSaved => "Language saved.", "Idioma salvo.", "Lugha imehifadhiwa.";
+    /// End: sent.
+    EndSent =>
+        "Sent {amount} to {to}. Fee {fee}. Balance {balance}.",
+        "Enviado {amount} para {to}. Tarifa {fee}. Saldo {balance}.",
+        "Umetuma {amount} kwa {to}. Ada {fee}. Salio {balance}.";
+    /// End: insufficient balance for a send.
+    EndInsufficient =>
+        "Not enough balance ({balance}). Nothing was sent.",
+        "Saldo insuficiente ({balance}). Nada foi enviado.",
+        "Salio halitoshi ({balance}). Hakuna kilichotumwa.";
+    /// End: daily limit on a send.
+    EndOverDaily =>
+        "Over your daily limit. You can still send {remaining} today.",
+        "Acima do seu limite diario. Ainda pode enviar {remaining} hoje.",
+        "Umezidi kikomo cha siku. Unaweza kutuma {remaining} leo.";
+    /// End: the recipient's cap.
+    EndRecipientLimit =>
+        "The recipient cannot receive this amount. Nothing was sent.",
+        "O destinatario nao pode receber este valor. Nada foi enviado.",
+        "Mpokeaji hawezi kupokea kiasi hiki. Hakuna kilichotumwa.";
+    /// End: unknown recipient at send time.
+    EndUnknownRecipient =>
+        "{to} has no Ferry account. Nothing was sent.",
+        "{to} nao tem conta Ferry. Nada foi enviado.",
+        "{to} hana akaunti ya Ferry. Hakuna kilichotumwa.";
+    /// End: amount refused by the backend.
+    EndInvalidAmount =>
+        "Invalid amount. Nothing was sent.",
+        "Valor invalido. Nada foi enviado.",
+        "Kiasi si sahihi. Hakuna kilichotumwa.";
+    /// End: cancelled.
+    EndCancelled =>
+        "Cancelled. Nothing was sent.",
+        "Cancelado. Nada foi enviado.",
+        "Imeghairiwa. Hakuna kilichotumwa.";
+    /// End: cash-out code.
+    EndCashCode =>
+        "Cash-out code: {code}\nShow it to the agent with your ID. Amount {amount}, fee {fee}. Valid for {min} min.",
+        "Codigo de saque: {code}\nMostre ao agente com seu documento. Valor {amount}, tarifa {fee}. Valido por {min} min.",
+        "Namba ya kutoa pesa: {code}\nMwonyeshe wakala na kitambulisho. Kiasi {amount}, ada {fee}. Inafaa dakika {min}.";
+    /// End: insufficient balance for a cash out.
+    EndCashInsufficient =>
+        "Not enough balance ({balance}). No code was issued.",
+        "Saldo insuficiente ({balance}). Nenhum codigo foi gerado.",
+        "Salio halitoshi ({balance}). Hakuna namba iliyotolewa.";
+    /// End: daily limit on a cash out.
+    EndCashOverDaily =>
+        "Over your daily limit. You can still cash out {remaining} today.",
+        "Acima do seu limite diario. Ainda pode sacar {remaining} hoje.",
+        "Umezidi kikomo cha siku. Unaweza kutoa {remaining} leo.";
+    /// End: locked.
+    EndLocked =>
+        "Too many wrong PINs. Try again in {min} min.",
+        "PIN errado vezes demais. Tente de novo em {min} min.",
+        "PIN si sahihi mara nyingi mno. Jaribu tena baada ya dakika {min}.";
+    /// End: PIN changed.
+    EndPinChanged => "Your PIN was changed.", "Seu PIN foi alterado.", "PIN yako imebadilishwa.";
+    /// End: PIN change refused.
+    EndPinNotChanged =>
+        "PIN not changed. Please try again.",
+        "PIN nao alterado. Tente de novo.",
+        "PIN haijabadilishwa. Jaribu tena.";
+    /// End: session timed out.
+    EndExpired =>
+        "Session timed out. Please dial again.",
+        "Sessao expirada. Disque de novo.",
+        "Muda wa kikao umeisha. Piga tena.";
+    /// End: inconsistent session.
+    EndSessionError =>
+        "Sorry, something went wrong. Please dial again.",
+        "Desculpe, algo deu errado. Disque de novo.",
+        "Samahani, kuna hitilafu. Piga tena.";
+    /// End: too many inputs in one session.
+    EndTooManyInputs =>
+        "Too many steps. Please dial again.",
+        "Passos demais. Disque de novo.",
+        "Hatua nyingi mno. Piga tena.";
+    /// End: registered elsewhere meanwhile.
+    EndAlreadyRegistered =>
+        "This number already has an account. Please dial again.",
+        "Este numero ja tem conta. Disque de novo.",
+        "Namba hii tayari ina akaunti. Piga tena.";
+    /// End: backend unavailable (for the server's use).
+    EndUnavailable =>
+        "Service unavailable. Please try again later.",
+        "Servico indisponivel. Tente mais tarde.",
+        "Huduma haipatikani. Jaribu baadaye.";
+    /// SMS: received.
+    SmsReceived =>
+        "Ferry: You received {amount} from {from}. Balance {balance}.",
+        "Ferry: Voce recebeu {amount} de {from}. Saldo {balance}.",
+        "Ferry: Umepokea {amount} kutoka {from}. Salio {balance}.";
+    /// SMS: sent.
+    SmsSent =>
+        "Ferry: You sent {amount} to {to}. Fee {fee}. Balance {balance}.",
+        "Ferry: Voce enviou {amount} para {to}. Tarifa {fee}. Saldo {balance}.",
+        "Ferry: Umetuma {amount} kwa {to}. Ada {fee}. Salio {balance}.";
+    /// SMS: cash-out code.
+    SmsCashCode =>
+        "Ferry: Cash-out code {code} for {amount}, valid {min} min. Show it only to the agent.",
+        "Ferry: Codigo de saque {code} de {amount}, valido {min} min. Mostre so ao agente.",
+        "Ferry: Namba ya kutoa pesa {code} ya {amount}, dakika {min}. Mwonyeshe wakala tu.";
+    /// SMS: cashed out.
+    SmsCashedOut =>
+        "Ferry: You cashed out {amount}. Balance {balance}.",
+        "Ferry: Voce sacou {amount}. Saldo {balance}.",
+        "Ferry: Umetoa {amount}. Salio {balance}.";
+    /// SMS: locked.
+    SmsLocked =>
+        "Ferry: 3 wrong PINs. USSD locked for {min} min. If this was not you, see an agent.",
+        "Ferry: 3 PINs errados. USSD bloqueado por {min} min. Se nao foi voce, procure um agente.",
+        "Ferry: PIN 3 si sahihi. USSD imefungwa dakika {min}. Kama si wewe, mwone wakala.";
+    /// SMS: PIN changed.
+    SmsPinChanged =>
+        "Ferry: Your PIN was changed. If this was not you, see an agent.",
+        "Ferry: Seu PIN foi alterado. Se nao foi voce, procure um agente.",
+        "Ferry: PIN yako imebadilishwa. Kama si wewe, mwone wakala.";
+    /// SMS: registered.
+    SmsRegistered =>
+        "Ferry: Your account is ready. Never tell anyone your PIN.",
+        "Ferry: Sua conta esta pronta. Nunca conte seu PIN a ninguem.",
+        "Ferry: Akaunti yako iko tayari. Usimwambie mtu PIN yako.";
+}
+
+/// Replaces each `{name}` of `template` with its value.
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_owned();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+/// The text of `key` in `lang` with `values` filled in.
+pub fn text(lang: Language, key: Key, values: &[(&str, &str)]) -> String {
+    fill(key.template(lang), values)
+}
+
+/// `50.00 BRL`.
+pub fn money(m: Money) -> String {
+    format!("{} {}", m.to_decimal_string(), m.currency().code())
+}
+
+/// Civil date (year, month, day) of a day count since 1970-01-01 (H. Hinnant's algorithm).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// `DD/MM` (UTC) of `t`.
+pub fn day_month(t: UnixTime) -> String {
+    let days = i64::try_from(t.secs() / 86_400).unwrap_or(i64::MAX / 2);
+    let (_, m, d) = civil(days);
+    format!("{d:02}/{m:02}")
+}
+
+/// `HH:MM` (UTC) of `t`.
+pub fn hour_minute(t: UnixTime) -> String {
+    let s = t.secs() % 86_400;
+    format!("{:02}:{:02}", s / 3600, (s % 3600) / 60)
+}
+
+/// The SMS text of a notice in `lang`.
+pub fn sms_text(lang: Language, kind: &NoticeKind) -> String {
+    match kind {
+        NoticeKind::Received {
+            amount,
+            from,
+            balance,
+        } => text(
+            lang,
+            Key::SmsReceived,
+            &[
+                ("amount", &money(*amount)),
+                ("from", from.as_str()),
+                ("balance", &money(*balance)),
+            ],
+        ),
+        NoticeKind::Sent {
+            amount,
+            to,
+            fee,
+            balance,
+        } => text(
+            lang,
+            Key::SmsSent,
+            &[
+                ("amount", &money(*amount)),
+                ("to", to.as_str()),
+                ("fee", &money(*fee)),
+                ("balance", &money(*balance)),
+            ],
+        ),
+        NoticeKind::CashOutCode {
+            code,
+            amount,
+            valid_minutes,
+        } => text(
+            lang,
+            Key::SmsCashCode,
+            &[
+                ("code", &crate::gsm7::transliterate(code)),
+                ("amount", &money(*amount)),
+                ("min", &valid_minutes.to_string()),
+            ],
+        ),
+        NoticeKind::CashedOut { amount, balance } => text(
+            lang,
+            Key::SmsCashedOut,
+            &[("amount", &money(*amount)), ("balance", &money(*balance))],
+        ),
+        NoticeKind::Locked { minutes } => {
+            text(lang, Key::SmsLocked, &[("min", &minutes.to_string())])
+        }
+        NoticeKind::PinChanged => text(lang, Key::SmsPinChanged, &[]),
+        NoticeKind::Registered => text(lang, Key::SmsRegistered, &[]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gsm7;
+    use crate::phone::Phone;
+    use crate::sms::segments;
+    use ferry_proto::Currency;
+
+    fn placeholders(t: &str) -> Vec<String> {
+        let mut v: Vec<String> = t
+            .split('{')
+            .skip(1)
+            .filter_map(|s| s.split_once('}').map(|(n, _)| n.to_owned()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn every_template_is_gsm7_default_and_has_the_same_placeholders() {
+        for key in Key::ALL {
+            let en = placeholders(key.template(Language::En));
+            for lang in Language::ALL {
+                let t = key.template(lang);
+                // The text around the placeholders (`{` and `}` themselves are extension
+                // characters, and never reach a screen: `fill` replaces them).
+                let mut bare = t.to_owned();
+                for p in placeholders(t) {
+                    bare = bare.replace(&format!("{{{p}}}"), "");
+                }
+                assert!(gsm7::is_gsm7_default(&bare), "{key:?} {lang:?}: {t}");
+                assert!(!t.is_empty());
+                assert_eq!(placeholders(t), en, "{key:?} {lang:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(day_month(UnixTime(0)), "01/01");
+        // 2024-02-29 12:34:56 UTC
+        assert_eq!(day_month(UnixTime(1_709_210_096)), "29/02");
+        assert_eq!(hour_minute(UnixTime(1_709_210_096)), "12:34");
+        assert_eq!(day_month(UnixTime(u64::MAX)).len(), 5);
+    }
+
+    #[test]
+    fn longest_sms_confirmations_fit_one_gsm7_part() {
+        let big = Money::new(i64::MAX, Currency::BRL);
+        let phone = Phone::parse("+123456789012345", None).unwrap();
+        let kinds = [
+            NoticeKind::Received {
+                amount: big,
+                from: phone.clone(),
+                balance: big,
+            },
+            NoticeKind::Sent {
+                amount: big,
+                to: phone.clone(),
+                fee: big,
+                balance: big,
+            },
+            NoticeKind::CashOutCode {
+                code: "12345678".into(),
+                amount: big,
+                valid_minutes: u64::MAX,
+            },
+            NoticeKind::CashedOut {
+                amount: big,
+                balance: big,
+            },
+            NoticeKind::Locked { minutes: u64::MAX },
+            NoticeKind::PinChanged,
+            NoticeKind::Registered,
+        ];
+        for lang in Language::ALL {
+            for k in &kinds {
+                let t = sms_text(lang, k);
+                let s = segments(&t);
+                assert_eq!(s.encoding, crate::sms::Encoding::Gsm7, "{t}");
+                assert!(s.is_single(), "{} septets: {t}", s.units);
+            }
+        }
+    }
+}
