@@ -1,15 +1,19 @@
 //! # ferry-ledger
 //!
-//! The double-entry ledger every Ferry movement goes through, on embedded SQLite or PostgreSQL.
-//! Money moves only as balanced [`Transfer`]s with a unique reference; the database enforces
-//! exactly-once ([`store`]). The settlement [`engine`] (verify → dedupe → post → outcome) runs on
-//! top of it.
+//! The settlement [`engine`] decides: it verifies what devices and bridges upload, dedupes on
+//! semantic identities, and decides what moves where, with one typed outcome per item. The
+//! [`store`] executes: every SQL statement lives there, over a double-entry ledger on embedded
+//! SQLite or PostgreSQL whose schema is versioned migration files per dialect. Money moves only
+//! as balanced [`Transfer`]s with a unique reference, and the database enforces exactly-once.
+//! [`registry`] issues certificates on registration; [`kinds`] names the small stored
+//! vocabularies.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod accounts;
 pub mod engine;
+pub mod kinds;
 pub mod registry;
 pub mod store;
 pub mod transfer;

@@ -7,10 +7,9 @@
 use ferry_proto::cert::{ClientCertBody, Limits, TaCertBody, Tier};
 use ferry_proto::verify::{AttestationRoots, CertError, verify_attestation};
 use ferry_proto::{
-    AccountId, AttestationStatement, ClientCertificate, DecodeError, Document, PublicKey, Signed,
-    SigningKey, TaCertificate, TaId, UnixTime,
+    AccountId, AttestationStatement, ClientCertificate, DecodeError, PublicKey, SigningKey,
+    TaCertificate, UnixTime,
 };
-use sqlx::Row;
 use thiserror::Error;
 
 use crate::store::{Store, StoreError};
@@ -42,22 +41,13 @@ pub enum RegistryError {
     /// The attestation is not acceptable.
     #[error("attestation: {0}")]
     Attestation(#[from] CertError),
-    /// A stored document no longer decodes (database damage).
-    #[error("stored document does not decode: {0}")]
-    Corrupt(#[from] DecodeError),
-    /// The store failed.
+    /// The issuer could not sign the certificate it built: the registration policy breaks a
+    /// protocol rule (a configuration error).
+    #[error("cannot sign the certificate: {0}")]
+    Signing(DecodeError),
+    /// The store failed (including stored data that no longer decodes).
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for RegistryError {
-    fn from(e: sqlx::Error) -> Self {
-        RegistryError::Store(StoreError::Database(e))
-    }
-}
-
-fn secs(t: UnixTime) -> i64 {
-    i64::try_from(t.secs()).unwrap_or(i64::MAX)
 }
 
 /// Registers `account_key` under a fresh account id and returns its client certificate.
@@ -75,18 +65,12 @@ pub async fn register_account(
         issued_at: now.minus_secs(ferry_proto::time::CLOCK_SKEW_SECS),
         expires_at: now.plus_secs(policy.client_cert_validity_secs),
     };
-    let cert = ClientCertificate::sign(body, issuer)?;
-    let inserted = sqlx::query(
-        "INSERT INTO accounts (account_id, account_key, certificate, registered_at)
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING account_id",
-    )
-    .bind(cert.unverified().account_id.as_bytes().to_vec())
-    .bind(account_key.as_bytes().to_vec())
-    .bind(cert.to_bytes())
-    .bind(secs(now))
-    .fetch_optional(store.pool())
-    .await?;
-    first_registration(inserted, cert, "account")
+    let cert = ClientCertificate::sign(body, issuer).map_err(RegistryError::Signing)?;
+    if store.insert_account(&cert, &account_key, now).await? {
+        Ok(cert)
+    } else {
+        Err(RegistryError::AlreadyRegistered("account"))
+    }
 }
 
 /// Registers the secure wallet that `attestation` vouches for, for `account`, and returns its
@@ -100,7 +84,7 @@ pub async fn register_wallet(
     now: UnixTime,
 ) -> Result<TaCertificate, RegistryError> {
     let att = verify_attestation(attestation, &policy.attestation_roots)?;
-    if client_certificate(store, account).await?.is_none() {
+    if store.client_certificate(account).await?.is_none() {
         return Err(RegistryError::UnknownAccount);
     }
     let template = match att.tier {
@@ -120,73 +104,10 @@ pub async fn register_wallet(
         issued_at: now.minus_secs(ferry_proto::time::CLOCK_SKEW_SECS),
         expires_at: now.plus_secs(policy.ta_cert_validity_secs),
     };
-    let cert = TaCertificate::sign(body, issuer)?;
-    let inserted = sqlx::query(
-        "INSERT INTO wallets (ta_id, ta_key, account_id, tier, certificate, registered_at)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING ta_id",
-    )
-    .bind(TaId::of(&att.ta_key).as_bytes().to_vec())
-    .bind(att.ta_key.as_bytes().to_vec())
-    .bind(account.as_bytes().to_vec())
-    .bind(att.tier.as_str())
-    .bind(cert.to_bytes())
-    .bind(secs(now))
-    .fetch_optional(store.pool())
-    .await?;
-    first_registration(inserted, cert, "secure wallet")
-}
-
-/// `cert` when the `INSERT … ON CONFLICT DO NOTHING RETURNING` wrote a row; otherwise the key
-/// was registered before.
-fn first_registration<T>(
-    inserted: Option<sqlx::any::AnyRow>,
-    cert: T,
-    what: &'static str,
-) -> Result<T, RegistryError> {
-    match inserted {
-        Some(_) => Ok(cert),
-        None => Err(RegistryError::AlreadyRegistered(what)),
+    let cert = TaCertificate::sign(body, issuer).map_err(RegistryError::Signing)?;
+    if store.insert_wallet(&cert, att.tier, now).await? {
+        Ok(cert)
+    } else {
+        Err(RegistryError::AlreadyRegistered("secure wallet"))
     }
-}
-
-/// The client certificate of `account`, if registered.
-pub async fn client_certificate(
-    store: &Store,
-    account: AccountId,
-) -> Result<Option<ClientCertificate>, RegistryError> {
-    stored(
-        store,
-        "SELECT certificate FROM accounts WHERE account_id = $1",
-        account.as_bytes(),
-    )
-    .await
-}
-
-/// The TA certificate of wallet `ta`, if registered.
-pub async fn wallet_certificate(
-    store: &Store,
-    ta: TaId,
-) -> Result<Option<TaCertificate>, RegistryError> {
-    stored(
-        store,
-        "SELECT certificate FROM wallets WHERE ta_id = $1",
-        ta.as_bytes(),
-    )
-    .await
-}
-
-/// Loads and strictly decodes the signed document that `sql` selects by `key`.
-async fn stored<T: Document>(
-    store: &Store,
-    sql: &'static str,
-    key: &[u8],
-) -> Result<Option<Signed<T>>, RegistryError> {
-    let row = sqlx::query(sql)
-        .bind(key.to_vec())
-        .fetch_optional(store.pool())
-        .await?;
-    Ok(match row {
-        Some(r) => Some(Signed::<T>::from_bytes(&r.try_get::<Vec<u8>, _>(0)?)?),
-        None => None,
-    })
 }

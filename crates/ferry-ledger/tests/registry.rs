@@ -4,8 +4,7 @@ mod common;
 
 use common::stores;
 use ferry_ledger::registry::{
-    RegistrationPolicy, RegistryError, client_certificate, register_account, register_wallet,
-    wallet_certificate,
+    RegistrationPolicy, RegistryError, register_account, register_wallet,
 };
 use ferry_proto::cert::{AttestationBody, Limits, Tier};
 use ferry_proto::verify::{
@@ -70,7 +69,7 @@ async fn accounts_and_wallets_register_once_with_policy_limits() {
         assert_eq!(body.account_key, account_key.public(), "{name}");
         let account = body.account_id;
         assert_eq!(
-            client_certificate(&store, account).await.unwrap(),
+            store.client_certificate(account).await.unwrap(),
             Some(cert.clone()),
             "{name}"
         );
@@ -100,7 +99,7 @@ async fn accounts_and_wallets_register_once_with_policy_limits() {
         assert_eq!(ta_body.limits.sync_by, T0.plus_secs(3 * 86_400), "{name}");
         let ta_id = TaId::of(&ta_key.public());
         assert_eq!(
-            wallet_certificate(&store, ta_id).await.unwrap(),
+            store.wallet_certificate(ta_id).await.unwrap(),
             Some(ta.clone()),
             "{name}"
         );
@@ -156,7 +155,8 @@ async fn accounts_and_wallets_register_once_with_policy_limits() {
         );
         // Neither refusal left anything behind.
         assert_eq!(
-            wallet_certificate(&store, TaId::of(&other.public()))
+            store
+                .wallet_certificate(TaId::of(&other.public()))
                 .await
                 .unwrap(),
             None,

@@ -3,22 +3,52 @@
 //! a typed 4xx.
 
 use ferry_api::ErrorCode;
-use ferry_ledger::EngineError;
 use ferry_ledger::engine::{AgentError, DepositError};
 use ferry_ledger::registry::RegistryError;
+use ferry_ledger::{EngineError, StoreError};
 
 use crate::api::error::ApiError;
 
-/// Logs a failure the client cannot fix and answers without details.
+/// Maps an engine failure: what the client can fix is a typed 4xx; a database that failed is
+/// `503` (retry later); damaged data or an inconsistent configuration is `500`. Server-side
+/// causes are logged, never sent.
 pub fn engine_error(e: EngineError) -> ApiError {
     match e {
-        EngineError::Store(e) => {
-            tracing::error!(error = %e, "database failure");
-            ApiError::unavailable()
-        }
+        EngineError::Store(e) => store_error(e),
         EngineError::Registry(e) => registry_error(e),
         EngineError::Corrupt(what) => {
             tracing::error!(%what, "stored data does not decode");
+            ApiError::internal()
+        }
+        EngineError::Signing(e) => {
+            tracing::error!(error = %e, "cannot sign a document the server built: check the configuration");
+            ApiError::internal()
+        }
+    }
+}
+
+/// Maps a store failure. Only a database that failed invites a retry (`503`); an amount that
+/// would overflow a balance can never succeed (`422 amount_too_large`).
+pub fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Overflow { .. } => ApiError::unprocessable(
+            ErrorCode::AmountTooLarge,
+            "the amount would take a balance beyond what can be held",
+        )
+        .with_field("amount"),
+        StoreError::InsufficientFunds { .. } => ApiError::unprocessable(
+            ErrorCode::InsufficientFunds,
+            "the balance does not cover the amount",
+        ),
+        StoreError::Database(_) | StoreError::Migrate(_) => {
+            tracing::error!(error = %e, "database failure");
+            ApiError::unavailable()
+        }
+        StoreError::Transfer(_)
+        | StoreError::DuplicateReference(_)
+        | StoreError::UnsupportedUrl
+        | StoreError::Corrupt(_) => {
+            tracing::error!(error = %e, "settlement failed on the server's side");
             ApiError::internal()
         }
     }
@@ -36,8 +66,8 @@ pub fn registry_error(e: RegistryError) -> ApiError {
             ApiError::unprocessable(ErrorCode::InvalidAttestation, e.to_string())
                 .with_field("attestation")
         }
-        RegistryError::Corrupt(e) => {
-            tracing::error!(error = %e, "stored certificate does not decode");
+        RegistryError::Signing(e) => {
+            tracing::error!(error = %e, "cannot sign a certificate: check the registration policy");
             ApiError::internal()
         }
         RegistryError::Store(e) => engine_error(EngineError::Store(e)),

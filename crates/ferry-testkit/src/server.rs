@@ -31,7 +31,6 @@ use ferry_proto::{
     TaCertificate, TaId,
 };
 use ferry_server::serve::{RunningServer, ServeConfig, start};
-use sqlx::Row;
 
 use crate::{brl, now, random_hex};
 
@@ -439,15 +438,10 @@ pub struct TransferCount {
 
 /// Counts the `transfers` rows of `kind` (`payment`, `deposit`, ...) in `store`.
 pub async fn transfers_of_kind(store: &Store, kind: &str) -> TransferCount {
-    let row =
-        sqlx::query("SELECT COUNT(*), COUNT(DISTINCT reference) FROM transfers WHERE kind = $1")
-            .bind(kind.to_owned())
-            .fetch_one(store.pool())
-            .await
-            .expect("count transfers");
+    let (rows, distinct_references) = store.transfer_counts(kind).await.expect("count transfers");
     TransferCount {
-        rows: row.try_get(0).expect("count"),
-        distinct_references: row.try_get(1).expect("count"),
+        rows,
+        distinct_references,
     }
 }
 

@@ -25,42 +25,13 @@ pub enum StoreError {
     /// A stored value does not decode.
     #[error("wallet database holds a damaged value: {0}")]
     Damaged(String),
+    /// The schema could not be brought up to date.
+    #[error("wallet database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS requests (
-        nonce TEXT PRIMARY KEY,
-        text TEXT NOT NULL,
-        amount INTEGER,
-        expires_at INTEGER NOT NULL,
-        created_at INTEGER NOT NULL,
-        paid_by TEXT)",
-    "CREATE TABLE IF NOT EXISTS payments (
-        ta TEXT NOT NULL,
-        j INTEGER NOT NULL,
-        direction TEXT NOT NULL CHECK (direction IN ('sent', 'received')),
-        payment BLOB NOT NULL,
-        ta_cert BLOB NOT NULL,
-        receipt BLOB,
-        counterparty TEXT NOT NULL,
-        amount INTEGER NOT NULL,
-        currency TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        disposition TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending',
-        reason TEXT,
-        PRIMARY KEY (ta, j))",
-    "CREATE TABLE IF NOT EXISTS movements (
-        kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdraw')),
-        serial INTEGER NOT NULL,
-        amount INTEGER NOT NULL,
-        currency TEXT NOT NULL,
-        authorization BLOB,
-        status TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        PRIMARY KEY (kind, serial))",
-];
+/// The wallet database's schema, version by version (`migrations/`).
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Sent by this wallet, or received by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,9 +273,19 @@ impl WalletStore {
             .max_connections(2)
             .connect_with(opts)
             .await?;
-        for sql in SCHEMA {
-            sqlx::query(*sql).execute(&pool).await?;
+        // A wallet made before versioned migrations has version 1's tables and no record of
+        // it: mark version 1 applied first.
+        let legacy = sqlx::query(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'
+             AND NOT EXISTS (SELECT 1 FROM sqlite_master WHERE name = '_sqlx_migrations')",
+        )
+        .fetch_optional(&pool)
+        .await?
+        .is_some();
+        if legacy {
+            MIGRATIONS.skip(&pool, Some(1)).await?;
         }
+        MIGRATIONS.run(&pool).await?;
         Ok(WalletStore { pool })
     }
 
@@ -617,5 +598,37 @@ impl WalletStore {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A wallet database made before versioned migrations (the same tables, no record of a
+    /// version) opens with its data; a new one is created at the latest version.
+    #[tokio::test]
+    async fn a_wallet_from_before_versioned_migrations_opens_with_its_data() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = WalletStore::open(dir.path()).await.expect("new store");
+        store.set("server_url", b"http://x").await.expect("set");
+        sqlx::query("DROP TABLE _sqlx_migrations")
+            .execute(&store.pool)
+            .await
+            .expect("drop");
+        store.close().await;
+        let reopened = WalletStore::open(dir.path())
+            .await
+            .expect("legacy store opens");
+        assert_eq!(
+            reopened.get("server_url").await.expect("get"),
+            Some(b"http://x".to_vec())
+        );
+        let applied: i64 = sqlx::query("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(&reopened.pool)
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(applied, MIGRATIONS.iter().count() as i64);
     }
 }

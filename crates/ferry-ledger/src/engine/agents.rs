@@ -5,12 +5,10 @@
 use ferry_proto::order::check_freshness;
 use ferry_proto::verify::verify_client_cert;
 use ferry_proto::{AccountId, Money, UnixTime};
-use sqlx::Row;
 use thiserror::Error;
 
 pub use ferry_proto::cash::CashOut;
 
-use super::settler::secs;
 use super::{Engine, EngineError, fee, push_fee, retry_transient};
 use crate::accounts::{LedgerAccount, valid_agent_name};
 use crate::store::{Posted, StoreError, post_in};
@@ -55,8 +53,8 @@ pub enum AgentError {
     Engine(#[from] EngineError),
 }
 
-impl From<sqlx::Error> for AgentError {
-    fn from(e: sqlx::Error) -> Self {
+impl From<StoreError> for AgentError {
+    fn from(e: StoreError) -> Self {
         AgentError::Engine(e.into())
     }
 }
@@ -86,16 +84,16 @@ impl Engine {
         if !valid_agent_name(name) {
             return Err(AgentError::BadName);
         }
-        let inserted = sqlx::query(
-            "INSERT INTO agents (name, token_digest, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING RETURNING name",
-        )
-        .bind(name)
-        .bind(token_digest.to_vec())
-        .bind(secs(now))
-        .fetch_optional(self.inner.store.pool())
-        .await?;
-        inserted.map(|_| ()).ok_or(AgentError::AgentExists)
+        if self
+            .inner
+            .store
+            .insert_agent(name, token_digest, now)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AgentError::AgentExists)
+        }
     }
 
     /// The agent whose token has digest `token_digest`.
@@ -103,14 +101,7 @@ impl Engine {
         &self,
         token_digest: [u8; 32],
     ) -> Result<Option<String>, EngineError> {
-        let row = sqlx::query("SELECT name FROM agents WHERE token_digest = $1")
-            .bind(token_digest.to_vec())
-            .fetch_optional(self.inner.store.pool())
-            .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get(0)?),
-            None => None,
-        })
+        Ok(self.inner.store.agent_by_token(token_digest).await?)
     }
 
     /// Posts one transfer with its own reference-based idempotency: `Duplicate` when the
@@ -135,9 +126,10 @@ impl Engine {
     }
 
     async fn require_account(&self, account: AccountId) -> Result<(), AgentError> {
-        crate::registry::client_certificate(&self.inner.store, account)
-            .await
-            .map_err(|e| EngineError::Corrupt(e.to_string()))?
+        self.inner
+            .store
+            .client_certificate(account)
+            .await?
             .map(|_| ())
             .ok_or(AgentError::UnknownAccount)
     }
@@ -180,9 +172,11 @@ impl Engine {
         now: UnixTime,
     ) -> Result<Outcome, AgentError> {
         let claimed = consent.unverified();
-        let cert = crate::registry::client_certificate(&self.inner.store, claimed.account)
-            .await
-            .map_err(|e| EngineError::Corrupt(e.to_string()))?
+        let cert = self
+            .inner
+            .store
+            .client_certificate(claimed.account)
+            .await?
             .ok_or(AgentError::UnknownAccount)?;
         let cert = verify_client_cert(&cert, &self.inner.issuers, claimed.signed_at)
             .map_err(|_| AgentError::BadSignature)?;

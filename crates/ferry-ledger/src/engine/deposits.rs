@@ -5,12 +5,12 @@
 
 use ferry_proto::journal::{DepositAuthBody, DepositAuthorization};
 use ferry_proto::{AccountId, Money, TaId, UnixTime};
-use sqlx::Row;
 use thiserror::Error;
 
-use super::settler::{Settler, account_id, secs};
+use super::settler::Settler;
 use super::{Engine, EngineError, push_fee, retry_transient};
 use crate::accounts::LedgerAccount;
+use crate::kinds::DepositState;
 use crate::store::StoreError;
 use crate::transfer::{Posting, Transfer};
 
@@ -60,12 +60,6 @@ impl From<StoreError> for DepositError {
     }
 }
 
-impl From<sqlx::Error> for DepositError {
-    fn from(e: sqlx::Error) -> Self {
-        DepositError::Engine(e.into())
-    }
-}
-
 impl Engine {
     /// Moves `amount` from `account`'s online balance to wallet `ta`'s float and returns the
     /// signed authorization with `serial`.
@@ -83,9 +77,11 @@ impl Engine {
         if amount.minor() <= 0 {
             return Err(DepositError::NotPositive);
         }
-        let cert = crate::registry::wallet_certificate(&self.inner.store, ta)
-            .await
-            .map_err(|e| EngineError::Corrupt(e.to_string()))?
+        let cert = self
+            .inner
+            .store
+            .wallet_certificate(ta)
+            .await?
             .ok_or(DepositError::UnknownWallet)?;
         let cert = cert.unverified().clone();
         if cert.account_id != account {
@@ -107,7 +103,7 @@ impl Engine {
             },
             &self.inner.issuer,
         )
-        .map_err(|e| EngineError::Corrupt(format!("authorization: {e}")))?;
+        .map_err(EngineError::Signing)?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -148,40 +144,14 @@ impl Settler<'_> {
         if self.case(ta).await?.is_some() {
             return Ok(Err(DepositError::Revoked));
         }
-        let existing = sqlx::query(
-            "SELECT amount, status, authorization_doc, account_id FROM deposits
-             WHERE ta_id = $1 AND serial = $2",
-        )
-        .bind(ta.as_bytes().to_vec())
-        .bind(i64::from(serial))
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        if let Some(r) = existing {
-            let same = r.try_get::<i64, _>(0)? == amount.minor()
-                && r.try_get::<String, _>(1)? != "void"
-                && account_id(&r.try_get::<Vec<u8>, _>(3)?)? == account;
+        if let Some(d) = self.tx.deposit(ta, serial).await? {
+            let same = d.amount == amount && d.state != DepositState::Void && d.account == account;
             if !same {
                 return Ok(Err(DepositError::SerialUsed(serial)));
             }
-            let stored = DepositAuthorization::from_bytes(&r.try_get::<Vec<u8>, _>(2)?)
-                .map_err(|e| EngineError::Corrupt(format!("authorization: {e}")))?;
-            return Ok(Ok(stored));
+            return Ok(Ok(d.authorization));
         }
-        let issued: i64 = sqlx::query(
-            "SELECT CAST(COALESCE(MAX(serial), 0) AS BIGINT) FROM deposits WHERE ta_id = $1",
-        )
-        .bind(ta.as_bytes().to_vec())
-        .fetch_one(&mut *self.tx)
-        .await?
-        .try_get(0)?;
-        let synced: i64 = sqlx::query(
-            "SELECT CAST(COALESCE(MAX(last_serial), 0) AS BIGINT) FROM wallet_sync WHERE ta_id = $1",
-        )
-        .bind(ta.as_bytes().to_vec())
-        .fetch_one(&mut *self.tx)
-        .await?
-        .try_get(0)?;
-        let expected = u32::try_from(issued.max(synced) + 1).unwrap_or(u32::MAX);
+        let expected = self.tx.next_deposit_serial(ta).await?;
         if serial != expected {
             return Ok(Err(DepositError::SerialOutOfOrder {
                 expected,
@@ -190,20 +160,11 @@ impl Settler<'_> {
         }
         // The identity first: a concurrent request for the same serial waits here, then
         // finds ours.
-        let inserted = sqlx::query(
-            "INSERT INTO deposits (ta_id, serial, account_id, amount, currency, authorization_doc, status, issued_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'issued', $7) ON CONFLICT (ta_id, serial) DO NOTHING RETURNING serial",
-        )
-        .bind(ta.as_bytes().to_vec())
-        .bind(i64::from(serial))
-        .bind(account.as_bytes().to_vec())
-        .bind(amount.minor())
-        .bind(i32::from(amount.currency().numeric()))
-        .bind(auth.to_bytes())
-        .bind(secs(self.now))
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        if inserted.is_none() {
+        if !self
+            .tx
+            .insert_deposit(ta, serial, account, amount, auth, self.now)
+            .await?
+        {
             return Err(StoreError::DuplicateReference(format!("deposit:{ta}/{serial}")).into());
         }
         let mut postings = vec![

@@ -9,14 +9,11 @@ use std::collections::HashSet;
 use ferry_proto::UnixTime;
 use ferry_proto::envelope::{Envelope, EnvelopeError, EnvelopeId};
 use ferry_proto::sealed::{OpenError, SealedContent, open_with};
-use sqlx::AssertSqlSafe;
-use sqlx::Row;
 
-use super::kinds::SealedKind;
 use super::payments::{CheckedPayment, PaymentSubmission};
-use super::settler::{Settler, secs};
+use super::settler::Settler;
 use super::{Engine, EngineError, retry_transient};
-use crate::store::Params;
+use crate::kinds::SealedKind;
 use ferry_proto::outcome::{Outcome, Reason};
 
 /// The outcome for one envelope.
@@ -102,22 +99,7 @@ impl Engine {
         &self,
         ids: &[EnvelopeId],
     ) -> Result<HashSet<EnvelopeId>, EngineError> {
-        let mut known = HashSet::new();
-        for chunk in ids.chunks(crate::store::CHUNK) {
-            let list = Params::new(self.inner.store.dialect()).list(chunk.len());
-            let sql = format!("SELECT id FROM envelopes WHERE id IN ({list})");
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id.as_bytes().to_vec());
-            }
-            for r in q.fetch_all(self.inner.store.pool()).await? {
-                let bytes: Vec<u8> = r.try_get(0)?;
-                if let Ok(hash) = <[u8; 32]>::try_from(bytes.as_slice()) {
-                    known.insert(EnvelopeId(ferry_proto::Hash32(hash)));
-                }
-            }
-        }
-        Ok(known)
+        Ok(self.inner.store.known_envelopes(ids).await?)
     }
 }
 
@@ -172,7 +154,8 @@ impl Settler<'_> {
                 SealedContent::Payment { .. } => Outcome::Invalid(Reason::Malformed),
             };
         }
-        let record: Vec<(EnvelopeId, &'static str)> = out
+        let mut seen = HashSet::new();
+        let record: Vec<(EnvelopeId, Option<SealedKind>)> = out
             .iter()
             .filter(|o| {
                 first_opened.contains(&o.id)
@@ -181,27 +164,10 @@ impl Settler<'_> {
                         Outcome::Settled | Outcome::Duplicate | Outcome::Pending(_)
                     )
             })
-            .map(|o| (o.id, o.kind.map_or("unknown", SealedKind::as_str)))
-            .collect();
-        let mut seen = HashSet::new();
-        let record: Vec<_> = record
-            .into_iter()
+            .map(|o| (o.id, o.kind))
             .filter(|(id, _)| seen.insert(*id))
             .collect();
-        for chunk in record.chunks(crate::store::CHUNK) {
-            let values = Params::new(self.inner.store.dialect()).rows(chunk.len(), 3);
-            let sql = format!(
-                "INSERT INTO envelopes (id, kind, received_at) VALUES {values} ON CONFLICT (id) DO NOTHING"
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (id, kind) in chunk {
-                q = q
-                    .bind(id.as_bytes().to_vec())
-                    .bind(*kind)
-                    .bind(secs(self.now));
-            }
-            q.execute(&mut *self.tx).await?;
-        }
+        self.tx.record_envelopes(&record, self.now).await?;
         Ok(out)
     }
 

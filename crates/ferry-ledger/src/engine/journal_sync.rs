@@ -5,21 +5,18 @@
 //! broken rule in a signed, chained entry opens a fraud case.
 
 use ferry_proto::cert::{TaCertBody, Tier};
-use ferry_proto::journal::genesis_hash;
 use ferry_proto::verify::{ChainPoint, JournalRule};
 use ferry_proto::{
     EntryKind, Hash32, Money, PaymentId, SignedEntry, TaCertificate, TaId, UnixTime,
 };
-use sqlx::AssertSqlSafe;
-use sqlx::Row;
 
 use ferry_proto::outcome::{Outcome, Reason};
 
-use super::kinds::{CaseKind, DebitKind, DebitState};
 use super::payments::{CheckedPayment, PaymentSubmission};
-use super::settler::{Debit, EntryRow, Recorded, Settler, secs};
+use super::settler::{Debit, EntryRow, Recorded, Settler};
 use super::{Engine, EngineError, fee, retry_transient};
 use crate::accounts::LedgerAccount;
+use crate::kinds::{CaseKind, DebitKind, DebitState, DepositState};
 use crate::transfer::{Posting, Transfer};
 
 /// A journal upload.
@@ -100,13 +97,8 @@ impl Engine {
             issuer: self.inner.issuer.public().key_id(),
             ..cert.clone()
         };
-        let signed = TaCertificate::sign(body, &self.inner.issuer)
-            .map_err(|e| EngineError::Corrupt(format!("certificate: {e}")))?;
-        sqlx::query("UPDATE wallets SET certificate = $1 WHERE ta_id = $2")
-            .bind(signed.to_bytes())
-            .bind(cert.ta_id().as_bytes().to_vec())
-            .execute(self.inner.store.pool())
-            .await?;
+        let signed = TaCertificate::sign(body, &self.inner.issuer).map_err(EngineError::Signing)?;
+        self.inner.store.set_wallet_certificate(&signed).await?;
         Ok(signed)
     }
 
@@ -121,7 +113,7 @@ impl Engine {
             Ok(r) => r,
             Err(reason) => return Ok(Err(reason)),
         };
-        let revoked = super::views::is_revoked(&self.inner.store, report.ta).await?;
+        let revoked = self.inner.store.is_revoked(report.ta).await?;
         if let Some(cert) = cert
             && report.stopped.is_none()
             && !revoked
@@ -134,52 +126,11 @@ impl Engine {
 
 impl Settler<'_> {
     async fn load_point(&mut self, ta: TaId) -> Result<ChainPoint, EngineError> {
-        sqlx::query(
-            "INSERT INTO wallet_sync (ta_id, next_j, prev_hash, balance, last_serial, synced_at)
-             VALUES ($1, 1, $2, 0, 0, $3) ON CONFLICT (ta_id) DO NOTHING",
-        )
-        .bind(ta.as_bytes().to_vec())
-        .bind(genesis_hash(&ta).as_bytes().to_vec())
-        .bind(secs(self.now))
-        .execute(&mut *self.tx)
-        .await?;
-        let lock = match self.inner.store.dialect() {
-            crate::Dialect::Sqlite => "",
-            crate::Dialect::Postgres => " FOR UPDATE",
-        };
-        let r = sqlx::query(AssertSqlSafe(format!(
-            "SELECT next_j, prev_hash, balance, last_serial FROM wallet_sync WHERE ta_id = $1{lock}"
-        )))
-        .bind(ta.as_bytes().to_vec())
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let corrupt = || EngineError::Corrupt("wallet_sync".into());
-        Ok(ChainPoint {
-            next_j: u32::try_from(r.try_get::<i64, _>(0)?).map_err(|_| corrupt())?,
-            prev_hash: Hash32(
-                r.try_get::<Vec<u8>, _>(1)?
-                    .try_into()
-                    .map_err(|_| corrupt())?,
-            ),
-            balance: r.try_get(2)?,
-            last_serial: u32::try_from(r.try_get::<i64, _>(3)?).map_err(|_| corrupt())?,
-        })
+        Ok(self.tx.chain_point(ta, self.now).await?)
     }
 
     async fn store_point(&mut self, ta: TaId, p: &ChainPoint) -> Result<(), EngineError> {
-        sqlx::query(
-            "UPDATE wallet_sync SET next_j = $1, prev_hash = $2, balance = $3, last_serial = $4, synced_at = $5
-             WHERE ta_id = $6",
-        )
-        .bind(i64::from(p.next_j))
-        .bind(p.prev_hash.as_bytes().to_vec())
-        .bind(p.balance)
-        .bind(i64::from(p.last_serial))
-        .bind(secs(self.now))
-        .bind(ta.as_bytes().to_vec())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+        Ok(self.tx.set_chain_point(ta, p, self.now).await?)
     }
 
     /// Replays `entries` from the server's copy of the wallet's journal.
@@ -314,22 +265,11 @@ impl Settler<'_> {
         let id = PaymentId { ta, j: entry.j };
         match &entry.kind {
             EntryKind::Deposit { serial } => {
-                let row = sqlx::query(
-                    "SELECT amount, currency, status FROM deposits WHERE ta_id = $1 AND serial = $2",
-                )
-                .bind(ta.as_bytes().to_vec())
-                .bind(i64::from(*serial))
-                .fetch_optional(&mut *self.tx)
-                .await?;
-                let matches = match &row {
-                    Some(r) => {
-                        r.try_get::<i64, _>(0)? == entry.amount.minor()
-                            && r.try_get::<i32, _>(1)?
-                                == i32::from(entry.amount.currency().numeric())
-                            && r.try_get::<String, _>(2)? != "void"
-                    }
-                    None => false,
-                };
+                let matches = self
+                    .tx
+                    .deposit(ta, *serial)
+                    .await?
+                    .is_some_and(|d| d.amount == entry.amount && d.state != DepositState::Void);
                 if !matches {
                     self.open_case(
                         cert,
@@ -340,13 +280,9 @@ impl Settler<'_> {
                     .await?;
                     return Ok(Err(Reason::JournalRule));
                 }
-                sqlx::query(
-                    "UPDATE deposits SET status = 'applied' WHERE ta_id = $1 AND serial = $2",
-                )
-                .bind(ta.as_bytes().to_vec())
-                .bind(i64::from(*serial))
-                .execute(&mut *self.tx)
-                .await?;
+                self.tx
+                    .set_deposit_state(ta, *serial, DepositState::Applied)
+                    .await?;
                 Ok(Ok(Outcome::Settled))
             }
             EntryKind::Withdraw { serial } => {
@@ -402,15 +338,15 @@ impl Settler<'_> {
         cert: &TaCertBody,
         serial: u32,
     ) -> Result<(), EngineError> {
-        let row = sqlx::query(
-            "SELECT amount FROM deposits WHERE ta_id = $1 AND serial = $2 AND status = 'issued'",
-        )
-        .bind(ta.as_bytes().to_vec())
-        .bind(i64::from(serial))
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        let Some(r) = row else { return Ok(()) };
-        let amount: i64 = r.try_get(0)?;
+        let Some(issued) = self
+            .tx
+            .deposit(ta, serial)
+            .await?
+            .filter(|d| d.state == DepositState::Issued)
+        else {
+            return Ok(());
+        };
+        let amount = issued.amount.minor();
         let transfer = Transfer {
             reference: format!("deposit-void:{ta}/{serial}"),
             kind: "deposit_void",
@@ -421,10 +357,8 @@ impl Settler<'_> {
             ],
         };
         self.ledger.post(&mut self.tx, &transfer).await?;
-        sqlx::query("UPDATE deposits SET status = 'void' WHERE ta_id = $1 AND serial = $2")
-            .bind(ta.as_bytes().to_vec())
-            .bind(i64::from(serial))
-            .execute(&mut *self.tx)
+        self.tx
+            .set_deposit_state(ta, serial, DepositState::Void)
             .await?;
         Ok(())
     }
@@ -440,16 +374,8 @@ impl Settler<'_> {
     ) -> Result<Result<Outcome, Reason>, EngineError> {
         let ta = cert.ta_id();
         let to = LedgerAccount::Float(ta);
-        let inserted = sqlx::query(
-            "INSERT INTO collects (payment_ta, payment_j, collector_ta) VALUES ($1, $2, $3)
-             ON CONFLICT (payment_ta, payment_j) DO NOTHING RETURNING collector_ta",
-        )
-        .bind(payment.ta.as_bytes().to_vec())
-        .bind(i64::from(payment.j))
-        .bind(ta.as_bytes().to_vec())
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        if inserted.is_none() && self.collector_of(payment).await? != Some(ta) {
+        let inserted = self.tx.record_collect(payment, ta).await?;
+        if !inserted && self.tx.collector_of(payment).await? != Some(ta) {
             self.open_case(
                 cert,
                 CaseKind::DoubleCollect,
@@ -500,11 +426,7 @@ impl Settler<'_> {
                         },
                     )
                     .await?;
-                sqlx::query("UPDATE debits SET credit_to = $1 WHERE ta_id = $2 AND j = $3")
-                    .bind(LedgerAccount::Float(ta).key())
-                    .bind(payment.ta.as_bytes().to_vec())
-                    .bind(i64::from(payment.j))
-                    .execute(&mut *self.tx)
+                self.redirect_debit(payment, &LedgerAccount::Float(ta))
                     .await?;
                 self.funded(ta);
                 Ok(Ok(Outcome::Settled))
@@ -544,7 +466,7 @@ impl Settler<'_> {
         collector: TaId,
     ) -> Result<(), EngineError> {
         let in_transit = LedgerAccount::InTransit(pending.id.ta);
-        self.redirect_pending(pending.id, &in_transit).await?;
+        self.redirect_debit(pending.id, &in_transit).await?;
         let transfer = Transfer {
             reference: format!("advance:{}", pending.id),
             kind: "collect_advance",

@@ -12,7 +12,6 @@ mod agents;
 mod deposits;
 mod envelopes;
 mod journal_sync;
-mod kinds;
 mod orders;
 mod payments;
 mod settler;
@@ -34,12 +33,12 @@ use thiserror::Error;
 use crate::registry::{RegistrationPolicy, RegistryError};
 use crate::store::{Store, StoreError};
 
+pub use crate::kinds::{CaseKind, DebitKind, DebitState, SealedKind};
 pub use agents::{AgentError, CashOut};
 pub use deposits::DepositError;
 pub use envelopes::EnvelopeOutcome;
 pub use ferry_proto::outcome::{Outcome, Reason};
 pub use journal_sync::{JournalUpload, SyncReport};
-pub use kinds::{CaseKind, DebitKind, DebitState, SealedKind};
 pub use payments::PaymentSubmission;
 pub use views::{AccountView, FraudCase, PaymentStatus, WalletView, audit};
 
@@ -74,12 +73,10 @@ pub enum EngineError {
     /// A stored document no longer decodes (database damage).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-}
-
-impl From<sqlx::Error> for EngineError {
-    fn from(e: sqlx::Error) -> Self {
-        EngineError::Store(StoreError::Database(e))
-    }
+    /// The issuer could not sign a document it built: the body breaks a protocol rule, which
+    /// means the server's configuration (limits, validity periods) is inconsistent.
+    #[error("cannot sign a document the server built: {0}")]
+    Signing(ferry_proto::DecodeError),
 }
 
 /// Most items (payments, envelopes, orders, journal entries) one request may carry.
@@ -180,12 +177,21 @@ impl Engine {
         .await
     }
 
+    /// Checks that the database answers (a read of one balance).
+    pub async fn ping(&self) -> Result<(), EngineError> {
+        self.inner
+            .store
+            .balance(&crate::LedgerAccount::Fees, self.inner.config.currency)
+            .await?;
+        Ok(())
+    }
+
     /// The client certificate of a registered account, if it is one.
     pub async fn client_certificate(
         &self,
         account: ferry_proto::AccountId,
     ) -> Result<Option<ferry_proto::ClientCertificate>, RegistryError> {
-        crate::registry::client_certificate(&self.inner.store, account).await
+        Ok(self.inner.store.client_certificate(account).await?)
     }
 
     /// The signed network parameters devices download: issuer key, sealing key, limits, fees.
@@ -201,13 +207,12 @@ impl Engine {
             valid_from: now.minus_secs(ferry_proto::time::CLOCK_SKEW_SECS),
             valid_until: now.plus_secs(c.params_validity_secs),
         };
-        NetworkParameters::sign(body, &self.inner.issuer)
-            .map_err(|e| EngineError::Corrupt(format!("network parameters: {e}")))
+        NetworkParameters::sign(body, &self.inner.issuer).map_err(EngineError::Signing)
     }
 
     /// The signed revocation list: every wallet with an open fraud case.
     pub async fn revocation_list(&self, now: UnixTime) -> Result<RevocationList, EngineError> {
-        let mut revoked = views::revoked_wallets(&self.inner.store).await?;
+        let mut revoked = self.inner.store.revoked_wallets().await?;
         revoked.sort();
         let body = RevocationBody {
             issuer: self.inner.issuer.public().key_id(),
@@ -215,8 +220,7 @@ impl Engine {
             issued_at: now,
             revoked,
         };
-        RevocationList::sign(body, &self.inner.issuer)
-            .map_err(|e| EngineError::Corrupt(format!("revocation list: {e}")))
+        RevocationList::sign(body, &self.inner.issuer).map_err(EngineError::Signing)
     }
 
     /// Verifies the issuer's signature on a TA certificate (cached).
@@ -326,11 +330,18 @@ where
 }
 
 fn is_transient(e: &EngineError) -> bool {
-    let EngineError::Store(StoreError::Database(sqlx::Error::Database(db))) = e else {
-        return false;
-    };
-    matches!(
-        db.code().as_deref(),
-        Some("40P01") | Some("40001") | Some("5") | Some("517") | Some("23505")
-    )
+    matches!(e, EngineError::Store(s) if s.is_transient())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_store_conflicts_are_retried() {
+        assert!(!is_transient(&EngineError::Corrupt("x".into())));
+        assert!(!is_transient(&EngineError::Store(StoreError::Corrupt(
+            "x".into()
+        ))));
+    }
 }

@@ -5,7 +5,7 @@ use ferry_proto::UnixTime;
 use ferry_proto::order::{FreshnessError, OrderError, SignedOrder, check_freshness, verify_order};
 use ferry_proto::verify::verify_client_cert;
 
-use super::settler::{Settler, secs};
+use super::settler::Settler;
 use super::{Engine, EngineError, fee, push_fee, retry_transient};
 use crate::accounts::LedgerAccount;
 use crate::store::StoreError;
@@ -85,19 +85,7 @@ impl Settler<'_> {
             return Ok(Outcome::Rejected(Reason::UnknownPayee));
         }
         let id = body.id();
-        let inserted = sqlx::query(
-            "INSERT INTO orders (from_account, nonce, to_account, amount, currency, settled_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (from_account, nonce) DO NOTHING RETURNING amount",
-        )
-        .bind(id.from.as_bytes().to_vec())
-        .bind(id.nonce.as_bytes().to_vec())
-        .bind(body.to.as_bytes().to_vec())
-        .bind(body.amount.minor())
-        .bind(i32::from(body.amount.currency().numeric()))
-        .bind(secs(self.now))
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        if inserted.is_none() {
+        if !self.tx.insert_order(&id, body, self.now).await? {
             return Ok(Outcome::Duplicate);
         }
         let amount = body.amount.minor();
@@ -117,11 +105,7 @@ impl Settler<'_> {
             Ok(()) => Ok(Outcome::Settled),
             Err(StoreError::InsufficientFunds { .. }) => {
                 // Not settled: release the identity so the order can settle on a retry.
-                sqlx::query("DELETE FROM orders WHERE from_account = $1 AND nonce = $2")
-                    .bind(id.from.as_bytes().to_vec())
-                    .bind(id.nonce.as_bytes().to_vec())
-                    .execute(&mut *self.tx)
-                    .await?;
+                self.tx.delete_order(&id).await?;
                 Ok(Outcome::Rejected(Reason::InsufficientFunds))
             }
             Err(e) => Err(e.into()),

@@ -10,10 +10,10 @@ use ferry_proto::{
 
 use ferry_proto::outcome::{Outcome, Reason};
 
-use super::kinds::{DebitKind, DebitState};
 use super::settler::{Debit, EntryRow, Recorded, Settler};
 use super::{Engine, EngineError, retry_transient};
 use crate::accounts::LedgerAccount;
+use crate::kinds::{DebitKind, DebitState};
 
 /// One payment as a receiver (or a bridge) submits it.
 #[derive(Debug, Clone)]
@@ -214,35 +214,12 @@ impl Settler<'_> {
         self.new_debit(debit).await
     }
 
-    /// The collecting wallets of the payments `ids`, where known (one query per
-    /// [`crate::store::CHUNK`] ids).
+    /// The collecting wallets of the payments `ids`, where known.
     async fn collectors_of(
         &mut self,
         ids: &[PaymentId],
     ) -> Result<std::collections::HashMap<PaymentId, TaId>, EngineError> {
-        use sqlx::Row;
-        let mut out = std::collections::HashMap::new();
-        for chunk in ids.chunks(crate::store::CHUNK) {
-            let mut p = crate::store::Params::new(self.inner.store.dialect());
-            let cond = (0..chunk.len())
-                .map(|_| format!("(payment_ta = {} AND payment_j = {})", p.next(), p.next()))
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            let sql =
-                format!("SELECT payment_ta, payment_j, collector_ta FROM collects WHERE {cond}");
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id.ta.as_bytes().to_vec()).bind(i64::from(id.j));
-            }
-            for r in q.fetch_all(&mut *self.tx).await? {
-                let ta = super::settler::ta_id(&r.try_get::<Vec<u8>, _>(0)?)?;
-                let j = u32::try_from(r.try_get::<i64, _>(1)?)
-                    .map_err(|_| EngineError::Corrupt("collect j".into()))?;
-                let collector = super::settler::ta_id(&r.try_get::<Vec<u8>, _>(2)?)?;
-                out.insert(PaymentId { ta, j }, collector);
-            }
-        }
-        Ok(out)
+        Ok(self.tx.collectors_of(ids).await?)
     }
 
     /// Settles one payment whose entry is recorded (new, or known from an earlier delivery).
@@ -258,7 +235,7 @@ impl Settler<'_> {
                 && status == DebitState::Pending
                 && &debit.credit_to != to
             {
-                self.redirect_pending(id, to).await?;
+                self.redirect_debit(id, to).await?;
             }
             return Ok(Outcome::Duplicate);
         }
@@ -275,20 +252,9 @@ impl Settler<'_> {
     /// The wallet that collected payment `id`, if its Collect entry has been synced.
     pub(crate) async fn collector_of(
         &mut self,
-        id: ferry_proto::PaymentId,
+        id: PaymentId,
     ) -> Result<Option<TaId>, EngineError> {
-        use sqlx::Row;
-        let row = sqlx::query(
-            "SELECT collector_ta FROM collects WHERE payment_ta = $1 AND payment_j = $2",
-        )
-        .bind(id.ta.as_bytes().to_vec())
-        .bind(i64::from(id.j))
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        match row {
-            Some(r) => Ok(Some(super::settler::ta_id(&r.try_get::<Vec<u8>, _>(0)?)?)),
-            None => Ok(None),
-        }
+        Ok(self.tx.collector_of(id).await?)
     }
 
     /// The client certificate of `account`, read inside the transaction.
@@ -296,17 +262,6 @@ impl Settler<'_> {
         &mut self,
         account: AccountId,
     ) -> Result<Option<ClientCertificate>, EngineError> {
-        use sqlx::Row;
-        let row = sqlx::query("SELECT certificate FROM accounts WHERE account_id = $1")
-            .bind(account.as_bytes().to_vec())
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        match row {
-            Some(r) => Ok(Some(
-                ClientCertificate::from_bytes(&r.try_get::<Vec<u8>, _>(0)?)
-                    .map_err(|e| EngineError::Corrupt(format!("client certificate: {e}")))?,
-            )),
-            None => Ok(None),
-        }
+        Ok(self.tx.client_certificate(account).await?)
     }
 }

@@ -6,63 +6,15 @@ use std::collections::{BTreeSet, HashMap};
 
 use ferry_proto::cert::TaCertBody;
 use ferry_proto::fraud::FraudProof;
-use ferry_proto::{
-    AccountId, Currency, Hash32, Money, PaymentId, SignedEntry, TaCertificate, TaId, UnixTime,
-};
-use sqlx::AssertSqlSafe;
-use sqlx::Row;
-
 use ferry_proto::outcome::{Outcome, Reason};
+use ferry_proto::{Currency, PaymentId, SignedEntry, TaCertificate, TaId, UnixTime};
 
-use super::kinds::{CaseKind, DebitKind, DebitState};
 use super::{EngineError, Inner, fee, push_fee};
 use crate::accounts::LedgerAccount;
-use crate::store::{CHUNK, LedgerBatch, Params, StoreError, WriteTx};
+use crate::kinds::{CaseKind, DebitKind, DebitState};
+pub(crate) use crate::store::{Case, Debit, EntryRow, Recorded};
+use crate::store::{LedgerBatch, NewCase, StoreError, WriteTx};
 use crate::transfer::{Posting, Transfer};
-
-/// Database time for `t`.
-pub(crate) fn secs(t: UnixTime) -> i64 {
-    i64::try_from(t.secs()).unwrap_or(i64::MAX)
-}
-
-/// A journal entry to record: its identity, hashes and exact bytes.
-#[derive(Debug, Clone)]
-pub(crate) struct EntryRow {
-    pub ta: TaId,
-    pub entry: SignedEntry,
-}
-
-/// What recording an entry found.
-#[derive(Debug, Clone)]
-pub(crate) enum Recorded {
-    /// First time seen.
-    New,
-    /// The same entry was recorded before.
-    Known,
-    /// A different entry with the same position or predecessor was recorded before.
-    Conflict(Box<SignedEntry>),
-}
-
-/// A debit of a wallet's float: a payment or a withdrawal, identified by its journal entry.
-#[derive(Debug, Clone)]
-pub(crate) struct Debit {
-    pub id: PaymentId,
-    pub kind: DebitKind,
-    pub payer_account: AccountId,
-    pub payee_account: AccountId,
-    pub amount: Money,
-    pub hash: Hash32,
-    pub credit_to: LedgerAccount,
-}
-
-/// An open fraud case, as the settler needs it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Case {
-    pub id: i64,
-    pub account: AccountId,
-    pub exposure: i64,
-    pub covered: i64,
-}
 
 /// One settlement transaction.
 pub(crate) struct Settler<'e> {
@@ -106,85 +58,12 @@ impl<'e> Settler<'e> {
         Ok(self.opened_cases)
     }
 
-    /// Records journal entries (all of distinct positions are written with one statement).
-    /// Duplicates within `rows` are compared in memory.
+    /// Records journal entries: new, known, or in conflict with a stored one (a fork).
     pub async fn record_entries(
         &mut self,
         rows: &[EntryRow],
     ) -> Result<Vec<Recorded>, EngineError> {
-        let mut out = vec![Recorded::New; rows.len()];
-        let mut first: HashMap<(TaId, u32), usize> = HashMap::new();
-        let mut to_insert = Vec::new();
-        for (i, row) in rows.iter().enumerate() {
-            let key = (row.ta, row.entry.unverified().j);
-            match first.get(&key) {
-                Some(&f) if rows[f].entry.hash() == row.entry.hash() => out[i] = Recorded::Known,
-                Some(&f) => out[i] = Recorded::Conflict(Box::new(rows[f].entry.clone())),
-                None => {
-                    first.insert(key, i);
-                    to_insert.push(i);
-                }
-            }
-        }
-        for chunk in to_insert.chunks(CHUNK) {
-            let values = Params::new(self.inner.store.dialect()).rows(chunk.len(), 5);
-            let sql = format!(
-                "INSERT INTO journal_entries (ta_id, j, hash, prev_hash, entry) VALUES {values}
-                 ON CONFLICT DO NOTHING RETURNING ta_id, j"
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for &i in chunk {
-                let e = &rows[i].entry;
-                q = q
-                    .bind(rows[i].ta.as_bytes().to_vec())
-                    .bind(i64::from(e.unverified().j))
-                    .bind(e.hash().as_bytes().to_vec())
-                    .bind(e.unverified().prev_hash.as_bytes().to_vec())
-                    .bind(e.to_bytes());
-            }
-            let inserted: BTreeSet<(Vec<u8>, i64)> = q
-                .fetch_all(&mut *self.tx)
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                .collect::<Result<_, sqlx::Error>>()?;
-            for &i in chunk {
-                let row = &rows[i];
-                let j = row.entry.unverified().j;
-                if !inserted.contains(&(row.ta.as_bytes().to_vec(), i64::from(j))) {
-                    out[i] = self.compare_stored(row).await?;
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    async fn compare_stored(&mut self, row: &EntryRow) -> Result<Recorded, EngineError> {
-        let body = row.entry.unverified();
-        let stored = sqlx::query(
-            "SELECT entry FROM journal_entries WHERE ta_id = $1 AND (j = $2 OR prev_hash = $3)
-             ORDER BY j",
-        )
-        .bind(row.ta.as_bytes().to_vec())
-        .bind(i64::from(body.j))
-        .bind(body.prev_hash.as_bytes().to_vec())
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let mut conflict = None;
-        for r in stored {
-            let bytes: Vec<u8> = r.try_get(0)?;
-            if bytes == row.entry.to_bytes() {
-                return Ok(Recorded::Known);
-            }
-            let entry = SignedEntry::from_bytes(&bytes)
-                .map_err(|e| EngineError::Corrupt(format!("journal entry: {e}")))?;
-            conflict.get_or_insert(entry);
-        }
-        Ok(match conflict {
-            Some(e) => Recorded::Conflict(Box::new(e)),
-            // Only possible if the row vanished between the insert and this read.
-            None => Recorded::Known,
-        })
+        Ok(self.tx.record_entries(rows).await?)
     }
 
     /// The stored entry of `ta` at `j`, if any.
@@ -193,18 +72,7 @@ impl<'e> Settler<'e> {
         ta: TaId,
         j: u32,
     ) -> Result<Option<SignedEntry>, EngineError> {
-        let row = sqlx::query("SELECT entry FROM journal_entries WHERE ta_id = $1 AND j = $2")
-            .bind(ta.as_bytes().to_vec())
-            .bind(i64::from(j))
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        match row {
-            Some(r) => Ok(Some(
-                SignedEntry::from_bytes(&r.try_get::<Vec<u8>, _>(0)?)
-                    .map_err(|e| EngineError::Corrupt(format!("journal entry: {e}")))?,
-            )),
-            None => Ok(None),
-        }
+        Ok(self.tx.entry_at(ta, j).await?)
     }
 
     /// The open fraud case against `ta`, if any.
@@ -212,21 +80,7 @@ impl<'e> Settler<'e> {
         if let Some(c) = self.cases.get(&ta) {
             return Ok(*c);
         }
-        let row = sqlx::query(
-            "SELECT id, account_id, exposure, covered FROM fraud_cases WHERE ta_id = $1",
-        )
-        .bind(ta.as_bytes().to_vec())
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        let case = match row {
-            Some(r) => Some(Case {
-                id: r.try_get(0)?,
-                account: account_id(&r.try_get::<Vec<u8>, _>(1)?)?,
-                exposure: r.try_get(2)?,
-                covered: r.try_get(3)?,
-            }),
-            None => None,
-        };
+        let case = self.tx.case(ta).await?;
         self.cases.insert(ta, case);
         Ok(case)
     }
@@ -244,24 +98,21 @@ impl<'e> Settler<'e> {
         if self.case(ta).await?.is_some() {
             return Ok(());
         }
-        let exposure = cert.limits.exposure().minor();
-        let row = sqlx::query(
-            "INSERT INTO fraud_cases (ta_id, account_id, kind, evidence, detail, exposure, currency, covered, opened_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) ON CONFLICT (ta_id) DO NOTHING RETURNING id",
-        )
-        .bind(ta.as_bytes().to_vec())
-        .bind(cert.account_id.as_bytes().to_vec())
-        .bind(kind.as_str())
-        .bind(evidence)
-        .bind(detail)
-        .bind(exposure)
-        .bind(i32::from(cert.limits.currency.numeric()))
-        .bind(secs(self.now))
-        .fetch_optional(&mut *self.tx)
-        .await?;
+        let opened = self
+            .tx
+            .insert_case(
+                NewCase {
+                    cert,
+                    kind,
+                    evidence,
+                    detail,
+                },
+                self.now,
+            )
+            .await?;
         self.cases.remove(&ta);
-        if let Some(r) = row {
-            self.opened_cases.push(r.try_get(0)?);
+        if let Some(id) = opened {
+            self.opened_cases.push(id);
         }
         // Pending payments of the wallet are now owed from bond and insurance.
         self.funded.insert(ta);
@@ -425,19 +276,7 @@ impl<'e> Settler<'e> {
         };
         let hash = payment.hash();
         let amount = payment.amount();
-        let inserted = sqlx::query(
-            "INSERT INTO payouts (hash, ta_id, j, payee_account, amount, paid_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (hash) DO NOTHING RETURNING j",
-        )
-        .bind(hash.as_bytes().to_vec())
-        .bind(ta.as_bytes().to_vec())
-        .bind(i64::from(payment.body().j))
-        .bind(payment.payee().as_bytes().to_vec())
-        .bind(amount.minor())
-        .bind(secs(self.now))
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        if inserted.is_none() {
+        if !self.tx.insert_payout(ta, payment, self.now).await? {
             return Ok(Outcome::Duplicate);
         }
         let mut postings = match self
@@ -447,10 +286,7 @@ impl<'e> Settler<'e> {
             Ok(p) => p,
             Err(outcome) => {
                 // Not paid: release the identity so a later delivery can be paid.
-                sqlx::query("DELETE FROM payouts WHERE hash = $1")
-                    .bind(hash.as_bytes().to_vec())
-                    .execute(&mut *self.tx)
-                    .await?;
+                self.tx.delete_payout(hash).await?;
                 return Ok(outcome);
             }
         };
@@ -470,43 +306,14 @@ impl<'e> Settler<'e> {
 
     async fn set_covered(&mut self, ta: TaId, case: Case, add: i64) -> Result<(), EngineError> {
         let covered = case.covered + add;
-        sqlx::query("UPDATE fraud_cases SET covered = $1 WHERE id = $2")
-            .bind(covered)
-            .bind(case.id)
-            .execute(&mut *self.tx)
-            .await?;
+        self.tx.set_covered(case.id, covered).await?;
         self.cases.insert(ta, Some(Case { covered, ..case }));
         Ok(())
     }
 
     async fn write_debits(&mut self) -> Result<(), EngineError> {
         let debits = std::mem::take(&mut self.new_debits);
-        for chunk in debits.chunks(CHUNK) {
-            let values = Params::new(self.inner.store.dialect()).rows(chunk.len(), 12);
-            let sql = format!(
-                "INSERT INTO debits (ta_id, j, kind, payer_account, payee_account, amount, currency,
-                                     hash, credit_to, status, received_at, settled_at)
-                 VALUES {values}"
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (d, status) in chunk {
-                let settled_at = (*status == DebitState::Settled).then(|| secs(self.now));
-                q = q
-                    .bind(d.id.ta.as_bytes().to_vec())
-                    .bind(i64::from(d.id.j))
-                    .bind(d.kind.as_str())
-                    .bind(d.payer_account.as_bytes().to_vec())
-                    .bind(d.payee_account.as_bytes().to_vec())
-                    .bind(d.amount.minor())
-                    .bind(i32::from(d.amount.currency().numeric()))
-                    .bind(d.hash.as_bytes().to_vec())
-                    .bind(d.credit_to.key())
-                    .bind(status.as_str())
-                    .bind(secs(self.now))
-                    .bind(settled_at);
-            }
-            q.execute(&mut *self.tx).await?;
-        }
+        self.tx.insert_debits(&debits, self.now).await?;
         Ok(())
     }
 
@@ -518,23 +325,12 @@ impl<'e> Settler<'e> {
         if let Some((d, status)) = self.new_debits.iter().find(|(d, _)| d.id == id) {
             return Ok(Some((*status, d.clone())));
         }
-        let row = sqlx::query(
-            "SELECT status, credit_to, kind, payer_account, payee_account, amount, currency, hash
-             FROM debits WHERE ta_id = $1 AND j = $2",
-        )
-        .bind(id.ta.as_bytes().to_vec())
-        .bind(i64::from(id.j))
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let status: String = r.try_get(0)?;
-        let status =
-            DebitState::from_name(&status).ok_or_else(|| EngineError::Corrupt("status".into()))?;
-        Ok(Some((status, debit_from_row(id, &r, 1)?)))
+        Ok(self.tx.debit(id).await?)
     }
 
-    /// Points a pending debit at a new account (a wallet collected the payment).
-    pub async fn redirect_pending(
+    /// Points a debit at a new account (a wallet collected the payment), whether it is still
+    /// in this transaction's buffer or stored.
+    pub async fn redirect_debit(
         &mut self,
         id: PaymentId,
         to: &LedgerAccount,
@@ -543,12 +339,7 @@ impl<'e> Settler<'e> {
             d.credit_to = to.clone();
             return Ok(());
         }
-        sqlx::query("UPDATE debits SET credit_to = $1 WHERE ta_id = $2 AND j = $3")
-            .bind(to.key())
-            .bind(id.ta.as_bytes().to_vec())
-            .bind(i64::from(id.j))
-            .execute(&mut *self.tx)
-            .await?;
+        self.tx.set_debit_credit(id, to).await?;
         Ok(())
     }
 
@@ -559,31 +350,9 @@ impl<'e> Settler<'e> {
         // Terminates: a float is re-queued only when one of the finitely many pending debits
         // settles.
         while let Some(ta) = self.funded.pop_first() {
-            let rows = sqlx::query(
-                "SELECT j, status, credit_to, kind, payer_account, payee_account, amount, currency, hash
-                 FROM debits WHERE ta_id = $1 AND status = 'pending' ORDER BY j",
-            )
-            .bind(ta.as_bytes().to_vec())
-            .fetch_all(&mut *self.tx)
-            .await?;
-            for r in rows {
-                let j: i64 = r.try_get(0)?;
-                let id = PaymentId {
-                    ta,
-                    j: u32::try_from(j).map_err(|_| EngineError::Corrupt("debit j".into()))?,
-                };
-                let debit = debit_from_row(id, &r, 2)?;
+            for debit in self.tx.pending_debits(ta).await? {
                 match self.settle_debit(&debit).await? {
-                    Outcome::Settled => {
-                        sqlx::query(
-                            "UPDATE debits SET status = 'settled', settled_at = $1 WHERE ta_id = $2 AND j = $3",
-                        )
-                        .bind(secs(self.now))
-                        .bind(ta.as_bytes().to_vec())
-                        .bind(j)
-                        .execute(&mut *self.tx)
-                        .await?;
-                    }
+                    Outcome::Settled => self.tx.mark_debit_settled(debit.id, self.now).await?,
                     // Debits settle in journal order: stop at the first that cannot.
                     _ => break,
                 }
@@ -591,50 +360,4 @@ impl<'e> Settler<'e> {
         }
         Ok(())
     }
-}
-
-/// Decodes a debit from a row whose columns from `first` are: credit_to, kind, payer_account,
-/// payee_account, amount, currency, hash.
-fn debit_from_row(
-    id: PaymentId,
-    r: &sqlx::any::AnyRow,
-    first: usize,
-) -> Result<Debit, EngineError> {
-    let corrupt = |what: &str| EngineError::Corrupt(format!("debit {id}: {what}"));
-    let credit_to: String = r.try_get(first)?;
-    let kind: String = r.try_get(first + 1)?;
-    let payer: Vec<u8> = r.try_get(first + 2)?;
-    let payee: Vec<u8> = r.try_get(first + 3)?;
-    let amount: i64 = r.try_get(first + 4)?;
-    let currency: i32 = r.try_get(first + 5)?;
-    let hash: Vec<u8> = r.try_get(first + 6)?;
-    let currency = u16::try_from(currency)
-        .ok()
-        .and_then(|c| Currency::from_numeric(c).ok())
-        .ok_or_else(|| corrupt("currency"))?;
-    Ok(Debit {
-        id,
-        kind: DebitKind::from_name(&kind).ok_or_else(|| corrupt("kind"))?,
-        payer_account: account_id(&payer)?,
-        payee_account: account_id(&payee)?,
-        amount: Money::new(amount, currency),
-        hash: Hash32(hash.try_into().map_err(|_| corrupt("hash"))?),
-        credit_to: credit_to.parse().map_err(|_| corrupt("credit_to"))?,
-    })
-}
-
-/// An account id from its stored bytes.
-pub(crate) fn account_id(bytes: &[u8]) -> Result<AccountId, EngineError> {
-    bytes
-        .try_into()
-        .map(AccountId)
-        .map_err(|_| EngineError::Corrupt("account id".into()))
-}
-
-/// A wallet id from its stored bytes.
-pub(crate) fn ta_id(bytes: &[u8]) -> Result<TaId, EngineError> {
-    bytes
-        .try_into()
-        .map(TaId)
-        .map_err(|_| EngineError::Corrupt("wallet id".into()))
 }

@@ -2,13 +2,12 @@
 //! revoked wallets; and the periodic sweep that turns unfunded payments of wallets past their
 //! sync deadline into fraud cases.
 
-use ferry_proto::{AccountId, Currency, Money, PaymentId, TaCertificate, TaId, UnixTime};
-use sqlx::Row;
+use ferry_proto::{AccountId, Money, PaymentId, TaId, UnixTime};
 
-use super::kinds::{CaseKind, DebitKind, DebitState};
-use super::settler::{Settler, account_id, ta_id};
+use super::settler::Settler;
 use super::{Engine, EngineError, retry_transient};
 use crate::accounts::LedgerAccount;
+use crate::kinds::{CaseKind, DebitKind, DebitState};
 use crate::store::Store;
 
 /// A payment's (or withdrawal's) final status, as either party may ask for it.
@@ -60,58 +59,7 @@ pub struct AccountView {
     pub wallets: Vec<WalletView>,
 }
 
-/// A fraud case.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FraudCase {
-    /// Case number.
-    pub id: i64,
-    /// The revoked wallet.
-    pub ta: TaId,
-    /// Its holder.
-    pub account: AccountId,
-    /// Why it was opened.
-    pub kind: CaseKind,
-    /// Human-readable detail.
-    pub detail: String,
-    /// The most the case may pay out (the certificate's limits).
-    pub exposure: Money,
-    /// Paid out to receivers from bond and insurance so far.
-    pub covered: Money,
-    /// When it opened.
-    pub opened_at: UnixTime,
-    /// The evidence: a canonical fraud proof for forks, the offending entry otherwise.
-    pub evidence: Option<Vec<u8>>,
-}
-
-fn currency(numeric: i32) -> Result<Currency, EngineError> {
-    u16::try_from(numeric)
-        .ok()
-        .and_then(|n| Currency::from_numeric(n).ok())
-        .ok_or_else(|| EngineError::Corrupt("currency".into()))
-}
-
-fn time(v: i64) -> UnixTime {
-    UnixTime(u64::try_from(v).unwrap_or(0))
-}
-
-/// Every revoked wallet.
-pub(crate) async fn revoked_wallets(store: &Store) -> Result<Vec<TaId>, EngineError> {
-    sqlx::query("SELECT ta_id FROM fraud_cases ORDER BY ta_id")
-        .fetch_all(store.pool())
-        .await?
-        .iter()
-        .map(|r| ta_id(&r.try_get::<Vec<u8>, _>(0)?))
-        .collect()
-}
-
-/// Whether `ta` is revoked.
-pub(crate) async fn is_revoked(store: &Store, ta: TaId) -> Result<bool, EngineError> {
-    Ok(sqlx::query("SELECT id FROM fraud_cases WHERE ta_id = $1")
-        .bind(ta.as_bytes().to_vec())
-        .fetch_optional(store.pool())
-        .await?
-        .is_some())
-}
+pub use crate::store::FraudCase;
 
 impl Engine {
     /// The status of payment (or withdrawal) `id`, if the server knows it.
@@ -119,29 +67,22 @@ impl Engine {
         &self,
         id: PaymentId,
     ) -> Result<Option<PaymentStatus>, EngineError> {
-        let row = sqlx::query(
-            "SELECT kind, status, amount, currency, payer_account, payee_account, credit_to,
-                    received_at, settled_at
-             FROM debits WHERE ta_id = $1 AND j = $2",
-        )
-        .bind(id.ta.as_bytes().to_vec())
-        .bind(i64::from(id.j))
-        .fetch_optional(self.inner.store.pool())
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(PaymentStatus {
-            id,
-            kind: DebitKind::from_name(&r.try_get::<String, _>(0)?)
-                .ok_or_else(|| EngineError::Corrupt("debit kind".into()))?,
-            status: DebitState::from_name(&r.try_get::<String, _>(1)?)
-                .ok_or_else(|| EngineError::Corrupt("debit status".into()))?,
-            amount: Money::new(r.try_get(2)?, currency(r.try_get(3)?)?),
-            payer: account_id(&r.try_get::<Vec<u8>, _>(4)?)?,
-            payee: account_id(&r.try_get::<Vec<u8>, _>(5)?)?,
-            credited: r.try_get(6)?,
-            received_at: time(r.try_get(7)?),
-            settled_at: r.try_get::<Option<i64>, _>(8)?.map(time),
-        }))
+        Ok(self
+            .inner
+            .store
+            .debit_record(id)
+            .await?
+            .map(|r| PaymentStatus {
+                id,
+                kind: r.kind,
+                status: r.status,
+                amount: r.amount,
+                payer: r.payer,
+                payee: r.payee,
+                credited: r.credited,
+                received_at: r.received_at,
+                settled_at: r.settled_at,
+            }))
     }
 
     /// The balances of `account`, or `None` if it is not registered.
@@ -151,33 +92,19 @@ impl Engine {
     ) -> Result<Option<AccountView>, EngineError> {
         let store = &self.inner.store;
         let c = self.inner.config.currency;
-        if crate::registry::client_certificate(store, account)
-            .await
-            .map_err(|e| EngineError::Corrupt(e.to_string()))?
-            .is_none()
-        {
+        if store.client_certificate(account).await?.is_none() {
             return Ok(None);
         }
         let online = store.balance(&LedgerAccount::Online(account), c).await?;
         let bond = store.balance(&LedgerAccount::Bond(account), c).await?;
-        let rows = sqlx::query(
-            "SELECT w.ta_id, COALESCE(s.next_j, 1), f.id FROM wallets w
-             LEFT JOIN wallet_sync s ON s.ta_id = w.ta_id
-             LEFT JOIN fraud_cases f ON f.ta_id = w.ta_id
-             WHERE w.account_id = $1 ORDER BY w.registered_at, w.ta_id",
-        )
-        .bind(account.as_bytes().to_vec())
-        .fetch_all(store.pool())
-        .await?;
-        let mut wallets = Vec::with_capacity(rows.len());
-        for r in rows {
-            let ta = ta_id(&r.try_get::<Vec<u8>, _>(0)?)?;
-            let float = store.balance(&LedgerAccount::Float(ta), c).await?;
+        let mut wallets = Vec::new();
+        for w in store.wallets_of(account).await? {
+            let float = store.balance(&LedgerAccount::Float(w.ta), c).await?;
             wallets.push(WalletView {
-                ta,
+                ta: w.ta,
                 float: Money::new(float, c),
-                next_j: u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0),
-                revoked: r.try_get::<Option<i64>, _>(2)?.is_some(),
+                next_j: w.next_j,
+                revoked: w.revoked,
             });
         }
         Ok(Some(AccountView {
@@ -190,46 +117,15 @@ impl Engine {
 
     /// Every fraud case, newest first.
     pub async fn fraud_cases(&self) -> Result<Vec<FraudCase>, EngineError> {
-        let rows = sqlx::query(
-            "SELECT id, ta_id, account_id, kind, detail, exposure, covered, currency, opened_at, evidence
-             FROM fraud_cases ORDER BY id DESC",
-        )
-        .fetch_all(self.inner.store.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let c = currency(r.try_get(7)?)?;
-                Ok(FraudCase {
-                    id: r.try_get(0)?,
-                    ta: ta_id(&r.try_get::<Vec<u8>, _>(1)?)?,
-                    account: account_id(&r.try_get::<Vec<u8>, _>(2)?)?,
-                    kind: CaseKind::from_name(&r.try_get::<String, _>(3)?)
-                        .ok_or_else(|| EngineError::Corrupt("case kind".into()))?,
-                    detail: r.try_get(4)?,
-                    exposure: Money::new(r.try_get(5)?, c),
-                    covered: Money::new(r.try_get(6)?, c),
-                    opened_at: time(r.try_get(8)?),
-                    evidence: r.try_get(9)?,
-                })
-            })
-            .collect()
+        Ok(self.inner.store.fraud_cases().await?)
     }
 
     /// Opens a fraud case for every wallet that still has unfunded payments after its sync
     /// deadline plus the grace period, which pays its receivers from bond and insurance.
     /// Returns the cases opened.
     pub async fn sweep(&self, now: UnixTime) -> Result<Vec<i64>, EngineError> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT d.ta_id, w.certificate FROM debits d
-             JOIN wallets w ON w.ta_id = d.ta_id
-             WHERE d.status = 'pending'",
-        )
-        .fetch_all(self.inner.store.pool())
-        .await?;
         let mut overdue = Vec::new();
-        for r in rows {
-            let cert = TaCertificate::from_bytes(&r.try_get::<Vec<u8>, _>(1)?)
-                .map_err(|e| EngineError::Corrupt(format!("certificate: {e}")))?;
+        for cert in self.inner.store.wallets_with_pending_debits().await? {
             let body = cert.unverified().clone();
             if now
                 >= body
@@ -261,7 +157,7 @@ impl Engine {
 
     /// Retries the pending payouts of every revoked wallet (after the insurance fund grew).
     pub(crate) async fn retry_fraud_payouts(&self, now: UnixTime) -> Result<(), EngineError> {
-        let revoked = revoked_wallets(&self.inner.store).await?;
+        let revoked = self.inner.store.revoked_wallets().await?;
         retry_transient(|| async {
             let mut s = Settler::begin(&self.inner, now).await?;
             for ta in &revoked {
@@ -283,7 +179,7 @@ impl Engine {
 /// The audit of the ledger in `store` (what [`Engine::audit`] runs; needs no keys).
 pub async fn audit(store: &Store) -> Result<crate::store::Audit, EngineError> {
     let mut audit = store.audit().await?;
-    let revoked = revoked_wallets(store).await?;
+    let revoked = store.revoked_wallets().await?;
     // In-transit accounts are receivables (negative while a collected payment is
     // pending); a float may be negative only for a wallet with an open fraud case.
     audit

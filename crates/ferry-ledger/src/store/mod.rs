@@ -1,5 +1,10 @@
-//! The ledger store: one implementation over sqlx's `Any` driver, on embedded SQLite (the
-//! default, a file in the data directory) or PostgreSQL (several servers on one database).
+//! The ledger store: all of the settlement server's SQL, one implementation over sqlx's `Any`
+//! driver, on embedded SQLite (the default, a file in the data directory) or PostgreSQL (several
+//! servers on one database). The engine decides; the store executes: each module here owns the
+//! statements of a few tables (`journal`, `debits`, `cases`, `deposits`, `envelopes`,
+//! `orders`, `agents`, `registry`, the ledger itself in this file and `batch`), and returns
+//! typed rows. The schema is versioned migration files per dialect (`migrations/sqlite`,
+//! `migrations/postgres`) run by `sqlx::migrate!` when a store opens.
 //!
 //! Exactly-once is enforced by the database, not by memory: a transfer's reference is a unique
 //! key inserted in the same transaction that moves the balances, so two server processes racing
@@ -13,12 +18,26 @@
 //! mutex, held from `BEGIN IMMEDIATE` to commit or rollback ([`WriteTx`]). The busy handler is
 //! still there for writers outside the queue (another process, a statement run on the pool).
 
+mod agents;
 mod batch;
-mod schema;
+mod cases;
+mod debits;
+mod deposits;
+mod envelopes;
+mod journal;
+mod orders;
+mod registry;
+mod rows;
 mod sql;
 
 pub(crate) use batch::CHUNK;
 pub use batch::LedgerBatch;
+pub use cases::{Case, FraudCase, NewCase};
+pub use debits::{Debit, DebitRecord};
+pub use deposits::DepositRecord;
+pub use journal::{EntryRow, Recorded};
+pub use registry::WalletRow;
+
 pub(crate) use sql::Params;
 
 use std::ops::{Deref, DerefMut};
@@ -34,6 +53,11 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::accounts::LedgerAccount;
 use crate::transfer::{Transfer, TransferError};
+
+/// The SQLite schema, version by version.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+/// The PostgreSQL schema, version by version.
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 /// Which SQL dialect the store speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,12 +89,36 @@ pub enum StoreError {
     /// A transfer reference was posted before, where the caller had ruled that out.
     #[error("transfer reference {0} already posted")]
     DuplicateReference(String),
+    /// A stored value does not decode (database damage).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The schema could not be brought up to date.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
     /// The database URL is not one Ferry supports.
     #[error("unsupported database URL (use sqlite:// or postgres://)")]
     UnsupportedUrl,
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// True when the same transaction may succeed if run again: a PostgreSQL deadlock
+    /// (`40P01`) or serialization failure (`40001`), or SQLite still busy (`5`, `517`). A
+    /// unique-key violation is not transient: identities are inserted with `ON CONFLICT DO
+    /// NOTHING` and the engine decides what a conflict means, so one that still reaches here
+    /// is a bug to report, not a race to retry.
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        is_transient_code(db.code().as_deref())
+    }
+}
+
+fn is_transient_code(code: Option<&str>) -> bool {
+    matches!(code, Some("40P01" | "40001" | "5" | "517"))
 }
 
 /// What posting a transfer did.
@@ -130,6 +178,7 @@ pub struct Store {
 #[derive(Debug)]
 pub struct WriteTx {
     tx: Transaction<'static, Any>,
+    dialect: Dialect,
     /// Held for the whole transaction, released after commit or rollback was sent.
     turn: Option<OwnedMutexGuard<()>>,
 }
@@ -137,7 +186,7 @@ pub struct WriteTx {
 impl WriteTx {
     /// Commits the transaction, then lets the next queued one start.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        let WriteTx { tx, turn } = self;
+        let WriteTx { tx, turn, .. } = self;
         let result = tx.commit().await;
         drop(turn);
         result
@@ -146,10 +195,17 @@ impl WriteTx {
     /// Rolls the transaction back, then lets the next queued one start. (Dropping a `WriteTx`
     /// also rolls back.)
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        let WriteTx { tx, turn } = self;
+        let WriteTx { tx, turn, .. } = self;
         let result = tx.rollback().await;
         drop(turn);
         result
+    }
+}
+
+impl WriteTx {
+    /// The dialect the transaction speaks.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 }
 
@@ -246,39 +302,66 @@ impl Store {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Dialect::Postgres => self.pool.begin().await?,
         };
-        Ok(WriteTx { tx, turn })
+        Ok(WriteTx {
+            tx,
+            turn,
+            dialect: self.dialect,
+        })
     }
 
+    /// Brings the schema up to date with the dialect's migration files. A database made
+    /// before migrations were files recorded its versions in `ferry_schema`; those versions
+    /// are marked applied first (their SQL is the same as files 0001–0003).
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        if self.dialect == Dialect::Postgres {
-            // Several servers may start at once: one migrates, the others wait.
-            sqlx::query("SELECT pg_advisory_xact_lock(7402113)")
-                .execute(&mut *tx)
-                .await?;
+        let migrator = match self.dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let mut conn = self.pool.acquire().await?;
+        if let Some(version) = self.legacy_schema_version(&mut conn).await? {
+            migrator.skip(&mut *conn, Some(version)).await?;
         }
-        sqlx::query("CREATE TABLE IF NOT EXISTS ferry_schema (version BIGINT PRIMARY KEY)")
-            .execute(&mut *tx)
-            .await?;
-        let current: i64 =
+        migrator.run(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// The highest version in a legacy `ferry_schema` table, if there is one.
+    async fn legacy_schema_version(
+        &self,
+        conn: &mut AnyConnection,
+    ) -> Result<Option<i64>, StoreError> {
+        let exists = match self.dialect {
+            Dialect::Sqlite => sqlx::query(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ferry_schema'",
+            ),
+            Dialect::Postgres => {
+                sqlx::query("SELECT 1 WHERE to_regclass('ferry_schema') IS NOT NULL")
+            }
+        }
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        let version: i64 =
             sqlx::query("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM ferry_schema")
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await?
                 .try_get(0)?;
-        for (version, statements) in schema::migrations(self.dialect) {
-            if *version <= current {
-                continue;
-            }
-            for sql in *statements {
-                sqlx::query(*sql).execute(&mut *tx).await?;
-            }
-            sqlx::query("INSERT INTO ferry_schema (version) VALUES ($1)")
-                .bind(*version)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        Ok((version > 0).then_some(version))
+    }
+
+    /// How many transfers of `kind` are posted, and with how many distinct references (equal
+    /// when nothing was posted twice).
+    pub async fn transfer_counts(&self, kind: &str) -> Result<(i64, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), COUNT(DISTINCT reference) FROM transfers WHERE kind = $1",
+        )
+        .bind(kind.to_owned())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
     }
 
     /// Posts one transfer in its own database transaction.
@@ -457,6 +540,66 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn conflicts_and_busy_databases_are_transient_but_unique_violations_are_not() {
+        for code in ["40P01", "40001", "5", "517"] {
+            assert!(is_transient_code(Some(code)), "{code}");
+        }
+        // PostgreSQL unique_violation and foreign_key_violation; SQLite
+        // SQLITE_CONSTRAINT_UNIQUE and SQLITE_CONSTRAINT_PRIMARYKEY.
+        for code in ["23505", "23503", "2067", "1555"] {
+            assert!(!is_transient_code(Some(code)), "{code}");
+        }
+        assert!(!is_transient_code(None));
+        assert!(!StoreError::Corrupt("x".into()).is_transient());
+    }
+
+    /// A database made before migrations were files (versions recorded in `ferry_schema`, no
+    /// `_sqlx_migrations`) opens: its versions are marked applied, not run again, and its data
+    /// stays.
+    #[tokio::test]
+    async fn a_database_from_before_migration_files_opens_with_its_data() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open_sqlite_dir(dir.path()).await.expect("store");
+        assert!(
+            store
+                .insert_agent("kiosk", [7; 32], UnixTime(1))
+                .await
+                .expect("agent")
+        );
+        // Turn it into what the old runner left behind.
+        sqlx::query("DROP TABLE _sqlx_migrations")
+            .execute(store.pool())
+            .await
+            .expect("drop");
+        sqlx::query("CREATE TABLE ferry_schema (version BIGINT PRIMARY KEY)")
+            .execute(store.pool())
+            .await
+            .expect("legacy table");
+        sqlx::query("INSERT INTO ferry_schema (version) VALUES (1), (2), (3)")
+            .execute(store.pool())
+            .await
+            .expect("legacy versions");
+        store.pool().close().await;
+        let reopened = Store::open_sqlite_dir(dir.path()).await.expect("reopens");
+        assert_eq!(
+            reopened.agent_by_token([7; 32]).await.expect("read"),
+            Some("kiosk".to_owned())
+        );
+        let applied: i64 = sqlx::query("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(reopened.pool())
+            .await
+            .expect("count")
+            .try_get(0)
+            .expect("count");
+        assert_eq!(applied, SQLITE_MIGRATIONS.iter().count() as i64);
+        // And again: nothing left to do.
+        reopened.pool().close().await;
+        Store::open_sqlite_dir(dir.path())
+            .await
+            .expect("third open");
+    }
+
     /// On SQLite a second write transaction waits in the store's queue (not in SQLite's busy
     /// handler) until the first commits or is dropped, and queued transactions start in the
     /// order they asked.
@@ -472,11 +615,14 @@ mod tests {
             waiting.push(tokio::spawn(async move {
                 let mut tx = store.begin().await.expect("queued");
                 order.lock().expect("order").push(n);
-                sqlx::query("INSERT INTO ferry_schema (version) VALUES ($1)")
-                    .bind(1000 + n)
-                    .execute(&mut *tx)
-                    .await
-                    .expect("insert");
+                sqlx::query(
+                    "INSERT INTO agents (name, token_digest, created_at) VALUES ($1, $2, 0)",
+                )
+                .bind(format!("queued-{n}"))
+                .bind(vec![u8::try_from(n).expect("small"); 32])
+                .execute(&mut *tx)
+                .await
+                .expect("insert");
                 tx.commit().await.expect("commit");
             }));
             // Let task n join the queue before task n + 1.
@@ -496,7 +642,7 @@ mod tests {
                 .expect("task");
         }
         assert_eq!(*order.lock().expect("order"), vec![0, 1, 2]);
-        let rows: i64 = sqlx::query("SELECT COUNT(*) FROM ferry_schema WHERE version >= 1000")
+        let rows: i64 = sqlx::query("SELECT COUNT(*) FROM agents WHERE name LIKE 'queued-%'")
             .fetch_one(store.pool())
             .await
             .expect("count")

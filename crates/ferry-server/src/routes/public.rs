@@ -15,23 +15,10 @@ use crate::state::AppState;
 /// Liveness and database health.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health), (status = 503, body = ferry_api::ErrorBody)))]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    sqlx_ping(&state).await?;
+    state.engine.ping().await.map_err(engine_error)?;
     Ok(Json(Health {
         status: "ok".into(),
     }))
-}
-
-async fn sqlx_ping(state: &AppState) -> Result<(), ApiError> {
-    state
-        .engine
-        .store()
-        .balance(
-            &ferry_ledger::LedgerAccount::Fees,
-            state.engine.config().currency,
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| engine_error(e.into()))
 }
 
 /// Prometheus metrics (OpenMetrics text).

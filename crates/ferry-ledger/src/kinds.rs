@@ -1,5 +1,6 @@
-//! The engine's small closed vocabularies, stored by their snake_case names: what a float debit
-//! pays for and where it stands, why a fraud case was opened, what an envelope carried.
+//! The settlement engine's small closed vocabularies, stored by their snake_case names: what a
+//! float debit pays for and where it stands, where a deposit authorization stands, why a fraud
+//! case was opened, what an envelope carried.
 
 macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$doc:meta])* $variant:ident => $text:literal,)* }) => {
@@ -58,6 +59,18 @@ named_enum! {
 }
 
 named_enum! {
+    /// Where a deposit authorization stands.
+    DepositState {
+        /// Issued; the wallet has not been seen applying it.
+        Issued => "issued",
+        /// The wallet's journal applied it.
+        Applied => "applied",
+        /// A withdrawal with the same serial made it unusable; refunded.
+        Void => "void",
+    }
+}
+
+named_enum! {
     /// Why a fraud case was opened.
     CaseKind {
         /// Two different entries at one position or after one predecessor.
@@ -96,6 +109,9 @@ mod tests {
         }
         for k in DebitState::ALL {
             assert_eq!(DebitState::from_name(k.as_str()), Some(*k));
+        }
+        for k in DepositState::ALL {
+            assert_eq!(DepositState::from_name(k.as_str()), Some(*k));
         }
         for k in CaseKind::ALL {
             assert_eq!(CaseKind::from_name(k.as_str()), Some(*k));
