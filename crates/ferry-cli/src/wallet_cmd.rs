@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{ArgGroup, Args, Subcommand};
 use ferry_link::tcp::TcpLink;
+use ferry_pay::SessionError;
 use ferry_proto::qr::request_from_emv;
 use ferry_proto::request::{MAX_CITY_LEN, MAX_NAME_LEN, MAX_REFERENCE_LEN};
 use ferry_proto::{Clock, Currency, Money, PaymentRequest, SystemClock, UnixTime};
@@ -18,7 +19,6 @@ use ferry_wallet::client::ClientError;
 use ferry_wallet::qr_image;
 use ferry_wallet::secure::SecureWallet;
 use ferry_wallet::secure::pkcs11::Pkcs11Config;
-use ferry_wallet::session::SessionError;
 use ferry_wallet::store::{Direction, MovementKind};
 use ferry_wallet::wallet::{
     HistoryItem, KeyBackend, SyncProgress, Wallet, WalletConfig, WalletError,

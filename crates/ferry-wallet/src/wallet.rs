@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_link::Link;
+use ferry_pay::payee::PayeeSession;
+use ferry_pay::payer::{Accepted, PayerSession};
+use ferry_pay::{Offer, Refusal, SessionError};
 use ferry_proto::cert::RevocationBody;
 use ferry_proto::journal::ReceiptBody;
 use ferry_proto::qr::{request_from_emv, request_to_emv};
@@ -36,9 +39,6 @@ use crate::secrets::{self, SecretError};
 use crate::secure::pkcs11::{Pkcs11Config, Pkcs11Error, Pkcs11Signer};
 use crate::secure::software::SoftwareSecureWallet;
 use crate::secure::{CollectContext, DeviceKey, SecureWallet, SecureWalletError};
-use crate::session::payee::PayeeSession;
-use crate::session::payer::PayerSession;
-use crate::session::{Offer, Refusal, SessionError};
 use crate::store::{
     Direction, Disposition, Movement, MovementKind, MovementStatus, PaymentRecord, PaymentStatus,
     StoreError, WalletStore,
@@ -971,7 +971,7 @@ impl Wallet {
         offer: &Offer,
         issuer: PublicKey,
         link: &mut impl Link,
-    ) -> Result<crate::session::payer::Accepted, SessionError> {
+    ) -> Result<Accepted, SessionError> {
         let (session, first) = PayerSession::start(request_text, request, offer)?;
         timed(self.session_timeout, link.send(&first)).await?;
         let reply = timed(self.session_timeout, link.recv()).await?;

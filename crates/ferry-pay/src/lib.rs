@@ -1,10 +1,20 @@
-//! Face-to-face payment sessions as sans-IO state machines (DESIGN §4): the payer opens a Noise
-//! `NK` handshake to the payee's link key from the QR code, with the hash of the exact QR text
-//! as prologue, and sends its payment and TA certificate in the first message; the payee runs
-//! PayVerify and answers with a signed receipt (or a refusal) in the second. One round trip.
+//! # ferry-pay
 //!
-//! The machines take and return bytes; the wallet ([`crate::wallet`]) moves them over a
-//! [`ferry_link::Link`], applies timeouts and keeps both sides' records.
+//! The face-to-face payment protocol (DESIGN §4), sans IO, in one place:
+//!
+//! - [`messages`] — the two messages: the payer's [`Offer`] and the payee's [`Reply`].
+//! - [`payer`] and [`payee`] — the session machines. The payer opens a Noise `NK` handshake
+//!   (`ferry_link::noise`) to the payee's link key from the QR code, with the hash of the
+//!   exact QR text as prologue ([`prologue`]), and sends its payment and TA certificate in the
+//!   first message; the payee runs PayVerify and answers with a signed receipt (or a refusal)
+//!   in the second. One round trip.
+//!
+//! The machines take and return bytes. Moving them over a link (`ferry_link::Link`: memory,
+//! TCP, the BLE model), timeouts, and keeping both sides' records are the caller's — the
+//! device wallet (`ferry_wallet::wallet`).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod messages;
 pub mod payee;
@@ -33,10 +43,10 @@ pub enum SessionError {
     /// The handshake failed: wrong payee key, another request, or a tampered frame.
     #[error("secure channel: {0}")]
     Noise(#[from] NoiseError),
-    /// The link failed or dropped.
+    /// The link failed or dropped (reported by the caller that moves the bytes).
     #[error("link: {0}")]
     Link(#[from] LinkError),
-    /// The other side did not answer in time.
+    /// The other side did not answer in time (reported by the caller that keeps the time).
     #[error("timed out waiting for the other device")]
     Timeout,
     /// A message inside the channel does not decode.
