@@ -2,6 +2,10 @@
 //!
 //! The face-to-face payment protocol (DESIGN §4), sans IO, in one place:
 //!
+//! - [`rules`] — whether a request may be paid, and how: [`rules::plan`] is the one decision
+//!   every payer makes before anything is signed (sign a new payment, or deliver again the
+//!   one already signed for this request). The request's own terms (amount due, expiry) are
+//!   `ferry_proto::PaymentRequest::amount_due` and `accepts`, which the payee checks too.
 //! - [`messages`] — the two messages: the payer's [`Offer`] and the payee's [`Reply`].
 //! - [`payer`] and [`payee`] — the session machines. The payer opens a Noise `NK` handshake
 //!   (`ferry_link::noise`) to the payee's link key from the QR code, with the hash of the
@@ -19,6 +23,7 @@
 pub mod messages;
 pub mod payee;
 pub mod payer;
+pub mod rules;
 
 use ferry_link::LinkError;
 use ferry_link::noise::NoiseError;
@@ -28,6 +33,7 @@ use ferry_proto::{DecodeError, Hash32};
 use thiserror::Error;
 
 pub use messages::{Offer, Refusal, Reply};
+pub use rules::{PayPlan, PayerState, PlanError, SignedPayment, plan};
 
 /// The Noise prologue for a request: the hash of the exact QR text the payer read.
 pub fn prologue(request_text: &str) -> Hash32 {
