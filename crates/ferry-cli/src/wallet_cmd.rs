@@ -15,6 +15,7 @@ use ferry_pay::{PayPlan, SessionError};
 use ferry_proto::qr::request_from_emv;
 use ferry_proto::request::{MAX_CITY_LEN, MAX_NAME_LEN, MAX_REFERENCE_LEN};
 use ferry_proto::{Clock, Currency, Money, PaymentRequest, SystemClock};
+use ferry_wallet::atomic_file::write_atomically;
 use ferry_wallet::client::ClientError;
 use ferry_wallet::qr_image;
 use ferry_wallet::secure::SecureWallet;
@@ -478,28 +479,6 @@ async fn receive(wallet: &mut Wallet, args: ReceiveArgs, out: &mut dyn Write) ->
         }
         Err(e) => Err(wallet_error(e)),
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// reader sees nothing or everything.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 async fn pay(wallet: &mut Wallet, args: PayArgs, out: &mut dyn Write) -> Result<()> {

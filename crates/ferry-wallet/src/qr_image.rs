@@ -7,13 +7,14 @@
 //! [`MAX_IMAGE_SIDE`] pixels a side, in any colour type, transparent pixels counting as white.
 
 use std::fs;
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use qrcode::{Color, EcLevel, QrCode};
 use thiserror::Error;
+
+use crate::atomic_file::write_atomically;
 
 /// Modules of light margin around the code on every side (ISO/IEC 18004 asks for four).
 pub const QUIET_ZONE: usize = 4;
@@ -151,41 +152,13 @@ pub fn png_bytes(text: &str) -> Result<Vec<u8>, QrImageError> {
     Ok(out)
 }
 
-/// Writes [`png_bytes`] of `text` to `path` atomically: to a temporary file in the same
-/// directory, synced, then renamed over `path`.
+/// Writes [`png_bytes`] of `text` to `path` atomically ([`crate::atomic_file`]).
 pub fn write_png(text: &str, path: &Path) -> Result<(), QrImageError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-
     let bytes = png_bytes(text)?;
-    let io = |source| QrImageError::Io {
+    write_atomically(path, &bytes).map_err(|source| QrImageError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| io(std::io::Error::other("the path names no file")))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(
-        ".{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(io(e));
-    }
-    Ok(())
+    })
 }
 
 /// Reads the one QR code in the PNG file at `path` and returns its text.

@@ -288,15 +288,14 @@ impl Wallet {
             Ok(w) => Ok(w),
             Err(e) => {
                 // Leave no half-made wallet behind: a retry must be able to start afresh.
+                // (A commit that fails removes its own temporary file.)
                 for name in [
                     "device.key",
                     "wallet.db",
                     "wallet.db-wal",
                     "wallet.db-shm",
                     "secure-wallet.state",
-                    "secure-wallet.state.tmp",
                     "secure-wallet.counter",
-                    "secure-wallet.counter.tmp",
                 ] {
                     let _ = std::fs::remove_file(dir.join(name));
                 }
