@@ -11,6 +11,7 @@ use std::io::Cursor;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use qrcode::render::unicode::Dense1x2;
 use qrcode::{Color, EcLevel, QrCode};
 use thiserror::Error;
 
@@ -104,26 +105,23 @@ pub fn terminal(text: &str) -> Result<String, QrImageError> {
     terminal_with(text, TerminalTheme::LightOnDark)
 }
 
-/// [`terminal`] for either kind of terminal.
+/// [`terminal`] for either kind of terminal: `qrcode`'s own half-block renderer
+/// ([`Dense1x2`]), which draws a glyph where its pixel is "dark", told which modules those are.
 pub fn terminal_with(text: &str, theme: TerminalTheme) -> Result<String, QrImageError> {
     let code = encode(text)?;
-    let side = code.width() + 2 * QUIET_ZONE;
-    // Inside the picture, a glyph is drawn where the module has the text's colour; below the
-    // last row (an odd count) nothing is drawn.
-    let ink =
-        |x: usize, y: usize| y < side && dark(&code, x, y) == (theme == TerminalTheme::DarkOnLight);
-    let mut out = String::with_capacity((side + 1) * side.div_ceil(2) * 3);
-    for y in (0..side).step_by(2) {
-        for x in 0..side {
-            out.push(match (ink(x, y), ink(x, y + 1)) {
-                (true, true) => '█',
-                (true, false) => '▀',
-                (false, true) => '▄',
-                (false, false) => ' ',
-            });
-        }
-        out.push('\n');
-    }
+    let (dark, light) = match theme {
+        // Glyphs draw the light modules and the quiet zone.
+        TerminalTheme::LightOnDark => (Dense1x2::Light, Dense1x2::Dark),
+        TerminalTheme::DarkOnLight => (Dense1x2::Dark, Dense1x2::Light),
+    };
+    let mut out = code
+        .render::<Dense1x2>()
+        .quiet_zone(true)
+        .module_dimensions(1, 1)
+        .dark_color(dark)
+        .light_color(light)
+        .build();
+    out.push('\n');
     Ok(out)
 }
 
@@ -265,6 +263,49 @@ fn find_one_code(width: usize, height: usize, luma: &[u8]) -> Result<String, QrI
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The modules a terminal drawing shows: `true` where a glyph draws ink, row by row.
+    fn inked(drawing: &str) -> Vec<Vec<bool>> {
+        let mut rows = Vec::new();
+        for line in drawing.lines() {
+            let (top, bottom): (Vec<bool>, Vec<bool>) = line
+                .chars()
+                .map(|c| match c {
+                    '█' => (true, true),
+                    '▀' => (true, false),
+                    '▄' => (false, true),
+                    ' ' => (false, false),
+                    other => panic!("unexpected {other:?}"),
+                })
+                .unzip();
+            rows.push(top);
+            rows.push(bottom);
+        }
+        rows
+    }
+
+    #[test]
+    fn the_terminal_drawing_is_the_code_module_by_module() {
+        for text in ["hello", "FERRY:REQ:0123456789", &"0002010102".repeat(20)] {
+            let code = encode(text).unwrap();
+            let side = code.width() + 2 * QUIET_ZONE;
+            for theme in [TerminalTheme::LightOnDark, TerminalTheme::DarkOnLight] {
+                let drawing = terminal_with(text, theme).unwrap();
+                assert!(drawing.ends_with('\n'));
+                let rows = inked(&drawing);
+                assert_eq!(rows.len(), side + side % 2, "{text}");
+                for (y, row) in rows.iter().enumerate() {
+                    assert_eq!(row.len(), side);
+                    for (x, &ink) in row.iter().enumerate() {
+                        // Below the picture (an odd side) nothing is drawn.
+                        let expected =
+                            y < side && dark(&code, x, y) == (theme == TerminalTheme::DarkOnLight);
+                        assert_eq!(ink, expected, "{text} {theme:?} ({x}, {y})");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn too_long_is_typed() {
