@@ -155,30 +155,17 @@ pub fn plan(
 
 #[cfg(test)]
 mod tests {
-    use ferry_proto::{AccountId, RequestNonce, TaId, X25519Secret};
+    use ferry_proto::TaId;
+    use ferry_testkit::{T0 as T, TestIssuer, TestWallet, brl};
     use proptest::prelude::*;
 
     use super::*;
 
     const BRL: Currency = Currency::BRL;
-    const T: UnixTime = UnixTime(1_700_000_000);
 
-    fn brl(minor: i64) -> Money {
-        Money::new(minor, BRL)
-    }
-
+    /// A request in BRL from a fresh payee, valid for ten minutes from `T`.
     fn request(amount: Option<i64>) -> PaymentRequest {
-        PaymentRequest {
-            payee: AccountId::random(),
-            currency: BRL,
-            amount: amount.map(brl),
-            nonce: RequestNonce::random(),
-            link_key: X25519Secret::generate().public(),
-            expires_at: T.plus_secs(600),
-            payee_name: "Bia".into(),
-            city: "Recife".into(),
-            reference: String::new(),
-        }
+        TestWallet::new(&TestIssuer::new(), BRL).request(amount)
     }
 
     fn id(j: u32) -> PaymentId {
@@ -302,7 +289,7 @@ mod tests {
             ),
             (
                 plan(&r, None, &payer(100_00, None), r.expires_at),
-                "the request expired at 2023-11-14 22:23:20 UTC: ask the payee for a new one",
+                "the request expired at 2027-01-15 08:10:00 UTC: ask the payee for a new one",
             ),
             (
                 plan(
