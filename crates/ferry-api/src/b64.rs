@@ -18,10 +18,35 @@ fn base64url_schema(max_bytes: usize, exact: bool) -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(SchemaType::Type(Type::String))
         .format(Some(SchemaFormat::Custom("base64url".to_owned())))
-        .description(Some("base64url without padding (RFC 4648 §5)"))
+        .description(Some(
+            "base64url without padding (RFC 4648 §5), canonical: the unused bits of the last \
+             character are zero",
+        ))
+        .pattern(Some(canonical_pattern(exact.then_some(max_bytes))))
         .min_length(exact.then_some(max_len))
         .max_length(Some(max_len))
         .into()
+}
+
+/// The regular expression of canonical base64url without padding: of exactly `n` bytes, or of
+/// any length. A final group of two characters encodes one byte (its last character then has
+/// four zero bits: one of `AQgw`), of three characters two bytes (two zero bits).
+fn canonical_pattern(n: Option<usize>) -> String {
+    const C: &str = "[A-Za-z0-9_-]";
+    const ONE: &str = "[AQgw]";
+    const TWO: &str = "[AEIMQUYcgkosw048]";
+    match n {
+        Some(n) => {
+            let groups = n / 3;
+            let tail = match n % 3 {
+                0 => String::new(),
+                1 => format!("{C}{ONE}"),
+                _ => format!("{C}{{2}}{TWO}"),
+            };
+            format!("^{C}{{{}}}{tail}$", groups * 4)
+        }
+        None => format!("^(?:{C}{{4}})*(?:{C}{ONE}|{C}{{2}}{TWO})?$"),
+    }
 }
 
 /// Decodes strict base64url without padding, refusing inputs that would decode to more than
@@ -206,6 +231,30 @@ mod tests {
         let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
         assert!(names.contains(&"B64"), "{names:?}");
         assert!(names.contains(&"B64Array32"), "{names:?}");
+    }
+
+    #[test]
+    fn the_schema_pattern_accepts_exactly_the_canonical_encodings() {
+        let any = regex_lite::Regex::new(&canonical_pattern(None)).unwrap();
+        for n in 0..40usize {
+            let exact = regex_lite::Regex::new(&canonical_pattern(Some(n))).unwrap();
+            for fill in [0u8, 0x5a, 0xff] {
+                let text = BASE64URL_NOPAD.encode(&vec![fill; n]);
+                assert!(exact.is_match(&text), "{n} {text}");
+                assert!(any.is_match(&text), "{n} {text}");
+                // Every one-character change the pattern accepts still decodes, strictly.
+                for i in 0..text.len() {
+                    for c in ['A', 'B', 'z', '-', '_', '+', '='] {
+                        let mut t: Vec<char> = text.chars().collect();
+                        t[i] = c;
+                        let t: String = t.into_iter().collect();
+                        if exact.is_match(&t) {
+                            assert!(BASE64URL_NOPAD.decode(t.as_bytes()).is_ok(), "{t}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

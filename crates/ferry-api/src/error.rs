@@ -62,6 +62,8 @@ error_codes! {
     UnreadableBody => "unreadable_body",
     /// The body is over the route's limit.
     TooLarge => "too_large",
+    /// The body did not arrive within the server's body timeout.
+    RequestTimeout => "request_timeout",
     /// The body is not `application/json` (or, for USSD, not a form).
     UnsupportedMediaType => "unsupported_media_type",
     /// More items than one request may carry.

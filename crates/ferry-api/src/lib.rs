@@ -19,9 +19,11 @@
 pub mod auth;
 mod b64;
 pub mod bodies;
+pub mod bounded;
 #[cfg(feature = "client")]
 pub mod client;
 mod error;
+pub mod integers;
 mod outcome;
 
 pub use b64::{B64, B64Array};

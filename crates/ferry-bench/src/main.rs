@@ -3,6 +3,7 @@
 //! belong in BENCHMARKS.md with the command that produced them.
 
 mod demo;
+mod flood;
 mod pay;
 mod settle;
 mod sizes;
@@ -34,6 +35,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The settlement server under body floods: peak memory and `/healthz` latency while many
+    /// clients send large batch bodies at once (Linux).
+    Flood(flood::FloodArgs),
     /// The protocol core in one process with test keys: an offline payment, a settlement
     /// replay and a caught double spend, told in the terminal.
     Demo,
@@ -51,6 +55,7 @@ fn main() -> Result<()> {
         Command::Settle(args) => settle::run(args),
         Command::Pay(args) => pay::run(args),
         Command::Sizes { json } => sizes::run(json, &mut std::io::stdout()),
+        Command::Flood(args) => flood::run(args),
         Command::Demo => demo::run(&mut std::io::stdout()),
     }
 }

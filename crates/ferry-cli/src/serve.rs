@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use ferry_proto::cert::FeeSchedule;
 use ferry_proto::{Currency, PublicKey};
-use ferry_server::serve::{ServeConfig, open_store, start};
+use ferry_server::conn::ConnLimits;
+use ferry_server::serve::{ServeConfig, ServerLimits, open_store, start};
 
 /// Where the server keeps its state.
 #[derive(Args, Debug, Clone)]
@@ -46,6 +47,28 @@ pub struct ServeArgs {
     /// Seconds between fraud sweeps.
     #[arg(long, default_value_t = 60)]
     sweep_every: u64,
+    /// Seconds a connection may take to send a complete request header, when it opens and
+    /// again while kept alive between requests; then it is closed.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    header_timeout: u64,
+    /// Seconds a whole request body may take to arrive (408 after).
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    body_timeout: u64,
+    /// Most connections served at once (idle ones are closed first to make room; lowered to
+    /// fit the open-file limit, which `ferry serve` raises to the hard limit where allowed).
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    max_connections: usize,
+    /// Mebibytes of batch request bodies held at once before new batches are refused with
+    /// 503 and Retry-After.
+    #[arg(long, default_value_t = 16, value_name = "MIB")]
+    max_inflight_mib: usize,
+    /// Seconds requests in flight may run after SIGTERM or Ctrl-C before they are aborted.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    shutdown_deadline: u64,
+    /// Seconds to keep retrying a database that does not answer at start-up (0: report it
+    /// at once).
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    database_retry: u64,
 }
 
 fn parse_fees(specs: &[String]) -> Result<FeeSchedule> {
@@ -95,6 +118,19 @@ fn config(args: &ServeArgs) -> Result<ServeConfig> {
         .collect::<Result<_>>()?;
     c.software_tier = !args.no_software_tier;
     c.sweep_every = Duration::from_secs(args.sweep_every.max(1));
+    if args.max_connections == 0 || args.max_inflight_mib == 0 {
+        bail!("--max-connections and --max-inflight-mib must be at least 1");
+    }
+    c.limits = ServerLimits {
+        conn: ConnLimits {
+            header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+            max_connections: args.max_connections,
+            shutdown_deadline: Duration::from_secs(args.shutdown_deadline),
+        },
+        body_timeout: Duration::from_secs(args.body_timeout.max(1)),
+        inflight_body_bytes: args.max_inflight_mib.saturating_mul(1024 * 1024),
+    };
+    c.database_retry = Duration::from_secs(args.database_retry);
     Ok(c)
 }
 
@@ -105,7 +141,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         let server = start(config.clone())
             .await
             .context("starting the settlement server")?;
-        println!(
+        say(&format!(
             "ferry settlement server on http://{} ({}); admin token in {}",
             server.addr,
             match &config.database_url {
@@ -116,11 +152,23 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                 .data_dir
                 .join(ferry_server::serve::ADMIN_TOKEN_FILE)
                 .display()
-        );
+        ));
         shutdown_signal().await;
-        println!("shutting down");
-        server.stop().await.context("server")
+        say(&format!(
+            "shutting down: requests in flight have {} s to finish",
+            config.limits.conn.shutdown_deadline.as_secs()
+        ));
+        server.stop().await.context("server")?;
+        say("stopped");
+        Ok(())
     })
+}
+
+/// A line on stdout for whoever watches; a closed stdout (the watcher went away) must not stop
+/// the server, so write errors are ignored.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 async fn shutdown_signal() {

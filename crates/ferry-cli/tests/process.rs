@@ -6,12 +6,9 @@
 //! failing assertion never leaves a server running.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_api::client::SettlementClient;
@@ -19,130 +16,19 @@ use ferry_api::{EnvelopeOutcome, Outcome};
 use ferry_ledger::Store;
 use ferry_proto::envelope::Envelope;
 use ferry_proto::{AccountId, PaymentId};
+use ferry_testkit::process::{self, ServerProcess, admin_token};
 use ferry_testkit::{
     Account, Holder, assert_audit_clean, new_agent, payment_transfers, postgres, tally,
 };
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
-/// A `ferry serve` child process; killed (SIGKILL) and reaped on drop.
-struct ServerProcess {
-    child: Child,
-    base_url: String,
-    log: PathBuf,
+async fn start(data_dir: &Path, database_url: Option<&str>, log: PathBuf) -> ServerProcess {
+    ServerProcess::start(FERRY, data_dir, database_url, &[], log).await
 }
 
-impl ServerProcess {
-    /// Starts `ferry serve` on `data_dir` (and `database_url`), letting it pick a free port, and
-    /// waits until it says where it listens and answers `/healthz`. Its stderr goes to `log`.
-    async fn start(data_dir: &Path, database_url: Option<&str>, log: PathBuf) -> ServerProcess {
-        let mut cmd = Command::new(FERRY);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0"])
-            .env_remove("FERRY_DATABASE_URL")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).expect("log file"));
-        if let Some(url) = database_url {
-            cmd.arg("--database-url").arg(url);
-        }
-        let mut child = cmd.spawn().expect("spawn ferry serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut server = ServerProcess {
-            child,
-            base_url: String::new(),
-            log,
-        };
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => line,
-            Err(e) => panic!("ferry serve said nothing ({e}): {}", server.log_text()),
-        };
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        server.base_url = url.to_owned();
-        server.wait_healthy().await;
-        server
-    }
-
-    async fn wait_healthy(&mut self) {
-        let client = SettlementClient::new(&self.base_url);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !client.healthy().await {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!("ferry serve exited with {status}: {}", self.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ferry serve is not healthy: {}",
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn client(&self) -> SettlementClient {
-        SettlementClient::new(&self.base_url)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGKILL, and reap.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn admin_token(data_dir: &Path) -> String {
-    std::fs::read_to_string(data_dir.join(ferry_server::serve::ADMIN_TOKEN_FILE))
-        .expect("admin token")
-        .trim()
-        .to_owned()
-}
-
-/// `ferry audit`: asserts exit status 0 and `clean: true` in its JSON.
 fn cli_audit(data_dir: &Path, database_url: Option<&str>) {
-    let mut cmd = Command::new(FERRY);
-    cmd.arg("audit")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("FERRY_DATABASE_URL")
-        .env("RUST_LOG", "warn");
-    if let Some(url) = database_url {
-        cmd.arg("--database-url").arg(url);
-    }
-    let out = cmd.output().expect("run ferry audit");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "ferry audit exited with {}: {stdout}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let audit: serde_json::Value = serde_json::from_str(&stdout).expect("audit JSON");
-    assert_eq!(audit["clean"], true, "{audit}");
+    process::cli_audit(FERRY, data_dir, database_url);
 }
 
 /// Payers (each funded with 500.00) and payees, registered over HTTP.
@@ -293,7 +179,7 @@ async fn a_server_killed_during_uploads_settles_everything_exactly_once_after_re
     const BRIDGES: usize = 4;
     let temp = tempfile::tempdir().expect("temp dir");
     let data = temp.path().join("data");
-    let mut server = ServerProcess::start(&data, None, temp.path().join("serve-1.log")).await;
+    let mut server = start(&data, None, temp.path().join("serve-1.log")).await;
     let client = server.client();
     let admin = admin_token(&data);
     let mut pop = population(&client, &admin, PAYERS, 10).await;
@@ -341,7 +227,7 @@ async fn a_server_killed_during_uploads_settles_everything_exactly_once_after_re
     drop(server);
 
     // Restart on the same data directory and deliver everything again.
-    let server = ServerProcess::start(&data, None, temp.path().join("serve-2.log")).await;
+    let server = start(&data, None, temp.path().join("serve-2.log")).await;
     let client = server.client();
     let (after, failed) = upload(
         &server.base_url,
@@ -421,8 +307,8 @@ async fn two_server_processes_on_one_postgres_database_settle_a_duplicate_storm_
     let temp = tempfile::tempdir().expect("temp dir");
     let data = temp.path().join("data");
     // One after the other: the first creates the keys and migrates the schema.
-    let a = ServerProcess::start(&data, Some(&url), temp.path().join("serve-a.log")).await;
-    let b = ServerProcess::start(&data, Some(&url), temp.path().join("serve-b.log")).await;
+    let a = start(&data, Some(&url), temp.path().join("serve-a.log")).await;
+    let b = start(&data, Some(&url), temp.path().join("serve-b.log")).await;
     let admin = admin_token(&data);
     let mut pop = population(&a.client(), &admin, PAYERS, 5).await;
     let params = b

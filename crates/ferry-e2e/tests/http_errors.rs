@@ -501,7 +501,7 @@ async fn authentication_failures_are_401_and_routes_404() {
             .expect(401, "unauthorized"),
         get("a malformed account header", &mine)
             .headers(vec![(FERRY_ACCOUNT, "' OR 1=1 --".to_owned())])
-            .expect(400, "invalid_header")
+            .expect(401, "invalid_header")
             .field(FERRY_ACCOUNT),
         get("another account's balances", &format!("/v1/accounts/{}", other.id))
             .signed(key, me)

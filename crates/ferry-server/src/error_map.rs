@@ -101,7 +101,12 @@ pub fn agent_error(e: AgentError) -> ApiError {
     match e {
         A::BadName => ApiError::invalid_field("name", msg),
         A::AgentExists => ApiError::conflict(ErrorCode::AgentExists, msg),
-        A::UnknownAccount => ApiError::not_found("account"),
+        A::UnknownAccount => {
+            ApiError::unprocessable(ErrorCode::UnknownAccount, msg).with_field("account_id")
+        }
+        A::UnknownAgent => {
+            ApiError::unprocessable(ErrorCode::UnknownAccount, msg).with_field("account")
+        }
         A::CurrencyMismatch => ApiError::unprocessable(ErrorCode::CurrencyMismatch, msg),
         A::NotPositive => ApiError::invalid_field("amount", msg),
         A::BadReference => ApiError::invalid_field("reference", msg),

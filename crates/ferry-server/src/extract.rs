@@ -4,7 +4,6 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, OriginalUri, Request};
 use axum::http::{HeaderMap, Method};
-use ferry_api::ErrorCode;
 use ferry_proto::AccountId;
 use serde::de::DeserializeOwned;
 
@@ -27,7 +26,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SignedJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        json::check_content_type(req.headers())?;
+        if let Err(e) = json::check_content_type(req.headers()) {
+            let (parts, body) = req.into_parts();
+            crate::api::body::drain(&parts.headers, body).await;
+            return Err(e);
+        }
         let (account, bytes) = signed_body(req, state).await?;
         Ok(SignedJson {
             account,
@@ -48,20 +51,19 @@ impl FromRequest<AppState> for SignedBy {
 }
 
 async fn signed_body(req: Request, state: &AppState) -> Result<(AccountId, Bytes), ApiError> {
-    let headers = req.headers().clone();
-    let method = req.method().clone();
     let uri = req
         .extensions()
         .get::<OriginalUri>()
         .map_or_else(|| req.uri().clone(), |o| o.0.clone());
-    let account = auth::account_header(&headers)?;
-    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large()
-        } else {
-            ApiError::bad_request(ErrorCode::UnreadableBody, "could not read the request body")
+    let (parts, body) = req.into_parts();
+    let account = match auth::account_header(&parts.headers) {
+        Ok(a) => a,
+        Err(e) => {
+            crate::api::body::drain(&parts.headers, body).await;
+            return Err(e);
         }
-    })?;
+    };
+    let bytes = json::read_body(&parts, body).await?;
     let cert = state
         .engine
         .client_certificate(account)
@@ -69,7 +71,14 @@ async fn signed_body(req: Request, state: &AppState) -> Result<(AccountId, Bytes
         .map_err(registry_error)?
         .ok_or_else(|| ApiError::unauthorized("unknown account"))?;
     let key = cert.unverified().account_key;
-    auth::account_signature(&headers, &method, &uri, &bytes, &key, state.now())?;
+    auth::account_signature(
+        &parts.headers,
+        &parts.method,
+        &uri,
+        &bytes,
+        &key,
+        state.now(),
+    )?;
     Ok((account, bytes))
 }
 

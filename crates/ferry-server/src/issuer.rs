@@ -92,23 +92,18 @@ impl IssuerKeyring {
         bytes.push(VERSION);
         bytes.extend_from_slice(self.signing.to_seed().as_ref());
         bytes.extend_from_slice(self.sealing.to_bytes().as_ref());
-        let tmp = path.with_extension("key.tmp");
-        {
-            let mut options = fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-        }
-        fs::rename(&tmp, path)?;
-        if let Some(parent) = path.parent() {
-            fs::File::open(parent)?.sync_all()?;
-        }
+        // tempfile creates the temporary file 0600 beside the target; persist renames it over.
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".issuer.key.")
+            .tempfile_in(dir)?;
+        tmp.write_all(&bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        fs::File::open(dir)?.sync_all()?;
         Ok(())
     }
 }

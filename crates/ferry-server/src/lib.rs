@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod conn;
 pub mod convert;
 pub mod error_map;
 pub mod extract;
@@ -19,6 +20,7 @@ pub mod openapi;
 pub mod router;
 pub mod routes;
 pub mod serve;
+pub mod shed;
 pub mod state;
 
 pub use ferry_ledger as ledger;

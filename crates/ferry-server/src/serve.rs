@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_ledger::registry::RegistrationPolicy;
+use ferry_ledger::store::IssuerBinding;
 use ferry_ledger::{Engine, EngineConfig, Store, StoreError};
 use ferry_proto::cert::{FeeSchedule, Limits, software_attestation_key};
 use ferry_proto::verify::AttestationRoots;
@@ -19,9 +20,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api::auth;
+use crate::conn::{ConnLimits, raise_open_file_limit};
 use crate::issuer::{IssuerKeyring, KeyringError};
 use crate::metrics::Metrics;
-use crate::router::router;
+use crate::router::{RouterLimits, router};
+use crate::shed::BodyBudget;
 use crate::state::AppState;
 
 /// Name of the admin token file in the data directory.
@@ -46,6 +49,34 @@ pub struct ServeConfig {
     pub software_tier: bool,
     /// How often unfunded payments past their wallets' deadlines are swept into fraud cases.
     pub sweep_every: Duration,
+    /// Connection and request limits.
+    pub limits: ServerLimits,
+    /// How long to keep retrying a database that does not answer at start-up (zero: fail at
+    /// once with the database's own error).
+    pub database_retry: Duration,
+}
+
+/// The server's limits and timeouts (defaults in ARCHITECTURE.md, "Limits and timeouts").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Connections: header timeout, cap, shutdown deadline.
+    pub conn: ConnLimits,
+    /// How long a whole request body may take to arrive.
+    pub body_timeout: Duration,
+    /// Body bytes the batch routes may hold at once before shedding load.
+    pub inflight_body_bytes: usize,
+}
+
+impl Default for ServerLimits {
+    /// Header timeout 10 s, 1024 connections, shutdown deadline 10 s, body timeout 30 s,
+    /// 16 MiB of batch bodies in flight.
+    fn default() -> Self {
+        ServerLimits {
+            conn: ConnLimits::default(),
+            body_timeout: Duration::from_secs(30),
+            inflight_body_bytes: 16 * 1024 * 1024,
+        }
+    }
 }
 
 impl ServeConfig {
@@ -60,6 +91,8 @@ impl ServeConfig {
             hardware_roots: Vec::new(),
             software_tier: true,
             sweep_every: Duration::from_secs(60),
+            limits: ServerLimits::default(),
+            database_retry: Duration::ZERO,
         }
     }
 
@@ -106,6 +139,18 @@ pub enum ServeError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    /// The database belongs to a server with other issuer keys.
+    #[error(
+        "the database belongs to issuer key {stored} but this server's key is {ours}: \
+         start it with that server's data directory (its keys), or use another database; \
+         key rotation is a deliberate operation, not a start-up option"
+    )]
+    ForeignKeys {
+        /// The issuer key id the database records.
+        stored: String,
+        /// This server's issuer key id.
+        ours: String,
+    },
     /// A file in the data directory could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -130,7 +175,8 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Stops accepting connections, finishes requests in flight, and returns.
+    /// Stops accepting connections, lets requests in flight finish within the shutdown
+    /// deadline (aborting what is left after it), and returns.
     pub async fn stop(mut self) -> io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -173,10 +219,28 @@ pub fn load_or_create_admin_token(dir: &Path) -> Result<String, ServeError> {
     }
 }
 
-/// Opens the store the configuration names.
+/// Opens the store the configuration names. A database that does not answer is retried with
+/// back-off for up to `config.database_retry` (not at all by default), then reported with the
+/// database's own error.
 pub async fn open_store(config: &ServeConfig) -> Result<Store, ServeError> {
     match &config.database_url {
-        Some(url) => Ok(Store::open(url).await?),
+        Some(url) => {
+            let deadline = tokio::time::Instant::now() + config.database_retry;
+            let mut wait = Duration::from_millis(250);
+            loop {
+                match Store::open(url).await {
+                    Ok(store) => return Ok(store),
+                    Err(e)
+                        if e.is_unreachable() && tokio::time::Instant::now() + wait <= deadline =>
+                    {
+                        tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "database not answering; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
         None => {
             fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::Io {
                 path: config.data_dir.clone(),
@@ -200,6 +264,19 @@ pub async fn start_with_clock(
     let keys = IssuerKeyring::load_or_create(&config.data_dir)?;
     let admin_token = load_or_create_admin_token(&config.data_dir)?;
     let store = open_store(&config).await?;
+    let ours = keys.signing.public().key_id();
+    match store
+        .bind_issuer(ours, keys.sealing.public().key_id(), clock.now())
+        .await?
+    {
+        IssuerBinding::Ours => {}
+        IssuerBinding::Other(stored) => {
+            return Err(ServeError::ForeignKeys {
+                stored: stored.to_string(),
+                ours: ours.to_string(),
+            });
+        }
+    }
     let engine = Engine::new(store, keys.signing, keys.sealing, config.engine_config());
     let state = AppState {
         engine: engine.clone(),
@@ -232,13 +309,31 @@ pub async fn start_with_clock(
             }
         })
     };
-    let app = router(state);
+    let app = router(
+        state,
+        RouterLimits {
+            body_timeout: config.limits.body_timeout,
+            budget: BodyBudget::new(config.limits.inflight_body_bytes),
+        },
+    );
+    let mut conn_limits = config.limits.conn;
+    if let Some(files) = raise_open_file_limit() {
+        // Keep descriptors for the database pool, log files and the listener.
+        let room = usize::try_from(files.saturating_sub(64)).unwrap_or(usize::MAX);
+        if room < conn_limits.max_connections {
+            tracing::warn!(
+                open_files = files,
+                max_connections = room,
+                "the open-file limit lowers the connection cap"
+            );
+            conn_limits.max_connections = room.max(1);
+        }
+    }
     let task = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
+        let result = crate::conn::serve(listener, app, conn_limits, async {
+            let _ = rx.await;
+        })
+        .await;
         sweeper.abort();
         result
     });

@@ -7,6 +7,7 @@
 //!   for protocol-level tests, with a fixed time [`T0`].
 //! - `postgres` (feature `server`, on by default): a fresh PostgreSQL schema per test, skipped without a database unless CI
 //!   requires it.
+//! - `process` (feature `server`): `ferry serve` and `ferry audit` as child processes.
 //! - `server` (feature `server`): a real settlement server in the test's process, and registered accounts,
 //!   holders and agents that talk to it over HTTP.
 
@@ -15,6 +16,8 @@
 
 #[cfg(feature = "server")]
 pub mod postgres;
+#[cfg(feature = "server")]
+pub mod process;
 pub mod protocol;
 #[cfg(feature = "server")]
 pub mod server;

@@ -47,8 +47,10 @@ pub struct DepositRequest {
     /// The wallet (hex), which must belong to the signing account.
     pub ta_id: String,
     /// The wallet's next serial (its last serial + 1).
+    #[serde(deserialize_with = "crate::integers::u32_field")]
     pub serial: u32,
     /// Minor units.
+    #[serde(deserialize_with = "crate::integers::i64_field")]
     pub amount: i64,
     /// ISO 4217 code.
     pub currency: String,
@@ -68,6 +70,7 @@ pub struct DepositIssued {
 #[serde(deny_unknown_fields)]
 pub struct BondRequest {
     /// Minor units.
+    #[serde(deserialize_with = "crate::integers::i64_field")]
     pub amount: i64,
     /// ISO 4217 code.
     pub currency: String,

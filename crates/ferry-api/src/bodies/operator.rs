@@ -13,6 +13,7 @@ pub struct CashInRequest {
     /// The account credited (hex).
     pub account_id: String,
     /// Minor units.
+    #[serde(deserialize_with = "crate::integers::i64_field")]
     pub amount: i64,
     /// ISO 4217 code.
     pub currency: String,
@@ -52,6 +53,7 @@ pub struct FundRequest {
     /// `insurance` or `agent:<name>`.
     pub account: String,
     /// Minor units.
+    #[serde(deserialize_with = "crate::integers::i64_field")]
     pub amount: i64,
     /// ISO 4217 code.
     pub currency: String,

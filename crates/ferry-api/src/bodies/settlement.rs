@@ -24,6 +24,8 @@ pub struct ClaimItem {
 #[serde(deny_unknown_fields)]
 pub struct ClaimsRequest {
     /// Up to 1000 payments.
+    #[serde(deserialize_with = "crate::bounded::at_most::<_, _, 1000>")]
+    #[schema(max_items = 1000)]
     pub items: Vec<ClaimItem>,
 }
 
@@ -51,9 +53,12 @@ pub struct JournalRequest {
     /// The wallet's certificate.
     pub ta_certificate: B64,
     /// Journal entries since the last sync, in order (at most 1000).
+    #[serde(deserialize_with = "crate::bounded::at_most::<_, _, 1000>")]
+    #[schema(max_items = 1000)]
     pub entries: Vec<B64>,
-    /// The payments collected by these entries.
-    #[serde(default)]
+    /// The payments collected by these entries (at most 1000).
+    #[serde(default, deserialize_with = "crate::bounded::at_most::<_, _, 1000>")]
+    #[schema(max_items = 1000)]
     pub collected: Vec<ClaimItem>,
 }
 
@@ -103,7 +108,9 @@ pub struct JournalResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvelopesRequest {
-    /// Up to 1000 sealed envelopes.
+    /// Up to 1000 sealed envelopes (and at most 4 MiB in all).
+    #[serde(deserialize_with = "crate::bounded::at_most::<_, _, 1000>")]
+    #[schema(max_items = 1000)]
     pub envelopes: Vec<B64>,
 }
 
@@ -146,6 +153,8 @@ pub struct EnvelopesResponse {
 #[serde(deny_unknown_fields)]
 pub struct OrdersRequest {
     /// Up to 1000 signed deferred orders. The receiver has no guarantee until one settles.
+    #[serde(deserialize_with = "crate::bounded::at_most::<_, _, 1000>")]
+    #[schema(max_items = 1000)]
     pub orders: Vec<B64>,
 }
 

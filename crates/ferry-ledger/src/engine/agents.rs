@@ -27,6 +27,9 @@ pub enum AgentError {
     /// The account is not registered.
     #[error("unknown account")]
     UnknownAccount,
+    /// No agent of that name exists.
+    #[error("no agent of that name exists (create it first)")]
+    UnknownAgent,
     /// Not the server's currency.
     #[error("currency mismatch")]
     CurrencyMismatch,
@@ -227,8 +230,16 @@ impl Engine {
         if !valid_reference(reference) {
             return Err(AgentError::BadReference);
         }
-        if !matches!(target, LedgerAccount::Agent(_) | LedgerAccount::Insurance) {
-            return Err(AgentError::NotFundable);
+        match &target {
+            LedgerAccount::Insurance => {}
+            // Money issued into a float no agent owns could be paid out by whoever later
+            // registers that name.
+            LedgerAccount::Agent(name) => {
+                if !self.inner.store.agent_exists(name).await? {
+                    return Err(AgentError::UnknownAgent);
+                }
+            }
+            _ => return Err(AgentError::NotFundable),
         }
         let insurance = target == LedgerAccount::Insurance;
         let transfer = Transfer {

@@ -24,6 +24,7 @@ mod cases;
 mod debits;
 mod deposits;
 mod envelopes;
+mod issuer;
 mod journal;
 mod orders;
 mod registry;
@@ -35,6 +36,7 @@ pub use batch::LedgerBatch;
 pub use cases::{Case, FraudCase, NewCase};
 pub use debits::{Debit, DebitRecord};
 pub use deposits::DepositRecord;
+pub use issuer::IssuerBinding;
 pub use journal::{EntryRow, Recorded};
 pub use registry::WalletRow;
 
@@ -104,6 +106,15 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// True when the database could not be reached at all (refused, unresolvable, timed out):
+    /// worth waiting for at start-up when asked to.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
+        )
+    }
+
     /// True when the same transaction may succeed if run again: a PostgreSQL deadlock
     /// (`40P01`) or serialization failure (`40001`), or SQLite still busy (`5`, `517`). A
     /// unique-key violation is not transient: identities are inserted with `ON CONFLICT DO
@@ -240,10 +251,24 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
-        let options = AnyPoolOptions::new().max_connections(match dialect {
-            Dialect::Sqlite => 4,
-            Dialect::Postgres => 16,
-        });
+        // A database that is down is reported at once with its own error (connection refused,
+        // unknown host, authentication...), not as the pool's "timed out" after 30 s: one
+        // connection is opened directly first.
+        if dialect == Dialect::Postgres {
+            let conn = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                <AnyConnection as sqlx::Connection>::connect(url),
+            )
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+            let _ = sqlx::Connection::close(conn).await;
+        }
+        let options = AnyPoolOptions::new()
+            .max_connections(match dialect {
+                Dialect::Sqlite => 4,
+                Dialect::Postgres => 16,
+            })
+            .acquire_timeout(std::time::Duration::from_secs(5));
         let options = if dialect == Dialect::Sqlite {
             options.after_connect(|conn, _| {
                 Box::pin(async move {
@@ -559,33 +584,30 @@ mod tests {
     /// stays.
     #[tokio::test]
     async fn a_database_from_before_migration_files_opens_with_its_data() {
+        // What the old runner left: the tables of versions 1-3, their numbers in ferry_schema,
+        // no _sqlx_migrations.
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open_sqlite_dir(dir.path()).await.expect("store");
-        assert!(
-            store
-                .insert_agent("kiosk", [7; 32], UnixTime(1))
-                .await
-                .expect("agent")
+        install_default_drivers();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("ferry.db").display()
         );
-        // Turn it into what the old runner left behind.
-        sqlx::query("DROP TABLE _sqlx_migrations")
-            .execute(store.pool())
+        let pool = AnyPoolOptions::new().connect(&url).await.expect("pool");
+        SQLITE_MIGRATIONS
+            .run_to(3, &pool)
             .await
-            .expect("drop");
-        sqlx::query("CREATE TABLE ferry_schema (version BIGINT PRIMARY KEY)")
-            .execute(store.pool())
-            .await
-            .expect("legacy table");
-        sqlx::query("INSERT INTO ferry_schema (version) VALUES (1), (2), (3)")
-            .execute(store.pool())
-            .await
-            .expect("legacy versions");
-        store.pool().close().await;
+            .expect("versions 1-3");
+        for sql in [
+            "DROP TABLE _sqlx_migrations",
+            "CREATE TABLE ferry_schema (version BIGINT PRIMARY KEY)",
+            "INSERT INTO ferry_schema (version) VALUES (1), (2), (3)",
+            "INSERT INTO agents (name, token_digest, created_at) VALUES ('kiosk', x'07', 1)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.expect(sql);
+        }
+        pool.close().await;
         let reopened = Store::open_sqlite_dir(dir.path()).await.expect("reopens");
-        assert_eq!(
-            reopened.agent_by_token([7; 32]).await.expect("read"),
-            Some("kiosk".to_owned())
-        );
+        assert!(reopened.agent_exists("kiosk").await.expect("read"));
         let applied: i64 = sqlx::query("SELECT COUNT(*) FROM _sqlx_migrations")
             .fetch_one(reopened.pool())
             .await
@@ -593,6 +615,18 @@ mod tests {
             .try_get(0)
             .expect("count");
         assert_eq!(applied, SQLITE_MIGRATIONS.iter().count() as i64);
+        // The versions after 3 ran: the issuer table exists.
+        assert_eq!(
+            reopened
+                .bind_issuer(
+                    ferry_proto::KeyId([1; 8]),
+                    ferry_proto::KeyId([2; 8]),
+                    UnixTime(5)
+                )
+                .await
+                .expect("bind"),
+            IssuerBinding::Ours
+        );
         // And again: nothing left to do.
         reopened.pool().close().await;
         Store::open_sqlite_dir(dir.path())

@@ -237,6 +237,10 @@ pub mod kit {
         pub async fn cash_in(&self, account: AccountId, minor: i64) {
             let r = format!("r{}", AccountId::random());
             let agent = format!("agent-{}", &r[1..9]);
+            self.engine
+                .create_agent(&agent, ferry_proto::random_bytes(), T0)
+                .await
+                .expect("create agent");
             assert_eq!(
                 self.engine
                     .fund(LedgerAccount::Agent(agent.clone()), brl(minor), &r, T0)

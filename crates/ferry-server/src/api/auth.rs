@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 
-/// The value of the single header `name`: `Ok(None)` if absent, 400 `invalid_header` if repeated
+/// The value of the single header `name`: `Ok(None)` if absent, 401 `invalid_header` if repeated
 /// or not visible ASCII.
 fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ApiError> {
     let mut values = headers.get_all(name).iter();
@@ -35,9 +35,15 @@ fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h st
         .map_err(|_| invalid_header(name, "header is not visible ASCII"))
 }
 
-/// 400 `invalid_header` about header `name`.
+/// 401 `invalid_header` about credential header `name`: a malformed credential fails
+/// authentication like a missing or wrong one.
 fn invalid_header(name: &str, why: &str) -> ApiError {
-    ApiError::bad_request(ErrorCode::InvalidHeader, format!("{name}: {why}")).with_field(name)
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidHeader,
+        format!("{name}: {why}"),
+    )
+    .with_field(name)
 }
 
 /// The token of the single `Authorization: Bearer <token>` header; 401 `unauthorized` if it is
@@ -87,7 +93,7 @@ pub fn new_token() -> String {
 }
 
 /// The account named by the single `ferry-account` header (32 lower-case hex characters):
-/// 401 `unauthorized` if absent, 400 `invalid_header` if malformed.
+/// 401 `unauthorized` if absent, 401 `invalid_header` if malformed.
 pub fn account_header(headers: &HeaderMap) -> Result<AccountId, ApiError> {
     let value = single_header(headers, FERRY_ACCOUNT)?
         .ok_or_else(|| ApiError::unauthorized("missing ferry-account header"))?;
@@ -97,7 +103,7 @@ pub fn account_header(headers: &HeaderMap) -> Result<AccountId, ApiError> {
 }
 
 /// The public key in the single `ferry-key` header (base64url without padding, a valid
-/// Ed25519 key): 401 `unauthorized` if absent, 400 `invalid_header` if malformed.
+/// Ed25519 key): 401 `unauthorized` if absent, 401 `invalid_header` if malformed.
 pub fn key_header(headers: &HeaderMap) -> Result<PublicKey, ApiError> {
     let value = single_header(headers, FERRY_KEY)?
         .ok_or_else(|| ApiError::unauthorized("missing ferry-key header"))?;
@@ -287,7 +293,7 @@ mod tests {
             assert_eq!(
                 (e.status(), e.code().as_str(), e.field()),
                 (
-                    StatusCode::BAD_REQUEST,
+                    StatusCode::UNAUTHORIZED,
                     "invalid_header",
                     Some("ferry-account")
                 ),
@@ -322,7 +328,11 @@ mod tests {
             let e = key_header(&headers(&[("ferry-key", bad)])).unwrap_err();
             assert_eq!(
                 (e.status(), e.code().as_str(), e.field()),
-                (StatusCode::BAD_REQUEST, "invalid_header", Some("ferry-key")),
+                (
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_header",
+                    Some("ferry-key")
+                ),
                 "{bad:?}"
             );
         }
@@ -471,6 +481,6 @@ mod tests {
             &s.key.public(),
             NOW,
         );
-        assert_eq!(code(r), (400, ErrorCode::InvalidHeader));
+        assert_eq!(code(r), (401, ErrorCode::InvalidHeader));
     }
 }

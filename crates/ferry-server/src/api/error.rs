@@ -22,6 +22,8 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     field: Option<String>,
+    /// Seconds for a `Retry-After` header (load shed).
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -41,6 +43,7 @@ impl ApiError {
             code,
             message,
             field: None,
+            retry_after: None,
         }
     }
 
@@ -96,6 +99,27 @@ impl ApiError {
             ErrorCode::TooLarge,
             "request body is too large",
         )
+    }
+
+    /// 413 `too_large`, naming the route's limit.
+    pub fn too_large_for(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::TooLarge,
+            format!("request body is over this route's limit of {limit} bytes"),
+        )
+    }
+
+    /// 503 `unavailable` with `Retry-After`: the server is shedding load; the request was not
+    /// looked at and may be sent again after `secs` seconds.
+    pub fn overloaded(secs: u32) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "the server is busy; try again shortly",
+        );
+        e.retry_after = Some(secs);
+        e
     }
 
     /// 415 `unsupported_media_type`: the body is not `application/json`.
@@ -160,7 +184,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
@@ -260,6 +290,20 @@ mod tests {
             ApiError::not_found("account").message(),
             "account not found"
         );
+    }
+
+    #[tokio::test]
+    async fn a_shed_request_is_told_when_to_come_back() {
+        let res = ApiError::overloaded(1).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            res.headers()
+                .get(axum::http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+        let (_, _, body) = render(ApiError::overloaded(1)).await;
+        assert_eq!(body["error"]["code"], "unavailable");
     }
 
     #[test]

@@ -9,17 +9,18 @@
 //! Amounts are plain JSON integers (`i64` minor units); a value outside `i64` is `invalid_field`.
 //! Responses use axum's [`Json`](axum::Json).
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::HeaderMap;
-use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
 use ferry_api::ErrorCode;
 pub use ferry_api::{B64, B64Array};
 
+use super::body::{self, BodyLimit, BodyTimeout};
 use super::error::ApiError;
 
 /// A JSON request body, parsed strictly. See the [module docs](self).
@@ -33,17 +34,37 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        check_content_type(req.headers())?;
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::too_large()
-            } else {
-                ApiError::bad_request(ErrorCode::UnreadableBody, "could not read the request body")
-            }
-        })?;
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let bytes = json_body(req).await?;
         from_slice(&bytes).map(StrictJson)
     }
+}
+
+/// The body of a JSON request: the content type checked (a wrong one is refused after the
+/// body is drained), then read within the route's [`BodyLimit`] and [`BodyTimeout`].
+pub async fn json_body(req: Request) -> Result<Bytes, ApiError> {
+    let (parts, body) = req.into_parts();
+    if let Err(e) = check_content_type(&parts.headers) {
+        body::drain(&parts.headers, body).await;
+        return Err(e);
+    }
+    read_body(&parts, body).await
+}
+
+/// Reads `body` within the [`BodyLimit`] and [`BodyTimeout`] the router set for the route
+/// (defaults otherwise).
+pub async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, ApiError> {
+    let limit = parts
+        .extensions
+        .get::<BodyLimit>()
+        .copied()
+        .unwrap_or_default();
+    let timeout = parts
+        .extensions
+        .get::<BodyTimeout>()
+        .copied()
+        .unwrap_or_default();
+    body::read_limited(&parts.headers, body, limit, timeout).await
 }
 
 /// Accepts exactly one `content-type` whose media type is `application/json` (any case), with
@@ -95,7 +116,9 @@ fn classify(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         Category::Data => {
             // serde_path_to_error ends the path with an unknown key, but stops at the parent
             // struct for a missing or duplicate one: the name comes from serde's message.
-            if quoted_name(&text, "unknown field `").is_some() {
+            if text.starts_with(ferry_api::bounded::TOO_MANY_ITEMS) {
+                ApiError::unprocessable(ErrorCode::BatchTooLarge, text.clone()).with_field(path)
+            } else if quoted_name(&text, "unknown field `").is_some() {
                 ApiError::bad_request(ErrorCode::UnknownField, text.clone()).with_field(path)
             } else if let Some(name) = quoted_name(&text, "missing field `") {
                 ApiError::bad_request(ErrorCode::MissingField, text.clone())
@@ -141,7 +164,7 @@ fn join_path(parent: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::body::Body;
+    use axum::http::StatusCode;
     use axum::response::IntoResponse;
     use data_encoding::BASE64URL_NOPAD;
     use serde::Deserialize;
@@ -427,8 +450,8 @@ mod tests {
 
     #[tokio::test]
     async fn extractor_enforces_the_body_limit() {
-        // axum's default limit (2 MiB) applies unless the router sets another.
-        let limit = 2 * 1024 * 1024;
+        // The default limit (64 KiB) applies unless the router sets another for the route.
+        let limit = BodyLimit::default().0;
         let mut body = items(0, r#"{"payment":"AA","amount":1}"#).into_bytes();
         body.resize(limit, b' ');
         let (s, _) = call(Some("application/json"), body.clone()).await;

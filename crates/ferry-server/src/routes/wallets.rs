@@ -2,9 +2,8 @@
 //! with the account key (registration: with the key being registered).
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{OriginalUri, Path, Request, State};
+use axum::http::StatusCode;
 use ferry_proto::{AccountId, AttestationStatement, TaId};
 
 use crate::api::error::ApiError;
@@ -26,12 +25,11 @@ use crate::state::AppState;
               (status = 401, body = ferry_api::ErrorBody), (status = 409, body = ferry_api::ErrorBody)))]
 pub async fn register_account(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    method: Method,
     uri: OriginalUri,
-    body: Bytes,
+    req: Request,
 ) -> Result<(StatusCode, Json<AccountRegistered>), ApiError> {
-    json::check_content_type(&headers)?;
+    let (headers, method) = (req.headers().clone(), req.method().clone());
+    let body = json::json_body(req).await?;
     let signer = signed_by_new_key(&state, &headers, &method, &uri, &body).await?;
     let req: RegisterAccount = json::from_slice(&body)?;
     let key = ferry_proto::PublicKey::from_bytes(&req.account_key.0)
