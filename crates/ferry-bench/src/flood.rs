@@ -36,6 +36,10 @@ pub struct FloodArgs {
     /// Size of each request body, in MiB.
     #[arg(long, default_value_t = 15.0)]
     body_mib: f64,
+    /// Each flooder sends again as soon as it is answered, for this many seconds (at least
+    /// one request each).
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
     /// Print one JSON object instead of a summary.
     #[arg(long)]
     json: bool,
@@ -95,23 +99,36 @@ pub fn run(args: FloodArgs) -> Result<()> {
         let (hwm_before, _) = memory_kib(pid).context("reading /proc")?;
         let body = Arc::new(batch_body(&field, bytes));
         let done = Arc::new(AtomicBool::new(false));
+        // The prober has a thread and runtime of its own, so the flooders' work on this side
+        // does not delay its requests (they share the machine's cores with the server all the
+        // same; the figure is an upper bound on what the server alone would cause).
         let probe = {
-            let client = server.client();
+            let base = server.base_url.clone();
             let done = done.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut failures = 0usize;
-                while !done.load(Ordering::Relaxed) {
-                    let started = Instant::now();
-                    match tokio::time::timeout(Duration::from_secs(5), client.healthy()).await {
-                        Ok(true) => latencies.push(started.elapsed().as_secs_f64() * 1000.0),
-                        _ => failures += 1,
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("prober runtime");
+                rt.block_on(async move {
+                    let client = SettlementClient::new(&base);
+                    let mut latencies = Vec::new();
+                    let mut failures = 0usize;
+                    while !done.load(Ordering::Relaxed) {
+                        let started = Instant::now();
+                        match tokio::time::timeout(Duration::from_secs(5), client.healthy()).await
+                        {
+                            Ok(true) => latencies.push(started.elapsed().as_secs_f64() * 1000.0),
+                            _ => failures += 1,
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
                     }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                (latencies, failures)
+                    (latencies, failures)
+                })
             })
         };
+        // Let the prober take its first measurements before the flood.
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..args.requests {
@@ -123,37 +140,64 @@ pub fn run(args: FloodArgs) -> Result<()> {
             );
             let body = body.clone();
             let route = args.route.clone();
+            let until = started + Duration::from_secs_f64(args.seconds);
             tasks.push(tokio::spawn(async move {
-                match client
-                    .raw(
-                        reqwest::Method::POST,
-                        &route,
-                        Some("application/json"),
-                        body.to_vec(),
-                        &[],
-                    )
-                    .await
-                {
-                    Ok((status, _)) => status.to_string(),
-                    Err(e) => format!("error: {e}"),
+                let mut answers = Vec::new();
+                loop {
+                    let answer = match client
+                        .raw(
+                            reqwest::Method::POST,
+                            &route,
+                            Some("application/json"),
+                            body.to_vec(),
+                            &[],
+                        )
+                        .await
+                    {
+                        Ok((status, body)) => {
+                            match serde_json::from_slice::<ferry_api::ErrorBody>(&body) {
+                                Ok(e) => format!("{status} {}", e.error.code),
+                                Err(_) => status.to_string(),
+                            }
+                        }
+                        // A connection the server closed without reading the whole body.
+                        Err(_) => "connection closed".to_owned(),
+                    };
+                    answers.push(answer);
+                    if Instant::now() >= until {
+                        break answers;
+                    }
                 }
             }));
         }
         let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
         for t in tasks {
-            let s = t.await.unwrap_or_else(|e| format!("panic: {e}"));
-            *statuses.entry(s).or_default() += 1;
+            for s in t.await.unwrap_or_else(|e| vec![format!("panic: {e}")]) {
+                *statuses.entry(s).or_default() += 1;
+            }
         }
         let flood_secs = started.elapsed().as_secs_f64();
         done.store(true, Ordering::Relaxed);
-        let (mut latencies, probe_failures) = probe.await.context("prober")?;
+        let (mut latencies, probe_failures) = probe
+            .join()
+            .map_err(|_| anyhow::anyhow!("the prober panicked"))?;
         latencies.sort_by(f64::total_cmp);
         let (hwm, rss_after) = memory_kib(pid).context("reading /proc")?;
         let healthy_after = server.client().healthy().await;
+        let log = server.log_text();
+        let warnings: BTreeMap<String, usize> = log
+            .lines()
+            .filter_map(|l| l.split_once(" WARN ").map(|(_, w)| w))
+            .map(|w| w.split(':').take(2).collect::<Vec<_>>().join(":"))
+            .fold(BTreeMap::new(), |mut m, w| {
+                *m.entry(w).or_default() += 1;
+                m
+            });
         Ok::<_, anyhow::Error>(json!({
             "bench": "flood",
             "route": args.route,
-            "requests": args.requests,
+            "flooders": args.requests,
+            "requests": statuses.values().sum::<usize>(),
             "body_bytes": body.len(),
             "flood_secs": flood_secs,
             "answers": statuses,
@@ -168,6 +212,7 @@ pub fn run(args: FloodArgs) -> Result<()> {
                 "max_ms": latencies.last().copied().unwrap_or(0.0),
             },
             "healthy_after": healthy_after,
+            "server_warnings": warnings,
             "targets": { "peak_rss_mib": 256, "healthz_p99_ms": 100 },
         }))
     })?;

@@ -46,10 +46,15 @@ pub async fn admit(State(budget): State<BodyBudget>, req: Request, next: Next) -
         .copied()
         .unwrap_or_default()
         .0;
-    let want = declared_length(req.headers())
-        .map_or(limit, |n| {
-            usize::try_from(n).unwrap_or(usize::MAX).min(limit)
-        })
+    let declared = declared_length(req.headers());
+    // A body declared over the route's limit can never be admitted: 413, not "try again".
+    if declared.is_some_and(|n| n > limit as u64) {
+        let (parts, body) = req.into_parts();
+        body::drain(&parts.headers, body).await;
+        return ApiError::too_large_for(limit).into_response();
+    }
+    let want = declared
+        .map_or(limit, |n| usize::try_from(n).unwrap_or(usize::MAX))
         .max(1);
     let units = u32::try_from(want.div_ceil(UNIT)).unwrap_or(u32::MAX);
     match budget.units.clone().try_acquire_many_owned(units) {

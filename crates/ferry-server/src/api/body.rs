@@ -4,8 +4,8 @@
 //! largest item), set by a layer in the router; a body must arrive within the
 //! [`BodyTimeout`]. A body that is refused before it is read (wrong content type, a declared
 //! length over the limit, load shed) is *drained* first — read and thrown away, up to
-//! [`DRAIN_CAP`] bytes and [`DRAIN_TIMEOUT`] — so that a client still writing it reads the
-//! answer instead of a reset connection. A client that asked `Expect: 100-continue` is refused
+//! [`DRAIN_CAP`] bytes and [`DRAIN_TIMEOUT`], at most [`MAX_CONCURRENT_DRAINS`] at once — so
+//! that a client still writing it reads the answer instead of a reset connection. A client that asked `Expect: 100-continue` is refused
 //! before anything is read, so hyper never sends `100 Continue` for a body it would refuse.
 
 use std::time::Duration;
@@ -44,6 +44,12 @@ impl Default for BodyTimeout {
 pub const DRAIN_CAP: usize = 32 * 1024 * 1024;
 /// Longest time spent draining a refused body.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most refused bodies drained at once. Draining costs the server reads, not memory; beyond
+/// this many at once (a flood), a refused connection is answered and closed without draining.
+pub const MAX_CONCURRENT_DRAINS: usize = 8;
+
+/// The drains in progress.
+static DRAINS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_DRAINS);
 
 /// The declared `content-length`, if there is exactly one that parses.
 pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -72,6 +78,9 @@ pub async fn drain(headers: &HeaderMap, body: Body) {
     if declared_length(headers).is_some_and(|n| n > DRAIN_CAP as u64) {
         return;
     }
+    let Ok(_draining) = DRAINS.try_acquire() else {
+        return;
+    };
     let mut body = body;
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
         let mut seen = 0usize;
