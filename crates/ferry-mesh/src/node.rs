@@ -107,6 +107,10 @@ pub struct Stored {
     pub received_at: UnixTime,
     /// The peer it came from (`None`: injected here).
     pub source: Option<u64>,
+    /// A bridge uploaded it and the server decided: it is kept as a tombstone until it expires,
+    /// so peers see it in this node's summary and do not send it again, and it is never
+    /// forwarded or uploaded again.
+    pub delivered: bool,
     len: usize,
 }
 
@@ -277,7 +281,24 @@ impl Node {
         n
     }
 
-    /// Forgets an envelope (a bridge got it acknowledged); returns it if it was held.
+    /// Marks an envelope delivered (the server answered for it): it stays as a tombstone until
+    /// it expires. Returns false if it was not held.
+    pub fn mark_delivered(&mut self, id: &EnvelopeId) -> bool {
+        match self.find(short_id(id)) {
+            Ok(i) => {
+                self.items[i].delivered = true;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Envelopes held and not yet delivered (what a bridge should upload).
+    pub fn undelivered(&self) -> impl Iterator<Item = &Stored> {
+        self.items.iter().filter(|s| !s.delivered)
+    }
+
+    /// Forgets an envelope entirely; returns it if it was held.
     pub fn remove(&mut self, id: &EnvelopeId) -> Option<Stored> {
         let i = self.find(short_id(id)).ok()?;
         let s = self.items.remove(i);
@@ -297,11 +318,11 @@ impl Node {
                 .items
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| s.source.is_some())
-                .min_by_key(|(_, s)| (s.envelope.expires_at(), s.short))
-                .map(|(i, s)| (i, s.envelope.expires_at()));
+                .filter(|(_, s)| s.source.is_some() || s.delivered)
+                .min_by_key(|(_, s)| (!s.delivered, s.envelope.expires_at(), s.short))
+                .map(|(i, s)| (i, s.envelope.expires_at(), s.delivered));
             match victim {
-                Some((i, e)) if own || e < expiry => {
+                Some((i, e, tomb)) if tomb || own || e < expiry => {
                     let s = self.items.remove(i);
                     self.used -= s.len;
                     self.stats.evicted += 1;
@@ -351,6 +372,7 @@ impl Node {
             stamp,
             received_at: now,
             source: None,
+            delivered: false,
             len,
             envelope,
         });
@@ -403,6 +425,7 @@ impl Node {
             stamp: item.stamp,
             received_at: now,
             source: Some(peer),
+            delivered: false,
             len,
             envelope: item.envelope,
         });
@@ -422,7 +445,7 @@ impl Node {
         let me = self.view(now);
         let i = self.find(short).ok()?;
         let s = &self.items[i];
-        if s.envelope.is_expired(now) {
+        if s.envelope.is_expired(now) || s.delivered {
             return None;
         }
         let decision = decide(&self.cfg.strategy, me, peer, s.copies, s.envelope.ttl());
