@@ -414,8 +414,9 @@ impl Node {
         if !self.make_room(len, item.envelope.expires_at(), false, now) {
             return Err(RefuseReason::Full);
         }
+        // Copies are unauthenticated: never take more than a new envelope starts with.
         let copies = match self.cfg.strategy {
-            Strategy::SprayAndWait { .. } => item.copies.max(1),
+            Strategy::SprayAndWait { copies } => item.copies.clamp(1, copies.max(1)),
             _ => 1,
         };
         self.insert(Stored {
@@ -780,7 +781,10 @@ impl Session {
         ordered.sort_unstable();
         let mut len = turn.summary_len();
         for (_, c) in ordered {
-            if turn.items.len() >= MAX_ITEMS {
+            // The per-contact quota is a network parameter: an honest sender stays within it
+            // rather than have the peer refuse (and, in spray and wait, lose the copies).
+            let sent = self.stats.items_sent as usize + turn.items.len();
+            if turn.items.len() >= MAX_ITEMS || sent >= node.cfg.max_items_per_contact as usize {
                 break;
             }
             let Some(l) = node.item_len(c) else { continue };

@@ -89,7 +89,7 @@ fn epidemic_delay_matches_theory() {
         let cfg = SimConfig {
             seed: 1000 + seed,
             devices: n,
-            duration_secs: 6000.0,
+            duration_secs: 3000.0,
             area_side_m: 1000.0,
             radio_range_m: 15.0,
             movement: Movement::RandomWaypoint {
@@ -110,7 +110,7 @@ fn epidemic_delay_matches_theory() {
             budget_bytes: 1 << 20,
             contact_bytes: 1 << 20,
             resync_secs: 0.0,
-            sample_secs: 6000.0,
+            sample_secs: 3000.0,
             ..SimConfig::default()
         };
         let r = simulate(&cfg, &mut |_| {}).unwrap();
