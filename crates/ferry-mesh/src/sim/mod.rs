@@ -901,8 +901,10 @@ impl<'c> World<'c> {
                 cand.extend_from_slice(&self.grid[(y as u32 * self.nx + x as u32) as usize]);
             }
         }
+        let mut mine: Vec<u32> = self.devs[d as usize].links.iter().map(|l| l.peer).collect();
+        mine.sort_unstable();
         for b in cand {
-            if b == d || (init && b < d) || self.linked(d, b) {
+            if b == d || (init && b < d) || mine.binary_search(&b).is_ok() {
                 continue;
             }
             if let Some((s1, s2)) = self.window(d, b) {
