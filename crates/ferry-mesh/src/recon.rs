@@ -71,30 +71,52 @@ impl Answer {
     }
 }
 
-/// One side of a reconciliation: its sorted set, how to read an element's id, and the salt.
+/// One side of a reconciliation: its sorted set, how to read an element's id, and how to read
+/// an element's fingerprint contribution (normally `mix(salt, id)`).
 #[derive(Debug, Clone, Copy)]
-pub struct Reconciler<'a, T, K> {
+pub struct Reconciler<'a, T, K, C> {
     set: &'a [T],
     key: K,
-    salt: u64,
+    contrib: C,
 }
 
-impl<'a, T, K: Fn(&T) -> ShortId + Copy> Reconciler<'a, T, K> {
-    /// A reconciler over `set`, which must be sorted by `key` without repeats.
-    pub fn new(set: &'a [T], key: K, salt: u64) -> Self {
+/// Wrapping sum of the contributions of a slice.
+fn sum_of<T>(slice: &[T], contrib: impl Fn(&T) -> u64) -> Summary {
+    let mut fp = 0u64;
+    for x in slice {
+        fp = fp.wrapping_add(contrib(x));
+    }
+    Summary {
+        count: slice.len() as u32,
+        fp,
+    }
+}
+
+impl<'a, T, K: Fn(&T) -> ShortId + Copy> Reconciler<'a, T, K, ()> {
+    /// A reconciler over `set`, which must be sorted by `key` without repeats, with
+    /// fingerprints salted by `salt`.
+    pub fn new(set: &'a [T], key: K, salt: u64) -> Reconciler<'a, T, K, impl Fn(&T) -> u64 + Copy> {
+        Reconciler::with_contrib(set, key, move |x: &T| mix(salt, key(x)))
+    }
+}
+
+impl<'a, T, K: Fn(&T) -> ShortId + Copy, C: Fn(&T) -> u64 + Copy> Reconciler<'a, T, K, C> {
+    /// A reconciler whose fingerprint contributions are read with `contrib` (which must equal
+    /// `mix(salt, key(x))` for the salt both sides use; the simulator stores them).
+    pub fn with_contrib(set: &'a [T], key: K, contrib: C) -> Self {
         debug_assert!(set.windows(2).all(|w| key(&w[0]) < key(&w[1])));
-        Reconciler { set, key, salt }
+        Reconciler { set, key, contrib }
     }
 
     /// The summary of the whole set.
     pub fn root(&self) -> Summary {
-        summarize(self.set, self.key, self.salt)
+        sum_of(self.set, self.contrib)
     }
 
     /// Answers the peer's statement about one range.
     pub fn answer_summary(&self, depth: u8, prefix: u64, theirs: Summary, out: &mut Answer) {
         let slice = range(self.set, self.key, depth, prefix);
-        let mine = summarize(slice, self.key, self.salt);
+        let mine = sum_of(slice, self.contrib);
         if mine == theirs {
             return;
         }
@@ -113,7 +135,7 @@ impl<'a, T, K: Fn(&T) -> ShortId + Copy> Reconciler<'a, T, K> {
                 let p = child_prefix(depth, prefix, c);
                 let hi = p | depth_mask(depth + 1);
                 let n = rest.partition_point(|x| (self.key)(x) <= hi);
-                *s = summarize(&rest[..n], self.key, self.salt);
+                *s = sum_of(&rest[..n], self.contrib);
                 rest = &rest[n..];
             }
             out.entries.push(Entry {
@@ -201,10 +223,20 @@ pub fn run_exchange<T, K: Fn(&T) -> ShortId + Copy>(
     key: K,
     salt: u64,
 ) -> Exchange {
+    run_exchange_with(initiator, responder, key, move |x: &T| mix(salt, key(x)))
+}
+
+/// [`run_exchange`] with stored fingerprint contributions (`contrib(x) = mix(salt, key(x))`).
+pub fn run_exchange_with<T, K: Fn(&T) -> ShortId + Copy, C: Fn(&T) -> u64 + Copy>(
+    initiator: &[T],
+    responder: &[T],
+    key: K,
+    contrib: C,
+) -> Exchange {
     use crate::wire::{HELLO_LEN, HELLO_REPLY_LEN, TURN_OVERHEAD, WANT_LEN};
     let sides = [
-        Reconciler::new(initiator, key, salt),
-        Reconciler::new(responder, key, salt),
+        Reconciler::with_contrib(initiator, key, contrib),
+        Reconciler::with_contrib(responder, key, contrib),
     ];
     let mut ex = Exchange {
         initiator_bytes: HELLO_LEN,

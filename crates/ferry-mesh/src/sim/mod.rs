@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::fixtures::{PAYMENT_PLAINTEXT_LEN, seal_numbered, test_issuer_key};
-use crate::recon::{mix, run_exchange};
+use crate::recon::{mix, run_exchange_with};
 use crate::strategy::{
     Forward, RelayView, Strategy, decide, prophet_age, prophet_direct, prophet_transitive,
 };
@@ -349,10 +349,15 @@ enum Kind {
     Hostile,
 }
 
+/// An eviction candidate: (expiry bits, short id, index in the buffer).
+type Victim = (u32, u64, usize);
+
 /// One copy of an envelope in a device's buffer.
 #[derive(Debug, Clone, Copy)]
 struct Held {
     short: u64,
+    /// `mix(0, short)`, this copy's fingerprint contribution.
+    fp: u64,
     idx: u32,
     arrived: f32,
     source: u32,
@@ -386,6 +391,8 @@ struct Dev {
     p: f32,
     p_at: f32,
     peers: [(u32, f32, f32); 4],
+    /// No copy in `held` expires before this (a lower bound; saves scanning every round).
+    next_expiry: f32,
 }
 
 struct Env {
@@ -592,6 +599,7 @@ impl<'c> World<'c> {
                 p: if kind == Kind::Normal { 0.0 } else { 1.0 },
                 p_at: 0.0,
                 peers: [(u32::MAX, 0.0, 0.0); 4],
+                next_expiry: f32::INFINITY,
             });
         }
         let honest = (0..n as u32)
@@ -1027,7 +1035,7 @@ impl<'c> World<'c> {
         let dv = &mut self.devs[d as usize];
         dv.used -= u32::from(e.len);
         dv.root_count -= 1;
-        dv.root_sum = dv.root_sum.wrapping_sub(mix(0, h.short));
+        dv.root_sum = dv.root_sum.wrapping_sub(h.fp);
         if dv.kind != Kind::Hostile {
             e.live = e.live.saturating_sub(h.copies);
         }
@@ -1038,14 +1046,16 @@ impl<'c> World<'c> {
 
     fn insert(&mut self, d: u32, h: Held) {
         let len = u32::from(self.envs[h.idx as usize].len);
+        let exp = self.envs[h.idx as usize].expires;
         let dv = &mut self.devs[d as usize];
+        dv.next_expiry = dv.next_expiry.min(exp);
         let pos = dv.held.partition_point(|x| x.short < h.short);
         debug_assert!(dv.held.get(pos).is_none_or(|x| x.short != h.short));
         dv.held.insert(pos, h);
         dv.used += len;
         dv.peak = dv.peak.max(dv.used);
         dv.root_count += 1;
-        dv.root_sum = dv.root_sum.wrapping_add(mix(0, h.short));
+        dv.root_sum = dv.root_sum.wrapping_add(h.fp);
         if dv.kind != Kind::Hostile {
             let e = &mut self.envs[h.idx as usize];
             e.live = e.live.saturating_add(h.copies);
@@ -1063,23 +1073,28 @@ impl<'c> World<'c> {
         let mut kept = Vec::with_capacity(held.len());
         let mut gone = 0;
         let (mut bytes, mut sum) = (0u32, 0u64);
+        let mut next = f32::INFINITY;
         for (i, h) in held.into_iter().enumerate() {
             let e = &mut self.envs[h.idx as usize];
-            if drop(i, &h, e) {
+            if !drop(i, &h, e) {
+                next = next.min(e.expires);
+                kept.push(h);
+                continue;
+            }
+            {
                 gone += 1;
                 bytes += u32::from(e.len);
-                sum = sum.wrapping_add(mix(0, h.short));
+                sum = sum.wrapping_add(h.fp);
                 if !hostile {
                     e.live = e.live.saturating_sub(h.copies);
                 }
                 self.stats.buffer_time += self.now - f64::from(h.arrived);
                 self.stats.buffer_n += 1;
-            } else {
-                kept.push(h);
             }
         }
         let dv = &mut self.devs[d as usize];
         dv.held = kept;
+        dv.next_expiry = next;
         dv.used -= bytes;
         dv.root_count -= gone as u32;
         dv.root_sum = dv.root_sum.wrapping_sub(sum);
@@ -1088,11 +1103,7 @@ impl<'c> World<'c> {
 
     fn expire_dev(&mut self, d: u32) -> bool {
         let now = self.now as f32;
-        if !self.devs[d as usize]
-            .held
-            .iter()
-            .any(|h| self.envs[h.idx as usize].expires <= now)
-        {
+        if self.devs[d as usize].next_expiry > now {
             return false;
         }
         let n = self.drop_where(d, |_, _, e| e.expires <= now);
@@ -1177,6 +1188,7 @@ impl<'c> World<'c> {
         }
         let h = Held {
             short,
+            fp: mix(0, short),
             idx,
             arrived: self.now as f32,
             source: d,
@@ -1213,6 +1225,7 @@ impl<'c> World<'c> {
         }
         let h = Held {
             short,
+            fp: mix(0, short),
             idx,
             arrived: self.now as f32,
             source: d,
@@ -1395,6 +1408,7 @@ impl<'c> World<'c> {
             };
             out.push(Held {
                 short,
+                fp: h.fp,
                 idx: h.idx,
                 arrived: now,
                 source: from,
@@ -1437,11 +1451,15 @@ impl<'c> World<'c> {
             .map(|x| u64::from(self.envs[x.idx as usize].len))
             .sum();
         let mut used = u64::from(self.devs[to as usize].used);
-        // Eviction candidates, soonest expiry first: (expiry bits, short, existing index or
-        // !incoming index). Built only when something must be evicted.
-        let mut heap: Option<BinaryHeap<std::cmp::Reverse<(u32, u64, usize)>>> = None;
+        // Eviction candidates, soonest expiry first: the existing relayed copies with the
+        // smallest expiries (at most two per incoming item are ever needed, as all copies are
+        // about the same size), found once per round when something must be evicted, merged with
+        // the copies accepted earlier in this round (which arrive in expiry order).
+        let n_items = items.len();
+        let mut victims: Option<(Vec<Victim>, usize)> = None;
         let mut evict: Vec<usize> = Vec::new();
         let mut accepted: Vec<Option<Held>> = Vec::new();
+        let mut acc_cursor = 0usize;
         for mut h in items {
             let held = &self.devs[to as usize].held;
             if held.binary_search_by_key(&h.short, |x| x.short).is_ok() {
@@ -1455,42 +1473,48 @@ impl<'c> World<'c> {
             }
             let mut refused = false;
             while used + len > budget {
-                let hp = heap.get_or_insert_with(|| {
-                    let mut v: Vec<_> = held
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, x)| x.source != to)
-                        .map(|(i, x)| {
-                            std::cmp::Reverse((
-                                self.envs[x.idx as usize].expires.to_bits(),
-                                x.short,
-                                i,
-                            ))
-                        })
-                        .collect();
-                    for (k, a) in accepted.iter().enumerate() {
-                        if let Some(a) = a {
-                            v.push(std::cmp::Reverse((
-                                self.envs[a.idx as usize].expires.to_bits(),
-                                a.short,
-                                !k,
-                            )));
+                let (vs, vi) = victims.get_or_insert_with(|| {
+                    let m = 2 * n_items + 8;
+                    let mut top: BinaryHeap<(u32, u64, usize)> = BinaryHeap::with_capacity(m + 1);
+                    for (i, x) in held.iter().enumerate() {
+                        if x.source == to {
+                            continue;
+                        }
+                        let k = (self.envs[x.idx as usize].expires.to_bits(), x.short, i);
+                        if top.len() < m {
+                            top.push(k);
+                        } else if top.peek().is_some_and(|p| k < *p) {
+                            top.pop();
+                            top.push(k);
                         }
                     }
-                    BinaryHeap::from(v)
+                    (top.into_sorted_vec(), 0)
                 });
-                match hp.peek() {
-                    Some(std::cmp::Reverse((eb, _, _))) if f32::from_bits(*eb) < expires => {
-                        let Some(std::cmp::Reverse((_, _, i))) = hp.pop() else {
-                            break;
-                        };
-                        if i > usize::MAX / 2 {
-                            let k = !i;
-                            if let Some(a) = accepted[k].take() {
-                                used -= u64::from(self.envs[a.idx as usize].len);
-                                from_peer -= u64::from(self.envs[a.idx as usize].len);
+                while accepted.get(acc_cursor).is_some_and(Option::is_none) {
+                    acc_cursor += 1;
+                }
+                let old = vs.get(*vi).map(|v| (v.0, v.1));
+                let new = accepted
+                    .get(acc_cursor)
+                    .and_then(|a| a.as_ref())
+                    .map(|a| (self.envs[a.idx as usize].expires.to_bits(), a.short));
+                let take_new = match (old, new) {
+                    (Some(o), Some(n)) => n < o,
+                    (None, Some(_)) => true,
+                    _ => false,
+                };
+                let best = if take_new { new } else { old };
+                match best {
+                    Some((eb, _)) if f32::from_bits(eb) < expires => {
+                        if take_new {
+                            if let Some(a) = accepted[acc_cursor].take() {
+                                let l = u64::from(self.envs[a.idx as usize].len);
+                                used -= l;
+                                from_peer -= l;
                             }
                         } else {
+                            let i = vs[*vi].2;
+                            *vi += 1;
                             used -= u64::from(self.envs[held[i].idx as usize].len);
                             if held[i].source == from {
                                 from_peer -= u64::from(self.envs[held[i].idx as usize].len);
@@ -1516,13 +1540,6 @@ impl<'c> World<'c> {
             if junk {
                 self.stats.junk_relayed += 1;
             }
-            if let Some(hp) = heap.as_mut() {
-                hp.push(std::cmp::Reverse((
-                    expires.to_bits(),
-                    h.short,
-                    !accepted.len(),
-                )));
-            }
             accepted.push(Some(h));
         }
         let mut changed = false;
@@ -1536,16 +1553,19 @@ impl<'c> World<'c> {
             changed = true;
             let mut bytes = 0u32;
             let mut sum = 0u64;
+            let mut first = f32::INFINITY;
             for h in &incoming {
                 let e = &mut self.envs[h.idx as usize];
+                first = first.min(e.expires);
                 bytes += u32::from(e.len);
-                sum = sum.wrapping_add(mix(0, h.short));
+                sum = sum.wrapping_add(h.fp);
                 e.live = e.live.saturating_add(h.copies);
                 if !e.junk {
                     self.stats.max_live = self.stats.max_live.max(u32::from(e.live));
                 }
             }
             let dv = &mut self.devs[to as usize];
+            dv.next_expiry = dv.next_expiry.min(first);
             dv.root_count += incoming.len() as u32;
             dv.root_sum = dv.root_sum.wrapping_add(sum);
             dv.used += bytes;
@@ -1573,7 +1593,7 @@ impl<'c> World<'c> {
                     HELLO_REPLY_LEN,
                 )
             } else {
-                let ex = run_exchange(&da.held, &db.held, |h: &Held| h.short, 0);
+                let ex = run_exchange_with(&da.held, &db.held, |h: &Held| h.short, |h: &Held| h.fp);
                 (
                     ex.initiator_lacks,
                     ex.responder_lacks,
