@@ -103,29 +103,18 @@ fn run() -> Result<(), String> {
             }
         })
         .map_err(|e| e.to_string())?;
-        reports.push((name.clone(), report, started.elapsed().as_secs_f64()));
+        let wall = started.elapsed().as_secs_f64();
+        if json {
+            // One JSON object per strategy as soon as it is done (long runs lose nothing).
+            println!("{}", report_json(&report, wall)?);
+        }
+        reports.push((name.clone(), report, wall));
     }
     if let Some(path) = svg_path {
         let refs: Vec<(&str, &Report)> = reports.iter().map(|(n, r, _)| (n.as_str(), r)).collect();
         std::fs::write(&path, svg::delivery_plot(&refs)).map_err(|e| e.to_string())?;
     }
-    if json {
-        let out: Vec<serde_json::Value> = reports
-            .iter()
-            .map(|(_, r, wall)| {
-                let mut v = serde_json::to_value(r).unwrap_or_default();
-                if let Some(o) = v.as_object_mut() {
-                    o.remove("series");
-                    o.insert("wall_secs".into(), serde_json::json!(wall));
-                }
-                v
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
-        );
-    } else {
+    if !json {
         println!(
             "{:<15} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>6} {:>10} {:>9} {:>8}",
             "strategy",
@@ -158,4 +147,13 @@ fn run() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn report_json(r: &Report, wall: f64) -> Result<String, String> {
+    let mut v = serde_json::to_value(r).map_err(|e| e.to_string())?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("series");
+        o.insert("wall_secs".into(), serde_json::json!(wall));
+    }
+    serde_json::to_string_pretty(&v).map_err(|e| e.to_string())
 }
