@@ -215,7 +215,7 @@ pub struct Report {
     pub dropped: u64,
     /// Copies dropped at expiry.
     pub expired: u64,
-    /// `(relayed − delivered) / delivered`.
+    /// `(relayed − junk relayed − delivered) / delivered`: the cost of honest traffic.
     pub overhead_ratio: f64,
     /// Mean seconds from payment to upload.
     pub latency_avg: f64,
@@ -372,6 +372,9 @@ struct Link {
     mine: u32,
     theirs: u32,
     complete: bool,
+    /// Copies accepted from `peer` during this contact (the per-contact quota spans all of a
+    /// contact's rounds).
+    got: u32,
 }
 
 struct Dev {
@@ -989,6 +992,7 @@ impl<'c> World<'c> {
             mine: u32::MAX,
             theirs: u32::MAX,
             complete: false,
+            got: 0,
         };
         self.devs[a as usize].links.push(new(b));
         self.devs[b as usize].links.push(new(a));
@@ -1343,7 +1347,14 @@ impl<'c> World<'c> {
     /// Picks what `from` sends to `to` among `lacks`, applying the strategy to `from`'s
     /// buffer. Returns the copies to deliver and whether anything was held back by the byte
     /// allowance or the quota.
-    fn select(&mut self, from: u32, to: u32, lacks: &[u64], allowance: i64) -> (Vec<Held>, bool) {
+    fn select(
+        &mut self,
+        from: u32,
+        to: u32,
+        lacks: &[u64],
+        allowance: i64,
+        quota: u32,
+    ) -> (Vec<Held>, bool) {
         let mut order: Vec<(f32, u64, usize)> = Vec::with_capacity(lacks.len());
         {
             let held = &self.devs[from as usize].held;
@@ -1380,6 +1391,11 @@ impl<'c> World<'c> {
             };
             if decision == Forward::No {
                 continue;
+            }
+            // Honest senders stay within the receiver's quota for this contact (what is left
+            // of it cannot move in later rounds either, so that does not count as truncated).
+            if !hostile && out.len() as u32 >= quota {
+                break;
             }
             if cost > left || out.len() as u32 >= self.cfg.max_items_per_contact {
                 truncated = true;
@@ -1435,12 +1451,12 @@ impl<'c> World<'c> {
     /// refused if `from` has filled its share of the budget, and otherwise makes room by
     /// evicting relayed copies that expire sooner, or is refused. Returns true if `to`'s set
     /// changed.
-    fn receive(&mut self, to: u32, from: u32, items: Vec<Held>) -> bool {
+    fn receive(&mut self, to: u32, from: u32, items: Vec<Held>, quota: u32) -> (bool, u32) {
         self.stats.started += items.len() as u64;
         if self.devs[to as usize].kind == Kind::Hostile {
             // Swallowed: the copies are gone.
             self.stats.relayed += items.len() as u64;
-            return false;
+            return (false, items.len() as u32);
         }
         let budget = u64::from(self.cfg.budget_bytes);
         let share = budget * u64::from(self.cfg.peer_share_percent) / 100;
@@ -1460,6 +1476,8 @@ impl<'c> World<'c> {
         let mut evict: Vec<usize> = Vec::new();
         let mut accepted: Vec<Option<Held>> = Vec::new();
         let mut acc_cursor = 0usize;
+        // Copies taken then evicted again in this round still used the quota.
+        let mut n_taken = 0u32;
         for mut h in items {
             let held = &self.devs[to as usize].held;
             if held.binary_search_by_key(&h.short, |x| x.short).is_ok() {
@@ -1467,6 +1485,11 @@ impl<'c> World<'c> {
             }
             let e = &self.envs[h.idx as usize];
             let (len, expires, junk) = (u64::from(e.len), e.expires, e.junk);
+            if accepted.iter().flatten().count() as u32 + n_taken >= quota {
+                // Over the peer's quota for this contact.
+                self.stats.aborted += 1;
+                continue;
+            }
             if from_peer + len > share {
                 self.stats.aborted += 1;
                 continue;
@@ -1508,6 +1531,7 @@ impl<'c> World<'c> {
                     Some((eb, _)) if f32::from_bits(eb) < expires => {
                         if take_new {
                             if let Some(a) = accepted[acc_cursor].take() {
+                                n_taken += 1;
                                 let l = u64::from(self.envs[a.idx as usize].len);
                                 used -= l;
                                 from_peer -= l;
@@ -1549,6 +1573,7 @@ impl<'c> World<'c> {
             changed = true;
         }
         let incoming: Vec<Held> = accepted.into_iter().flatten().collect();
+        let n_accepted = incoming.len() as u32 + n_taken;
         if !incoming.is_empty() {
             changed = true;
             let mut bytes = 0u32;
@@ -1573,7 +1598,7 @@ impl<'c> World<'c> {
             dv.held.extend(incoming);
             dv.held.sort_unstable_by_key(|x| x.short);
         }
-        changed
+        (changed, n_accepted)
     }
 
     fn round(&mut self, a: u32, b: u32, encounter: bool) {
@@ -1603,8 +1628,18 @@ impl<'c> World<'c> {
             };
         self.stats.summary_bytes += (bytes_a + bytes_b) as u64;
         let allowance = |bytes: usize| i64::from(self.cfg.contact_bytes) - bytes as i64;
-        let (to_b, trunc_a) = self.select(a, b, &b_lacks, allowance(bytes_a));
-        let (to_a, trunc_b) = self.select(b, a, &a_lacks, allowance(bytes_b));
+        let got = |w: &World, me: u32, peer: u32| {
+            w.devs[me as usize]
+                .links
+                .iter()
+                .find(|l| l.peer == peer)
+                .map_or(0, |l| l.got)
+        };
+        let max = self.cfg.max_items_per_contact;
+        let quota_b = max.saturating_sub(got(self, b, a));
+        let quota_a = max.saturating_sub(got(self, a, b));
+        let (to_b, trunc_a) = self.select(a, b, &b_lacks, allowance(bytes_a), quota_b);
+        let (to_a, trunc_b) = self.select(b, a, &a_lacks, allowance(bytes_b), quota_a);
         let sent_a = !to_b.is_empty();
         let sent_b = !to_a.is_empty();
         let item_bytes: u64 = to_b
@@ -1613,8 +1648,8 @@ impl<'c> World<'c> {
             .map(|h| u64::from(self.envs[h.idx as usize].len) + ITEM_OVERHEAD as u64)
             .sum();
         self.stats.item_bytes += item_bytes;
-        let rb = self.receive(b, a, to_b);
-        let ra = self.receive(a, b, to_a);
+        let (rb, nb) = self.receive(b, a, to_b, quota_b);
+        let (ra, na) = self.receive(a, b, to_a, quota_a);
         if ca || ra || sent_a {
             self.touched(a);
         }
@@ -1629,6 +1664,7 @@ impl<'c> World<'c> {
                 mine: sa,
                 theirs: sb,
                 complete,
+                got: l.got + na,
             };
         }
         if let Some(l) = self.devs[b as usize].links.iter_mut().find(|l| l.peer == a) {
@@ -1637,6 +1673,7 @@ impl<'c> World<'c> {
                 mine: sb,
                 theirs: sa,
                 complete,
+                got: l.got + nb,
             };
         }
     }
@@ -1668,7 +1705,10 @@ impl<'c> World<'c> {
             aborted: s.aborted,
             dropped: s.dropped,
             expired: s.expired,
-            overhead_ratio: div(s.relayed as f64 - s.delivered as f64, s.delivered as f64),
+            overhead_ratio: div(
+                s.relayed as f64 - s.junk_relayed as f64 - s.delivered as f64,
+                s.delivered as f64,
+            ),
             latency_avg: div(s.latencies.iter().sum::<f64>(), s.latencies.len() as f64),
             latency_med: q(0.5),
             latency_p90: q(0.9),
