@@ -1,0 +1,48 @@
+//! Deterministic test envelopes: real HPKE seals to a fixed, publicly known test key, for the
+//! simulator, tests and benchmarks. Never use the key for anything else.
+
+use ferry_proto::envelope::Envelope;
+use ferry_proto::hash::Hash32;
+use ferry_proto::keys::{X25519Public, X25519Secret};
+use ferry_proto::time::UnixTime;
+
+/// Plaintext length that makes a remote-payment-sized envelope (235 bytes sealed).
+pub const PAYMENT_PLAINTEXT_LEN: usize = 165;
+
+/// The fixed test sealing secret (all bytes 0x5e).
+pub fn test_issuer_secret() -> X25519Secret {
+    X25519Secret::from_bytes(&[0x5e; 32])
+}
+
+/// The fixed test sealing key.
+pub fn test_issuer_key() -> X25519Public {
+    test_issuer_secret().public()
+}
+
+/// Seals envelope number `n` of stream `seed` deterministically: the plaintext and the ephemeral
+/// key material are hashes of `(seed, n)`, so the same inputs give the same bytes.
+pub fn seal_numbered(
+    recipient: &X25519Public,
+    seed: u64,
+    n: u64,
+    plaintext_len: usize,
+    expires_at: UnixTime,
+    ttl: u8,
+) -> Envelope {
+    let s = seed.to_be_bytes();
+    let k = n.to_be_bytes();
+    let ikm = Hash32::of("mesh-sim-ikm", &[&s, &k]).0;
+    let mut plaintext = Vec::with_capacity(plaintext_len);
+    let mut block = 0u32;
+    while plaintext.len() < plaintext_len {
+        let h = Hash32::of("mesh-sim-plaintext", &[&s, &k, &block.to_be_bytes()]);
+        let take = (plaintext_len - plaintext.len()).min(32);
+        plaintext.extend_from_slice(&h.0[..take]);
+        block += 1;
+    }
+    match Envelope::seal_with_ikm(recipient, expires_at, ttl, &plaintext, &ikm) {
+        Ok(env) => env,
+        // The test key is a valid X25519 key and the plaintext is far below the limit.
+        Err(e) => unreachable!("sealing a test envelope failed: {e}"),
+    }
+}

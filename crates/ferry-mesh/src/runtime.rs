@@ -1,0 +1,498 @@
+//! A long-running relay node over TCP (tokio): it listens, dials its peers, runs a
+//! [`Session`] on every connection, takes envelopes dropped as `*.env` files into an inbox
+//! directory, and, as a bridge, uploads what it holds through an [`Uploader`].
+//!
+//! Frames on a connection are a `u32` big-endian length then the frame; a length above
+//! `max_frame` closes the connection before anything is allocated. Every read and write has a
+//! timeout, and a whole contact has one too. Logs go through `tracing`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use ferry_proto::codec::Message;
+use ferry_proto::envelope::Envelope;
+use ferry_proto::time::{Clock, SystemClock};
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::bridge::{Bridge, BridgeConfig, Outcome, UploadError, Uploader};
+use crate::node::{Node, NodeConfig, Session, SessionError};
+use crate::stamp;
+use crate::wire::{MAX_FRAME, MAX_ITEM_ENVELOPE};
+
+/// An uploader for nodes that are not bridges.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoUploader;
+
+impl Uploader for NoUploader {
+    async fn upload(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Outcome>, UploadError> {
+        let _ = envelopes;
+        Err(UploadError::Transport("no uploader configured".into()))
+    }
+}
+
+/// A node's runtime settings.
+pub struct RuntimeConfig<U = NoUploader> {
+    /// Address to listen on (`127.0.0.1:0` picks a port).
+    pub listen: SocketAddr,
+    /// Peers to dial, again every `dial_interval`.
+    pub peers: Vec<SocketAddr>,
+    /// The relay node's settings (set `bridge` to upload).
+    pub node: NodeConfig,
+    /// Directory polled for `*.env` files (envelope bytes) to inject; each is removed once taken
+    /// (renamed to `.bad` if it is not a valid envelope).
+    pub inbox: Option<PathBuf>,
+    /// How often the inbox is polled and the bridge uploads.
+    pub poll_interval: Duration,
+    /// How often every peer is dialled.
+    pub dial_interval: Duration,
+    /// Timeout of one read, write or connect.
+    pub io_timeout: Duration,
+    /// Timeout of a whole contact.
+    pub contact_timeout: Duration,
+    /// Longest frame accepted.
+    pub max_frame: usize,
+    /// Upload batching and back-off (bridges).
+    pub bridge: BridgeConfig,
+    /// The uploader (bridges only).
+    pub uploader: Option<U>,
+    /// The clock (the system clock unless a test sets another).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl RuntimeConfig<NoUploader> {
+    /// Settings with defaults: listen on `listen`, no peers, no inbox, not a bridge.
+    pub fn new(listen: SocketAddr, node: NodeConfig) -> Self {
+        RuntimeConfig {
+            listen,
+            peers: Vec::new(),
+            node,
+            inbox: None,
+            poll_interval: Duration::from_secs(1),
+            dial_interval: Duration::from_secs(10),
+            io_timeout: Duration::from_secs(10),
+            contact_timeout: Duration::from_secs(60),
+            max_frame: MAX_FRAME,
+            bridge: BridgeConfig::default(),
+            uploader: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl<U> RuntimeConfig<U> {
+    /// The same settings with an uploader (makes sense with `node.bridge` set).
+    pub fn with_uploader<V: Uploader>(self, uploader: V) -> RuntimeConfig<V> {
+        RuntimeConfig {
+            listen: self.listen,
+            peers: self.peers,
+            node: self.node,
+            inbox: self.inbox,
+            poll_interval: self.poll_interval,
+            dial_interval: self.dial_interval,
+            io_timeout: self.io_timeout,
+            contact_timeout: self.contact_timeout,
+            max_frame: self.max_frame,
+            bridge: self.bridge,
+            uploader: Some(uploader),
+            clock: self.clock,
+        }
+    }
+}
+
+/// Why the node stopped with an error.
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    /// The listener could not be bound.
+    #[error("cannot listen: {0}")]
+    Listen(std::io::Error),
+}
+
+/// Why one contact failed (logged; the node carries on).
+#[derive(Debug, Error)]
+enum ContactError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("timed out")]
+    Timeout,
+    #[error("frame of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+    #[error("protocol: {0}")]
+    Session(#[from] SessionError),
+}
+
+/// What a node did, returned when it stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeSummary {
+    /// Contacts that completed.
+    pub contacts: u64,
+    /// Contacts that failed.
+    pub failed: u64,
+    /// Envelopes taken from the inbox.
+    pub injected: u64,
+    /// Envelopes the server answered for (bridges).
+    pub uploaded: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    contacts: AtomicU64,
+    failed: AtomicU64,
+    injected: AtomicU64,
+    uploaded: AtomicU64,
+}
+
+struct Shared {
+    node: Mutex<Node>,
+    clock: Arc<dyn Clock>,
+    io_timeout: Duration,
+    contact_timeout: Duration,
+    max_frame: usize,
+    counters: Counters,
+}
+
+impl Shared {
+    fn node(&self) -> MutexGuard<'_, Node> {
+        // A panic while holding the lock would be a bug in this crate; the state is still
+        // consistent at every await point, so carry on with it.
+        self.node.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Runs a node until `shutdown` completes. Binds `config.listen` first.
+pub async fn run_node<U: Uploader + 'static>(
+    config: RuntimeConfig<U>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<RuntimeSummary, RuntimeError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(RuntimeError::Listen)?;
+    run_node_on(listener, config, shutdown).await
+}
+
+/// Runs a node on a listener already bound (tests bind first to learn the port).
+pub async fn run_node_on<U: Uploader + 'static>(
+    listener: TcpListener,
+    config: RuntimeConfig<U>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<RuntimeSummary, RuntimeError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let local = listener.local_addr().ok();
+    info!(addr = ?local, node = config.node.node_id, bridge = config.node.bridge, "mesh node up");
+    let shared = Arc::new(Shared {
+        node: Mutex::new(Node::new(config.node.clone())),
+        clock: config.clock.clone(),
+        io_timeout: config.io_timeout,
+        contact_timeout: config.contact_timeout,
+        max_frame: config.max_frame.min(MAX_FRAME),
+        counters: Counters::default(),
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(accept_loop(listener, shared.clone(), stop_rx.clone()));
+    tasks.spawn(dial_loop(
+        config.peers.clone(),
+        config.dial_interval,
+        shared.clone(),
+        stop_rx.clone(),
+    ));
+    if let Some(dir) = config.inbox.clone() {
+        tasks.spawn(inbox_loop(
+            dir,
+            config.poll_interval,
+            shared.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    if let (true, Some(up)) = (config.node.bridge, config.uploader) {
+        tasks.spawn(bridge_loop(
+            up,
+            config.bridge,
+            config.poll_interval,
+            shared.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    while tasks.join_next().await.is_some() {}
+    let c = &shared.counters;
+    let summary = RuntimeSummary {
+        contacts: c.contacts.load(Ordering::Relaxed),
+        failed: c.failed.load(Ordering::Relaxed),
+        injected: c.injected.load(Ordering::Relaxed),
+        uploaded: c.uploaded.load(Ordering::Relaxed),
+    };
+    info!(?summary, "mesh node stopped");
+    Ok(summary)
+}
+
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => break,
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => {
+                    let shared = shared.clone();
+                    conns.spawn(async move {
+                        let r = contact(stream, &shared, false).await;
+                        record(&shared, peer, r);
+                    });
+                }
+                Err(e) => warn!(error = %e, "accept failed"),
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+}
+
+async fn dial_loop(
+    peers: Vec<SocketAddr>,
+    every: Duration,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    if peers.is_empty() {
+        stopped(&mut stop).await;
+        return;
+    }
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => break,
+            _ = tick.tick() => {
+                for peer in &peers {
+                    let r = match tokio::time::timeout(shared.io_timeout, TcpStream::connect(peer)).await {
+                        Ok(Ok(stream)) => contact(stream, &shared, true).await,
+                        Ok(Err(e)) => Err(ContactError::Io(e)),
+                        Err(_) => Err(ContactError::Timeout),
+                    };
+                    record(&shared, *peer, r);
+                }
+            }
+        }
+    }
+}
+
+fn record(shared: &Shared, peer: SocketAddr, r: Result<(), ContactError>) {
+    match r {
+        Ok(()) => {
+            shared.counters.contacts.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            shared.counters.failed.fetch_add(1, Ordering::Relaxed);
+            debug!(%peer, error = %e, "contact failed");
+        }
+    }
+}
+
+async fn contact(stream: TcpStream, shared: &Shared, initiator: bool) -> Result<(), ContactError> {
+    match tokio::time::timeout(
+        shared.contact_timeout,
+        run_session(stream, shared, initiator),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(ContactError::Timeout),
+    }
+}
+
+async fn run_session(
+    mut stream: TcpStream,
+    shared: &Shared,
+    initiator: bool,
+) -> Result<(), ContactError> {
+    stream.set_nodelay(true)?;
+    let mut session = if initiator {
+        let salt = u64::from_be_bytes(ferry_proto::random_bytes::<8>());
+        let (s, hello) = {
+            let mut node = shared.node();
+            Session::initiate(&mut node, salt, shared.clock.now())
+        };
+        write_frame(&mut stream, &hello, shared).await?;
+        s
+    } else {
+        Session::respond()
+    };
+    while !session.is_done() {
+        let frame = read_frame(&mut stream, shared).await?;
+        let reply = {
+            let mut node = shared.node();
+            session.on_frame(&mut node, &frame, shared.clock.now())?
+        };
+        if let Some(out) = reply {
+            write_frame(&mut stream, &out, shared).await?;
+        }
+    }
+    let st = session.stats();
+    debug!(
+        peer = session.peer_id(),
+        sent = st.bytes_sent,
+        items_sent = st.items_sent,
+        items_accepted = st.items_accepted,
+        "contact done"
+    );
+    let _ = stream.shutdown().await;
+    Ok(())
+}
+
+async fn read_frame(stream: &mut TcpStream, shared: &Shared) -> Result<Vec<u8>, ContactError> {
+    let t = shared.io_timeout;
+    let mut len = [0u8; 4];
+    tokio::time::timeout(t, stream.read_exact(&mut len))
+        .await
+        .map_err(|_| ContactError::Timeout)??;
+    let n = u32::from_be_bytes(len) as usize;
+    if n > shared.max_frame {
+        return Err(ContactError::TooLarge(n));
+    }
+    let mut buf = vec![0u8; n];
+    tokio::time::timeout(t, stream.read_exact(&mut buf))
+        .await
+        .map_err(|_| ContactError::Timeout)??;
+    Ok(buf)
+}
+
+async fn write_frame(
+    stream: &mut TcpStream,
+    frame: &[u8],
+    shared: &Shared,
+) -> Result<(), ContactError> {
+    let mut out = Vec::with_capacity(4 + frame.len());
+    out.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+    out.extend_from_slice(frame);
+    tokio::time::timeout(shared.io_timeout, stream.write_all(&out))
+        .await
+        .map_err(|_| ContactError::Timeout)??;
+    Ok(())
+}
+
+async fn inbox_loop(
+    dir: PathBuf,
+    every: Duration,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => break,
+            _ = tick.tick() => {
+                if let Err(e) = poll_inbox(&dir, &shared).await {
+                    warn!(dir = %dir.display(), error = %e, "inbox poll failed");
+                }
+            }
+        }
+    }
+}
+
+async fn poll_inbox(dir: &PathBuf, shared: &Shared) -> std::io::Result<()> {
+    let mut entries = tokio::fs::read_dir(dir).await?;
+    let mut files = Vec::new();
+    while let Some(e) = entries.next_entry().await? {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "env") {
+            files.push(p);
+        }
+    }
+    files.sort();
+    for path in files {
+        let meta = tokio::fs::metadata(&path).await?;
+        let parsed = if meta.len() as usize > MAX_ITEM_ENVELOPE {
+            None
+        } else {
+            Envelope::from_bytes(&tokio::fs::read(&path).await?).ok()
+        };
+        let Some(env) = parsed else {
+            warn!(file = %path.display(), "not an envelope; renamed to .bad");
+            tokio::fs::rename(&path, path.with_extension("bad")).await?;
+            continue;
+        };
+        let bits = shared.node().config().stamp_bits;
+        let (id, expires) = (env.id(), env.expires_at());
+        // Minting is CPU work (about 2^bits hashes): off the async threads.
+        let nonce =
+            tokio::task::spawn_blocking(move || stamp::mint(&id, expires, bits, 0, u64::MAX))
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+        let r = shared.node().inject(env, nonce, shared.clock.now());
+        match r {
+            Ok(id) => {
+                shared.counters.injected.fetch_add(1, Ordering::Relaxed);
+                info!(envelope = %id, "injected from inbox");
+            }
+            Err(e) => warn!(file = %path.display(), error = %e, "envelope refused"),
+        }
+        tokio::fs::remove_file(&path).await?;
+    }
+    Ok(())
+}
+
+async fn bridge_loop<U: Uploader>(
+    uploader: U,
+    cfg: BridgeConfig,
+    every: Duration,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut bridge = Bridge::new(cfg);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => break,
+            _ = tick.tick() => {}
+        }
+        let now = shared.clock.now();
+        {
+            let node = shared.node();
+            for s in node.undelivered() {
+                bridge.offer(s.envelope.id(), s.envelope.to_bytes(), now);
+            }
+        }
+        while let Some(req) = bridge.poll(shared.clock.now()) {
+            let n = req.ids.len();
+            let result = tokio::select! {
+                _ = stopped(&mut stop) => return,
+                r = uploader.upload(req.envelopes.clone()) => r,
+            };
+            if let Err(e) = &result {
+                warn!(batch = n, error = %e, "upload failed; will retry");
+            }
+            let done = bridge.complete(req.request_id, result, shared.clock.now());
+            let mut node = shared.node();
+            for (id, outcome) in &done.done {
+                node.mark_delivered(id);
+                debug!(envelope = %id, ?outcome, "uploaded");
+            }
+            shared
+                .counters
+                .uploaded
+                .fetch_add(done.done.len() as u64, Ordering::Relaxed);
+            if done.retry > 0 {
+                break;
+            }
+        }
+    }
+}
