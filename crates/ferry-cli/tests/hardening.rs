@@ -203,13 +203,28 @@ async fn early_refusals_reach_a_client_that_is_still_sending() {
     let dir = tempfile::tempdir().expect("dir");
     let s = server(dir.path(), "2").await;
     let client = s.client();
-    // 10 MB of text/plain: refused for its content type, after the body is drained.
+    // 10 MB of text/plain: wrong twice (type and size); refused as too large for the route
+    // before anything else is looked at, after the body is drained, so the client reads it.
     let (status, body) = client
         .raw(
             reqwest::Method::POST,
             "/v1/claims",
             Some("text/plain"),
             vec![b'x'; 10_000_000],
+            &[],
+        )
+        .await
+        .expect("an answer, not a broken pipe");
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+    let e: ferry_api::ErrorBody = serde_json::from_slice(&body).expect("JSON error");
+    assert_eq!(e.error.code, ferry_api::ErrorCode::TooLarge);
+    // 900 KB of text/plain, within the route's limit: refused for its content type, drained.
+    let (status, body) = client
+        .raw(
+            reqwest::Method::POST,
+            "/v1/claims",
+            Some("text/plain"),
+            vec![b'x'; 900_000],
             &[],
         )
         .await
