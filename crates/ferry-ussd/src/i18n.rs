@@ -365,6 +365,11 @@ catalog! {
         "Ferry: Your account is ready. Never tell anyone your PIN.",
         "Ferry: Sua conta esta pronta. Nunca conte seu PIN a ninguem.",
         "Ferry: Akaunti yako iko tayari. Usimwambie mtu PIN yako.";
+    /// SMS: a one-time code to link this number to a smartphone wallet.
+    SmsLinkCode =>
+        "Ferry: Code {code} links this number to a smartphone wallet, valid {min} min. If you did not ask, ignore it.",
+        "Ferry: Codigo {code} liga este numero a uma carteira no celular, valido {min} min. Se nao pediu, ignore.",
+        "Ferry: Namba {code} inaunganisha simu hii na pochi ya simu janja, dakika {min}. Kama hukuomba, puuza.";
 }
 
 /// Replaces each `{name}` of `template` with its value.
@@ -466,6 +471,14 @@ pub fn sms_text(lang: Language, kind: &NoticeKind) -> String {
         }
         NoticeKind::PinChanged => text(lang, Key::SmsPinChanged, &[]),
         NoticeKind::Registered => text(lang, Key::SmsRegistered, &[]),
+        NoticeKind::LinkCode { code, minutes } => text(
+            lang,
+            Key::SmsLinkCode,
+            &[
+                ("code", &crate::gsm7::transliterate(code)),
+                ("min", &minutes.to_string()),
+            ],
+        ),
     }
 }
 
@@ -543,6 +556,10 @@ mod tests {
             NoticeKind::Locked { minutes: u64::MAX },
             NoticeKind::PinChanged,
             NoticeKind::Registered,
+            NoticeKind::LinkCode {
+                code: "12345678".into(),
+                minutes: u64::MAX,
+            },
         ];
         for lang in Language::ALL {
             for k in &kinds {
