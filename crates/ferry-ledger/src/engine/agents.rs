@@ -125,13 +125,16 @@ impl Engine {
         .await
     }
 
+    /// A registered account (with a key), or a phone account (feature phones have no key).
     async fn require_account(&self, account: AccountId) -> Result<(), AgentError> {
-        self.inner
-            .store
-            .client_certificate(account)
-            .await?
-            .map(|_| ())
-            .ok_or(AgentError::UnknownAccount)
+        let store = &self.inner.store;
+        if store.client_certificate(account).await?.is_some()
+            || store.phone_of_account(account).await?.is_some()
+        {
+            Ok(())
+        } else {
+            Err(AgentError::UnknownAccount)
+        }
     }
 
     /// Agent `agent` took `amount` in cash from the holder of `account`: credit the account

@@ -2,7 +2,9 @@
 //! driver, on embedded SQLite (the default, a file in the data directory) or PostgreSQL (several
 //! servers on one database). The engine decides; the store executes: each module here owns the
 //! statements of a few tables (`journal`, `debits`, `cases`, `deposits`, `envelopes`,
-//! `orders`, `agents`, `registry`, the ledger itself in this file and `batch`), and returns
+//! `orders`, `agents`, `registry`, `phone` (phone accounts, USSD operations, cash-out codes,
+//! phone links), `sms` (the outbox), `ussd_sessions`, the ledger itself in this file and
+//! `batch`), and returns
 //! typed rows. The schema is versioned migration files per dialect (`migrations/sqlite`,
 //! `migrations/postgres`) run by `sqlx::migrate!` when a store opens.
 //!
@@ -26,9 +28,12 @@ mod deposits;
 mod envelopes;
 mod journal;
 mod orders;
+mod phone;
 mod registry;
 mod rows;
+mod sms;
 mod sql;
+mod ussd_sessions;
 
 pub(crate) use batch::CHUNK;
 pub use batch::LedgerBatch;
@@ -36,7 +41,12 @@ pub use cases::{Case, FraudCase, NewCase};
 pub use debits::{Debit, DebitRecord};
 pub use deposits::DepositRecord;
 pub use journal::{EntryRow, Recorded};
+pub use phone::{
+    BalanceMovement, CashOutRow, CashOutState, LinkRow, NewPhoneAccount, OpRow, PhoneRow,
+    decode_pin_hash, encode_pin_hash,
+};
 pub use registry::WalletRow;
+pub use sms::{SmsRow, notice_kind};
 
 pub(crate) use sql::Params;
 

@@ -1,0 +1,369 @@
+//! The other sides of phone accounts: an agent registers a number (tier 1) and pays out cash
+//! against a code; lapsed codes return their reserve; a smartphone account takes a number by
+//! proving, with a one-time code sent to it by SMS, that it has the phone.
+
+use ferry_proto::{AccountId, Hash32, Money, UnixTime};
+use ferry_ussd::backend::Tier;
+use ferry_ussd::i18n::Language;
+use ferry_ussd::phone::Phone;
+use ferry_ussd::sms::{Notice, NoticeKind};
+
+use super::{PhoneBackend, PhoneError, corrupt, random_digits, retry};
+use crate::accounts::LedgerAccount;
+use crate::store::{CashOutState, LinkRow, NewPhoneAccount, Posted, StoreError, post_in};
+use crate::transfer::{Posting, Transfer};
+
+/// Longest display name an agent may record.
+pub const MAX_DISPLAY_NAME: usize = 64;
+
+/// What an agent's registration of a number did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentRegistration {
+    /// A new tier-1 account; the holder chooses a PIN on first dial.
+    Registered {
+        /// The account.
+        account: AccountId,
+    },
+    /// A self-registered (tier-0) account the agent has now verified: tier 1.
+    Upgraded {
+        /// The account.
+        account: AccountId,
+    },
+    /// Already tier 1; nothing changed.
+    AlreadyVerified {
+        /// The account.
+        account: AccountId,
+    },
+}
+
+/// What an agent's pay-out against a cash-out code did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// Paid now: hand over `amount` in cash; the reserve moved to the agent's float.
+    Paid {
+        /// The cash to hand over.
+        amount: Money,
+    },
+    /// This agent paid this code out before (a retry); nothing moved now.
+    AlreadyPaid {
+        /// The amount it paid.
+        amount: Money,
+    },
+    /// The code lapsed; its reserve went back to the holder. Pay nothing.
+    Expired,
+    /// No open code for that number (wrong code, or paid by another agent). Pay nothing.
+    Unknown,
+}
+
+/// A phone-link code was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkStarted {
+    /// When the code lapses.
+    pub expires_at: UnixTime,
+}
+
+fn link_code_hash(phone: &Phone, account: AccountId, code: &str) -> Vec<u8> {
+    Hash32::of(
+        "phone-link-code",
+        &[phone.as_str().as_bytes(), account.as_bytes(), code.as_bytes()],
+    )
+    .as_bytes()
+    .to_vec()
+}
+
+fn valid_name(name: &str) -> bool {
+    let n = name.trim();
+    !n.is_empty() && n.chars().count() <= MAX_DISPLAY_NAME && !n.chars().any(char::is_control)
+}
+
+impl PhoneBackend {
+    /// Agent `agent` registers `phone` for its holder `name` (KYC tier 1): a new account whose
+    /// holder chooses a PIN on first dial, or an upgrade of a self-registered one.
+    pub async fn register_by_agent(
+        &self,
+        phone: &Phone,
+        language: Language,
+        name: &str,
+        now: UnixTime,
+    ) -> Result<AgentRegistration, PhoneError> {
+        if !valid_name(name) {
+            return Err(PhoneError::BadName);
+        }
+        let name = name.trim();
+        for _ in 0..3 {
+            if let Some(r) = retry(|| self.agent_register_once(phone, language, name, now)).await? {
+                return Ok(r);
+            }
+        }
+        Err(corrupt("agent registration kept racing"))
+    }
+
+    /// One attempt: `None` when the number was registered concurrently (look again).
+    async fn agent_register_once(
+        &self,
+        phone: &Phone,
+        language: Language,
+        name: &str,
+        now: UnixTime,
+    ) -> Result<Option<AgentRegistration>, PhoneError> {
+        {
+            let mut tx = self.store().begin().await?;
+            let result = match tx.lock_phone_account(phone).await? {
+                Some(row) if row.tier == Tier::Tier1 => AgentRegistration::AlreadyVerified {
+                    account: row.account,
+                },
+                Some(row) => {
+                    tx.set_phone_tier(phone, Tier::Tier1, Some(name)).await?;
+                    AgentRegistration::Upgraded {
+                        account: row.account,
+                    }
+                }
+                None => {
+                    let account = AccountId::random();
+                    let new = NewPhoneAccount {
+                        phone,
+                        account,
+                        tier: Tier::Tier1,
+                        language,
+                        display_name: Some(name),
+                        pin: None,
+                    };
+                    if !tx.insert_phone_account(&new, now).await? {
+                        return Ok(None);
+                    }
+                    AgentRegistration::Registered { account }
+                }
+            };
+            tx.commit().await.map_err(StoreError::from)?;
+            Ok(Some(result))
+        }
+    }
+
+    /// Agent `agent` pays out cash to the holder of `phone` against `code`: once; the reserve
+    /// moves to the agent's float. A lapsed code returns its reserve instead.
+    pub async fn redeem_cash_out(
+        &self,
+        agent: &str,
+        phone: &Phone,
+        code: &str,
+        now: UnixTime,
+    ) -> Result<Redemption, PhoneError> {
+        let valid = code.len() == 8 && code.bytes().all(|b| b.is_ascii_digit());
+        if !valid {
+            return Ok(Redemption::Unknown);
+        }
+        let done = retry(|| async {
+            let mut tx = self.store().begin().await?;
+            let Some(row) = tx.lock_open_cash_out(code).await? else {
+                return Ok(None);
+            };
+            if row.phone != *phone {
+                return Ok(None);
+            }
+            if now > row.expires_at {
+                drop(tx);
+                self.expire_one(&row.id, now).await?;
+                return Ok(Some(Redemption::Expired));
+            }
+            let transfer = Transfer {
+                reference: format!("ussd-cash-out-paid:{}", row.id),
+                kind: "ussd_cash_out_paid",
+                currency: row.amount.currency(),
+                postings: vec![
+                    Posting::debit(LedgerAccount::CashOutReserve, row.amount.minor()),
+                    Posting::credit(LedgerAccount::Agent(agent.to_owned()), row.amount.minor()),
+                ],
+            };
+            match post_in(&mut tx, self.store().dialect(), &transfer, now).await? {
+                Posted::New(_) => {}
+                Posted::Duplicate(_) => return Err(corrupt("open cash out already paid")),
+            }
+            if !tx
+                .close_cash_out(&row.id, CashOutState::Paid, Some(agent), now)
+                .await?
+            {
+                return Err(corrupt("cash out closed under its lock"));
+            }
+            let holder = tx.phone_account(phone).await?;
+            if let Some(holder) = holder {
+                let balance = tx
+                    .balance_in(&LedgerAccount::Online(holder.account), self.currency())
+                    .await?;
+                let notice = Notice {
+                    event_id: format!("cashout-paid:{}", row.op_key),
+                    to: phone.clone(),
+                    language: holder.language,
+                    kind: NoticeKind::CashedOut {
+                        amount: row.amount,
+                        balance: self.money(balance),
+                    },
+                };
+                tx.enqueue_sms(&notice, now).await?;
+            }
+            tx.commit().await.map_err(StoreError::from)?;
+            Ok(Some(Redemption::Paid { amount: row.amount }))
+        })
+        .await?;
+        match done {
+            Some(r) => Ok(r),
+            None => Ok(
+                match self.store().cash_out_paid_by(code, phone, agent).await? {
+                    Some(row) => Redemption::AlreadyPaid { amount: row.amount },
+                    None => Redemption::Unknown,
+                },
+            ),
+        }
+    }
+
+    /// Returns the reserve of open cash out `id` if it lapsed before `now`; true when it did.
+    async fn expire_one(&self, id: &str, now: UnixTime) -> Result<bool, PhoneError> {
+        retry(|| async {
+            let mut tx = self.store().begin().await?;
+            let Some(row) = tx.lock_cash_out(id).await? else {
+                return Ok(false);
+            };
+            if row.state != CashOutState::Open || now <= row.expires_at {
+                return Ok(false);
+            }
+            let transfer = Transfer {
+                reference: format!("ussd-cash-out-return:{}", row.id),
+                kind: "ussd_cash_out_return",
+                currency: row.amount.currency(),
+                postings: vec![
+                    Posting::debit(LedgerAccount::CashOutReserve, row.amount.minor()),
+                    Posting::credit(LedgerAccount::Online(row.account), row.amount.minor()),
+                ],
+            };
+            match post_in(&mut tx, self.store().dialect(), &transfer, now).await? {
+                Posted::New(_) => {}
+                Posted::Duplicate(_) => return Err(corrupt("open cash out already returned")),
+            }
+            tx.close_cash_out(&row.id, CashOutState::Expired, None, now)
+                .await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Returns the reserve of every code lapsed at `now` to its account (the fee stays);
+    /// returns how many.
+    pub async fn expire_cash_outs(&self, now: UnixTime) -> Result<usize, PhoneError> {
+        let mut count = 0;
+        loop {
+            let ids = self.store().lapsed_cash_outs(now, 100).await?;
+            if ids.is_empty() {
+                return Ok(count);
+            }
+            let mut progressed = false;
+            for id in &ids {
+                if self.expire_one(id, now).await? {
+                    count += 1;
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                return Ok(count);
+            }
+        }
+    }
+
+    /// Smartphone account `account` asks to take `phone`: a one-time code goes to the phone by
+    /// SMS (replacing any earlier one). The number must have no account, and the account no
+    /// number.
+    pub async fn start_link(
+        &self,
+        account: AccountId,
+        phone: &Phone,
+        now: UnixTime,
+    ) -> Result<LinkStarted, PhoneError> {
+        let code = random_digits(6);
+        let expires_at = now.plus_secs(self.config.link_code_valid_secs);
+        retry(|| async {
+            let mut tx = self.store().begin().await?;
+            if tx.lock_phone_account(phone).await?.is_some() {
+                return Err(PhoneError::PhoneTaken);
+            }
+            if tx.phone_of_account(account).await?.is_some() {
+                return Err(PhoneError::AccountHasPhone);
+            }
+            let link = LinkRow {
+                account,
+                code_hash: link_code_hash(phone, account, &code),
+                attempts: self.config.link_code_attempts.max(1),
+                expires_at,
+            };
+            tx.put_phone_link(phone, &link, now).await?;
+            let notice = Notice {
+                event_id: format!("link:{}:{}", phone, random_digits(12)),
+                to: phone.clone(),
+                language: self.config.default_language,
+                kind: NoticeKind::LinkCode {
+                    code: code.clone(),
+                    minutes: self.config.link_code_valid_secs.div_ceil(60),
+                },
+            };
+            tx.enqueue_sms(&notice, now).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            Ok(LinkStarted { expires_at })
+        })
+        .await
+    }
+
+    /// Smartphone account `account` proves it has `phone` with the code sent to it: the
+    /// number then maps to the account (tier 1; the holder chooses a USSD PIN on first dial).
+    pub async fn confirm_link(
+        &self,
+        account: AccountId,
+        phone: &Phone,
+        code: &str,
+        now: UnixTime,
+    ) -> Result<(), PhoneError> {
+        retry(|| async {
+            let mut tx = self.store().begin().await?;
+            let link = tx
+                .lock_phone_link(phone)
+                .await?
+                .filter(|l| l.account == account)
+                .ok_or(PhoneError::NoPendingLink)?;
+            if now > link.expires_at {
+                tx.delete_phone_link(phone).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                return Err(PhoneError::LinkExpired);
+            }
+            if link_code_hash(phone, account, code) != link.code_hash {
+                let left = link.attempts.saturating_sub(1);
+                if left == 0 {
+                    tx.delete_phone_link(phone).await?;
+                } else {
+                    tx.set_link_attempts(phone, left).await?;
+                }
+                tx.commit().await.map_err(StoreError::from)?;
+                return Err(PhoneError::WrongLinkCode {
+                    attempts_left: left,
+                });
+            }
+            if tx.lock_phone_account(phone).await?.is_some() {
+                return Err(PhoneError::PhoneTaken);
+            }
+            if tx.phone_of_account(account).await?.is_some() {
+                return Err(PhoneError::AccountHasPhone);
+            }
+            let new = NewPhoneAccount {
+                phone,
+                account,
+                tier: Tier::Tier1,
+                language: self.config.default_language,
+                display_name: None,
+                pin: None,
+            };
+            if !tx.insert_phone_account(&new, now).await? {
+                return Err(PhoneError::PhoneTaken);
+            }
+            tx.delete_phone_link(phone).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            Ok(())
+        })
+        .await
+    }
+}
