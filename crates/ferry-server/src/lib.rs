@@ -19,6 +19,8 @@ pub mod openapi;
 pub mod router;
 pub mod routes;
 pub mod serve;
+pub mod sms;
 pub mod state;
+pub mod ussd;
 
 pub use ferry_ledger as ledger;

@@ -46,6 +46,8 @@ pub struct ServeConfig {
     pub software_tier: bool,
     /// How often unfunded payments past their wallets' deadlines are swept into fraud cases.
     pub sweep_every: Duration,
+    /// The USSD gateway, phone accounts and SMS notices.
+    pub ussd: crate::ussd::UssdConfig,
 }
 
 impl ServeConfig {
@@ -60,6 +62,7 @@ impl ServeConfig {
             hardware_roots: Vec::new(),
             software_tier: true,
             sweep_every: Duration::from_secs(60),
+            ussd: crate::ussd::UssdConfig::default(),
         }
     }
 
@@ -201,12 +204,18 @@ pub async fn start_with_clock(
     let admin_token = load_or_create_admin_token(&config.data_dir)?;
     let store = open_store(&config).await?;
     let engine = Engine::new(store, keys.signing, keys.sealing, config.engine_config());
+    let ussd = Arc::new(crate::ussd::UssdService::new(
+        engine.clone(),
+        &config.ussd,
+        &config.data_dir,
+    )?);
     let state = AppState {
         engine: engine.clone(),
         metrics: Arc::new(Metrics::new()),
         admin_token: Arc::new(admin_token.clone()),
         clock: clock.clone(),
         certificates: Arc::default(),
+        ussd,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -232,6 +241,7 @@ pub async fn start_with_clock(
             }
         })
     };
+    let upkeep = crate::ussd::spawn_upkeep(state.ussd.clone(), &config.ussd, state.clock.clone());
     let app = router(state);
     let task = tokio::spawn(async move {
         let result = axum::serve(listener, app)
@@ -240,6 +250,7 @@ pub async fn start_with_clock(
             })
             .await;
         sweeper.abort();
+        upkeep.abort();
         result
     });
     tracing::info!(%addr, "ferry settlement server listening");

@@ -6,9 +6,8 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{Auth, ClientError, SettlementClient};
 use crate::{
-    ErrorBody, LinkPhoneRequest, LinkPhoneResult, PhoneAccountBody, PhoneRegistered,
-    RegisterPhone, SmsOutboxBody, UssdCallbackForm, UssdCashOutRequest, UssdCashOutResult,
-    UssdReply,
+    ErrorBody, LinkPhoneRequest, LinkPhoneResult, PhoneAccountBody, PhoneRegistered, RegisterPhone,
+    SmsOutboxBody, UssdCallbackForm, UssdCashOutRequest, UssdCashOutResult, UssdReply,
 };
 
 /// The form content type of a USSD callback.

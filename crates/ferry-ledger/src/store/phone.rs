@@ -204,7 +204,8 @@ pub(crate) fn phone(s: &str) -> Result<Phone, StoreError> {
     Phone::parse(s, None).map_err(|_| corrupt("phone number"))
 }
 
-const PHONE_COLUMNS: &str = "phone, account_id, tier, language, display_name, pin_hash, pin_failures, locked_until";
+const PHONE_COLUMNS: &str =
+    "phone, account_id, tier, language, display_name, pin_hash, pin_failures, locked_until";
 
 fn phone_row(r: &AnyRow) -> Result<PhoneRow, StoreError> {
     let pin: Option<Vec<u8>> = r.try_get(5)?;
@@ -650,7 +651,9 @@ impl WriteTx {
     ) -> Result<Option<CashOutRow>, StoreError> {
         let sql = locking(
             self.dialect(),
-            &format!("SELECT {CASH_OUT_COLUMNS} FROM ussd_cash_outs WHERE code = $1 AND status = 'open'"),
+            &format!(
+                "SELECT {CASH_OUT_COLUMNS} FROM ussd_cash_outs WHERE code = $1 AND status = 'open'"
+            ),
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(code.to_owned())

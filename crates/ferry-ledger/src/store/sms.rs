@@ -94,7 +94,11 @@ fn sms_row(r: &AnyRow) -> Result<SmsRow, StoreError> {
 impl WriteTx {
     /// Queues `notice` unless its event id was queued before; true when it is new. The text is
     /// rendered now, in the notice's language.
-    pub async fn enqueue_sms(&mut self, notice: &Notice, now: UnixTime) -> Result<bool, StoreError> {
+    pub async fn enqueue_sms(
+        &mut self,
+        notice: &Notice,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
         let text = notice.text();
         let seg = ferry_ussd::sms::segments(&text);
         let inserted = sqlx::query(
@@ -124,25 +128,24 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<SmsRow>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = match phone {
-            Some(p) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows =
+            match phone {
+                Some(p) => sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {COLUMNS} FROM sms_outbox WHERE phone = $1 ORDER BY id DESC LIMIT $2"
                 )))
                 .bind(p.as_str().to_owned())
                 .bind(limit)
                 .fetch_all(self.pool())
-                .await?
-            }
-            None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM sms_outbox ORDER BY id DESC LIMIT $1"
-                )))
-                .bind(limit)
-                .fetch_all(self.pool())
-                .await?
-            }
-        };
+                .await?,
+                None => {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {COLUMNS} FROM sms_outbox ORDER BY id DESC LIMIT $1"
+                    )))
+                    .bind(limit)
+                    .fetch_all(self.pool())
+                    .await?
+                }
+            };
         rows.iter().map(sms_row).collect()
     }
 

@@ -65,7 +65,11 @@ pub struct LinkStarted {
 fn link_code_hash(phone: &Phone, account: AccountId, code: &str) -> Vec<u8> {
     Hash32::of(
         "phone-link-code",
-        &[phone.as_str().as_bytes(), account.as_bytes(), code.as_bytes()],
+        &[
+            phone.as_str().as_bytes(),
+            account.as_bytes(),
+            code.as_bytes(),
+        ],
     )
     .as_bytes()
     .to_vec()

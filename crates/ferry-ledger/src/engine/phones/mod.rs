@@ -320,7 +320,14 @@ impl PhoneBackend {
         now: UnixTime,
     ) -> Result<(), PhoneError> {
         if tx
-            .insert_phone_op(key.as_str(), account, kind, &to_json(answer)?, out_minor, now)
+            .insert_phone_op(
+                key.as_str(),
+                account,
+                kind,
+                &to_json(answer)?,
+                out_minor,
+                now,
+            )
             .await?
         {
             Ok(())
@@ -544,7 +551,9 @@ impl PhoneBackend {
             Ok(Posted::New(_)) => {}
             Ok(Posted::Duplicate(_)) => return Err(corrupt("USSD send posted without its key")),
             Err(StoreError::InsufficientFunds { .. }) => {
-                let balance = tx.balance_in(&LedgerAccount::Online(from.account), c).await?;
+                let balance = tx
+                    .balance_in(&LedgerAccount::Online(from.account), c)
+                    .await?;
                 return Ok(SendOutcome::InsufficientFunds {
                     balance: self.money(balance),
                 });
@@ -565,7 +574,9 @@ impl PhoneBackend {
                 remaining: self.money(0),
             });
         }
-        let from_balance = tx.balance_in(&LedgerAccount::Online(from.account), c).await?;
+        let from_balance = tx
+            .balance_in(&LedgerAccount::Online(from.account), c)
+            .await?;
         let outcome = SendOutcome::Sent {
             fee: self.money(fee),
             balance: self.money(from_balance),
@@ -657,7 +668,9 @@ impl PhoneBackend {
         };
         match post_in(&mut tx, self.store().dialect(), &transfer, now).await {
             Ok(Posted::New(_)) => {}
-            Ok(Posted::Duplicate(_)) => return Err(corrupt("USSD cash out posted without its key")),
+            Ok(Posted::Duplicate(_)) => {
+                return Err(corrupt("USSD cash out posted without its key"));
+            }
             Err(StoreError::InsufficientFunds { .. }) => {
                 let balance = tx
                     .balance_in(&LedgerAccount::Online(from.account), self.currency())
@@ -878,8 +891,8 @@ impl Backend for PhoneBackend {
         }
         let hash = self.hash(pin).await?;
         for _ in 0..3 {
-            if let Some(outcome) = retry(|| self.register_once(phone, language, &hash, key, now))
-                .await?
+            if let Some(outcome) =
+                retry(|| self.register_once(phone, language, &hash, key, now)).await?
             {
                 return Ok(outcome);
             }
