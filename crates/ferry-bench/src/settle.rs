@@ -99,7 +99,7 @@ pub struct SettleArgs {
 }
 
 /// The `p`-th percentile (0 < p ≤ 100) of `sorted` by the nearest-rank method; 0 when empty.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

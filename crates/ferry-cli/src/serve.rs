@@ -46,6 +46,16 @@ pub struct ServeArgs {
     /// Seconds between fraud sweeps.
     #[arg(long, default_value_t = 60)]
     sweep_every: u64,
+    /// Deliver SMS notices by POSTing them as JSON to this URL (without it they are stored
+    /// and listed only: `ferry sms outbox`).
+    #[arg(long, value_name = "URL")]
+    sms_gateway: Option<String>,
+    /// Seconds a USSD session lasts from its first callback.
+    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    ussd_session_timeout: u64,
+    /// Country calling code of national numbers typed in the USSD menus (e.g. 55).
+    #[arg(long, value_name = "CODE")]
+    ussd_country: Option<u16>,
 }
 
 fn parse_fees(specs: &[String]) -> Result<FeeSchedule> {
@@ -95,6 +105,15 @@ fn config(args: &ServeArgs) -> Result<ServeConfig> {
         .collect::<Result<_>>()?;
     c.software_tier = !args.no_software_tier;
     c.sweep_every = Duration::from_secs(args.sweep_every.max(1));
+    c.ussd.sms_gateway = args.sms_gateway.clone();
+    c.ussd.menu.session_timeout_secs = args.ussd_session_timeout;
+    c.ussd.menu.default_country = args
+        .ussd_country
+        .map(|cc| {
+            ferry_ussd::phone::CallingCode::new(cc)
+                .with_context(|| format!("--ussd-country {cc}: not a calling code"))
+        })
+        .transpose()?;
     Ok(c)
 }
 

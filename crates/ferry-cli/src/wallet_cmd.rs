@@ -83,6 +83,15 @@ enum WalletCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Link a phone number to this account, so feature phones pay it by number: first without
+    /// --code (the server texts a code to the phone), then with the code it received.
+    LinkPhone {
+        /// The number, international form (+5581999990001).
+        phone: String,
+        /// The 6-digit code the phone received.
+        #[arg(long)]
+        code: Option<String>,
+    },
 }
 
 /// `ferry wallet new`.
@@ -228,6 +237,9 @@ async fn dispatch(args: WalletArgs, out: &mut dyn Write) -> Result<()> {
         WalletCommand::Collect => collect(&mut wallet, out).await,
         WalletCommand::Sync { server } => sync(&mut wallet, server, out).await,
         WalletCommand::History { json } => history(&wallet, json, out).await,
+        WalletCommand::LinkPhone { phone, code } => {
+            crate::ussd_cmd::link_phone(&wallet, &phone, code.as_deref(), out).await
+        }
     }
 }
 
@@ -727,7 +739,7 @@ fn history_json(item: &HistoryItem) -> Value {
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian; H. Hinnant's days-to-civil).
-fn utc(t: UnixTime) -> String {
+pub(crate) fn utc(t: UnixTime) -> String {
     let secs = t.0;
     let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
     let rem = secs % 86_400;
