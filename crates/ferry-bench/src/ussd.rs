@@ -202,7 +202,7 @@ async fn bench(args: UssdArgs) -> Result<()> {
     let next = Arc::new(Mutex::new(0usize));
     let started = Instant::now();
     let mut workers = Vec::new();
-    for w in 0..args.concurrency {
+    for _ in 0..args.concurrency {
         let (client, next) = (client.clone(), next.clone());
         let total = args.sessions;
         workers.push(tokio::spawn(async move {
@@ -217,7 +217,8 @@ async fn bench(args: UssdArgs) -> Result<()> {
                     *n += 1;
                     *n - 1
                 };
-                let (from, to) = (phone(w), phone(pairs + (k % pairs)));
+                // Payer k mod pairs: each payer sends at most its share, whichever worker runs it.
+                let (from, to) = (phone(k % pairs), phone(pairs + (k + 1) % pairs));
                 let r = session(&client, &format!("bench-{k}"), &from, &to, &mut samples).await?;
                 if r.text().starts_with("Sent ") {
                     sent += 1;
