@@ -5,7 +5,9 @@
 //! `2 × concurrency` phones register through the menus (language, PIN, PIN again) and an agent
 //! cashes the payers in. Timed: `sessions` send sessions, `concurrency` at a time, each the six
 //! callbacks an aggregator sends (dial, `1`, recipient, amount, PIN, confirm), every callback
-//! followed by its retransmission, as aggregators do when a reply is late. Reported: p50, p99
+//! followed by its retransmission, as aggregators do when a reply is late; a user answers each
+//! screen after `--think-ms` (0 by default: every session at full speed, which saturates the
+//! two cores with Argon2id). Reported: p50, p99
 //! and max latency of each callback kind, throughput, and whether every send settled once and
 //! the audit is clean.
 
@@ -41,6 +43,11 @@ pub struct UssdArgs {
     /// Sessions in flight at once (and payer phones).
     #[arg(long, default_value_t = 50)]
     concurrency: usize,
+    /// Milliseconds a user takes, on average, to answer each screen (each wait drawn between
+    /// half and one and a half times this; 0: answer at once, which saturates the server;
+    /// people take seconds).
+    #[arg(long, default_value_t = 0)]
+    think_ms: u64,
     /// Run the server on PostgreSQL (postgres://user@host/db), in a fresh schema dropped at the
     /// end, instead of SQLite.
     #[arg(long)]
@@ -84,12 +91,13 @@ async fn timed(
     Ok(r)
 }
 
-/// One send session from `from` to `to`, each callback retransmitted.
+/// One send session from `from` to `to`, each callback retransmitted, the user taking `think`
+/// to answer each screen.
 async fn session(
     client: &SettlementClient,
     id: &str,
-    from: &str,
-    to: &str,
+    (from, to): (&str, &str),
+    think: Duration,
     samples: &mut Samples,
 ) -> Result<UssdReply> {
     let amount = Money::new(AMOUNT, Currency::BRL).to_decimal_string();
@@ -97,6 +105,12 @@ async fn session(
     let mut text = String::new();
     let mut last = None;
     for (i, input) in inputs.iter().enumerate() {
+        if i > 0 && !think.is_zero() {
+            // Half to one and a half times the think time, so sessions drift apart as people's do.
+            let r = u64::from(u16::from_be_bytes(ferry_proto::random_bytes::<2>()));
+            let ms = think.as_millis() as u64;
+            tokio::time::sleep(Duration::from_millis(ms / 2 + ms * r / 65_535)).await;
+        }
         if i > 1 {
             text.push('*');
         }
@@ -199,6 +213,7 @@ async fn bench(args: UssdArgs) -> Result<()> {
     }
 
     // Timed: the send sessions.
+    let think = Duration::from_millis(args.think_ms);
     let next = Arc::new(Mutex::new(0usize));
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -219,7 +234,14 @@ async fn bench(args: UssdArgs) -> Result<()> {
                 };
                 // Payer k mod pairs: each payer sends at most its share, whichever worker runs it.
                 let (from, to) = (phone(k % pairs), phone(pairs + (k + 1) % pairs));
-                let r = session(&client, &format!("bench-{k}"), &from, &to, &mut samples).await?;
+                let r = session(
+                    &client,
+                    &format!("bench-{k}"),
+                    (&from, &to),
+                    think,
+                    &mut samples,
+                )
+                .await?;
                 if r.text().starts_with("Sent ") {
                     sent += 1;
                 } else {
@@ -256,6 +278,7 @@ async fn bench(args: UssdArgs) -> Result<()> {
         "database": database,
         "sessions": args.sessions,
         "concurrency": args.concurrency,
+        "think_ms": args.think_ms,
         "callbacks": callbacks,
         "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
         "sessions_per_s": (args.sessions as f64 / elapsed * 10.0).round() / 10.0,
