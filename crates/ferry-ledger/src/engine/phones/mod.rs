@@ -221,6 +221,10 @@ pub struct PhoneBackend {
     engine: Engine,
     config: Arc<PhoneConfig>,
     hasher: Arc<PinHasher>,
+    /// One Argon2id computation per core at a time: under a burst the rest queue here,
+    /// instead of dozens of 19 MiB hashes time-slicing the cores (and the memory) with every
+    /// other request.
+    hash_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for PhoneBackend {
@@ -235,10 +239,12 @@ impl PhoneBackend {
     /// The phone accounts of `engine`'s ledger.
     pub fn new(engine: Engine, config: PhoneConfig) -> Self {
         let hasher = PinHasher::new(config.hash_params, &config.pepper);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         PhoneBackend {
             engine,
             config: Arc::new(config),
             hasher: Arc::new(hasher),
+            hash_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
     }
 
@@ -271,22 +277,33 @@ impl PhoneBackend {
         }
     }
 
-    /// Hashes `pin` on the blocking pool (Argon2id takes tens of milliseconds).
-    async fn hash(&self, pin: &Pin) -> Result<PinHash, PhoneError> {
-        let (hasher, pin) = (self.hasher.clone(), pin.clone());
-        tokio::task::spawn_blocking(move || hasher.hash(&pin))
+    /// Runs an Argon2id computation on the blocking pool, one per core at a time.
+    async fn argon<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&PinHasher) -> Result<T, ferry_ussd::pin::HashError> + Send + 'static,
+    ) -> Result<T, PhoneError> {
+        let _slot = self
+            .hash_slots
+            .acquire()
+            .await
+            .map_err(|_| PhoneError::Hash)?;
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || job(&hasher))
             .await
             .map_err(|_| PhoneError::Hash)?
             .map_err(|_| PhoneError::Hash)
     }
 
-    /// Checks `pin` against `stored` on the blocking pool (constant-time comparison).
+    /// Hashes `pin` (Argon2id takes tens of milliseconds).
+    async fn hash(&self, pin: &Pin) -> Result<PinHash, PhoneError> {
+        let pin = pin.clone();
+        self.argon(move |h| h.hash(&pin)).await
+    }
+
+    /// Checks `pin` against `stored` (constant-time comparison).
     async fn verify(&self, pin: &Pin, stored: &PinHash) -> Result<bool, PhoneError> {
-        let (hasher, pin, stored) = (self.hasher.clone(), pin.clone(), stored.clone());
-        tokio::task::spawn_blocking(move || hasher.verify(&pin, &stored))
-            .await
-            .map_err(|_| PhoneError::Hash)?
-            .map_err(|_| PhoneError::Hash)
+        let (pin, stored) = (pin.clone(), stored.clone());
+        self.argon(move |h| h.verify(&pin, &stored)).await
     }
 
     /// The first answer to `key`, if it was answered.
