@@ -171,6 +171,13 @@ pub enum NoticeKind {
         /// Balance after.
         balance: Money,
     },
+    /// An agent took cash in and credited the account.
+    CashedIn {
+        /// Amount credited.
+        amount: Money,
+        /// Balance after.
+        balance: Money,
+    },
     /// Three wrong PINs locked the USSD channel.
     Locked {
         /// Minutes until it unlocks.

@@ -222,8 +222,8 @@ pub struct SmsMessageBody {
     pub phone: String,
     /// `en`, `pt` or `sw`.
     pub language: String,
-    /// `sent`, `received`, `cash_out_code`, `cashed_out`, `locked`, `pin_changed`,
-    /// `registered`, `link_code`.
+    /// `sent`, `received`, `cash_out_code`, `cashed_out`, `cashed_in`, `locked`,
+    /// `pin_changed`, `registered`, `link_code`.
     pub kind: String,
     /// The text.
     pub text: String,

@@ -49,6 +49,7 @@ pub fn notice_kind(n: &Notice) -> &'static str {
         K::Sent { .. } => "sent",
         K::CashOutCode { .. } => "cash_out_code",
         K::CashedOut { .. } => "cashed_out",
+        K::CashedIn { .. } => "cashed_in",
         K::Locked { .. } => "locked",
         K::PinChanged => "pin_changed",
         K::Registered => "registered",
