@@ -229,10 +229,15 @@ async fn register_send_balance_history_on_both_databases() {
         assert!(lines[2].contains("+100.00"), "{db}: the cash in: {r:?}");
         assert_eq!(
             w.sms_kinds(ANA).await,
-            ["registered", "sent"],
+            ["registered", "cashed_in", "sent"],
             "{db}: one notice per event"
         );
         assert_eq!(w.sms_kinds(BIA).await, ["registered", "received"], "{db}");
+        assert_eq!(
+            w.sms(ANA).await[1].1,
+            "Ferry: An agent credited 100.00 BRL to your account. Balance 100.00 BRL.",
+            "{db}"
+        );
         let received = &w.sms(BIA).await[1].1;
         assert_eq!(
             received,
@@ -390,7 +395,10 @@ async fn change_pin_needs_the_old_one_and_language_changes_screens_and_sms() {
     assert!(r.text().contains("Wrong PIN. 2 tries left."), "{r:?}");
     let r = w.run(ANA, &format!("5*1*{PIN}*4826*4826")).await;
     assert_eq!(r, UssdReply::End("Your PIN was changed.".into()));
-    assert_eq!(w.sms_kinds(ANA).await, ["registered", "pin_changed"]);
+    assert_eq!(
+        w.sms_kinds(ANA).await,
+        ["registered", "cashed_in", "pin_changed"]
+    );
     let r = w.run(ANA, &format!("2*{PIN}")).await;
     assert!(
         r.text().contains("Wrong PIN."),
@@ -520,7 +528,7 @@ async fn a_confirmation_after_the_timeout_moves_nothing() {
     assert_eq!(again, confirm);
     assert_eq!(w.balance(ANA).await, 100_00);
     assert_eq!(w.transfers("ussd_send").await, 0);
-    assert_eq!(w.sms_kinds(ANA).await, ["registered"]);
+    assert_eq!(w.sms_kinds(ANA).await, ["registered", "cashed_in"]);
 }
 
 #[tokio::test]
@@ -530,25 +538,33 @@ async fn retransmitted_callbacks_are_answered_alike_and_move_money_once() {
     w.register(BIA).await;
     w.fund(ANA, 100_00).await;
     let s = random_hex();
+    w.session(&s, ANA, &format!("1*{BIA}*50*{PIN}")).await;
+    // The confirmation delivered eight times at once, before any answer was recorded: the
+    // operation key, not the session record, keeps it to one transfer.
     let text = format!("1*{BIA}*50*{PIN}*1");
-    let first = w.session(&s, ANA, &text).await;
-    for _ in 0..3 {
-        assert_eq!(w.dial(&s, ANA, &text).await, first);
-    }
-    // Concurrent retransmissions too.
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let client = w.client().clone();
+        let client = w.server.new_client();
         let f = form(&s, ANA, &text);
         tasks.push(tokio::spawn(async move { client.ussd(&f).await }));
     }
+    let mut replies = Vec::new();
     for t in tasks {
-        assert_eq!(t.await.expect("task").expect("callback"), first);
+        replies.push(t.await.expect("task").expect("callback"));
+    }
+    let first = replies[0].clone();
+    assert!(first.text().starts_with("Sent 50.00 BRL"), "{first:?}");
+    for r in &replies {
+        assert_eq!(r, &first);
+    }
+    // And again later, one by one.
+    for _ in 0..3 {
+        assert_eq!(w.dial(&s, ANA, &text).await, first);
     }
     assert_eq!(w.balance(ANA).await, 49_50);
     assert_eq!(w.balance(BIA).await, 50_00);
     assert_eq!(w.transfers("ussd_send").await, 1);
-    assert_eq!(w.sms_kinds(ANA).await, ["registered", "sent"]);
+    assert_eq!(w.sms_kinds(ANA).await, ["registered", "cashed_in", "sent"]);
     w.server.assert_audit_clean().await;
 }
 
@@ -907,4 +923,136 @@ async fn the_outbox_is_for_the_operator_only() {
     assert_eq!(all.messages[0].parts, 1);
     assert_eq!(all.messages[0].encoding, "gsm7");
     assert_eq!(all.messages[0].delivered_at, None, "stored, not sent");
+}
+
+/// A fake SMS gateway: records what it is sent, and fails while `failing` is set.
+#[derive(Clone, Default)]
+struct Gateway {
+    got: Arc<std::sync::Mutex<Vec<ferry_api::SmsGatewayMessage>>>,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Gateway {
+    async fn start(&self) -> String {
+        use axum::http::StatusCode;
+        let me = self.clone();
+        let app = axum::Router::new().route(
+            "/sms",
+            axum::routing::post(
+                move |axum::Json(m): axum::Json<ferry_api::SmsGatewayMessage>| {
+                    let me = me.clone();
+                    async move {
+                        me.got.lock().expect("lock").push(m);
+                        if me.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                            StatusCode::SERVICE_UNAVAILABLE
+                        } else {
+                            StatusCode::OK
+                        }
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/sms")
+    }
+
+    fn count(&self) -> usize {
+        self.got.lock().expect("lock").len()
+    }
+
+    async fn wait_for(&self, n: usize) {
+        for _ in 0..100 {
+            if self.count() >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the gateway got {} messages, not {n}", self.count());
+    }
+}
+
+#[tokio::test]
+async fn an_sms_gateway_gets_each_notice_until_it_takes_it_then_never_again() {
+    let gateway = Gateway::default();
+    gateway
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let url = gateway.start().await;
+    let clock = Arc::new(ManualClock::new(now()));
+    let mut opts = options(clock.clone());
+    let base = opts.configure.take().expect("configure");
+    opts.configure = Some(Arc::new(move |c| {
+        base(c);
+        c.ussd.sms_gateway = Some(url.clone());
+        c.ussd.upkeep_every = std::time::Duration::from_millis(100);
+    }));
+    let server = TestServer::sqlite_with(opts).await;
+    let agent = server.agent(1_00).await;
+    let w = World {
+        server,
+        clock,
+        agent,
+    };
+    w.register(ANA).await;
+    // The first attempt fails: the notice stays due, with the error.
+    gateway.wait_for(1).await;
+    let outbox = w
+        .client()
+        .sms_outbox(&w.server.admin_token, Some(ANA))
+        .await
+        .expect("outbox");
+    let m = &outbox.messages[0];
+    assert_eq!(m.delivered_at, None);
+    assert_eq!(m.attempts, 1);
+    assert!(
+        m.last_error.as_deref().unwrap_or_default().contains("503"),
+        "{m:?}"
+    );
+    // Not retried before its back-off (5 s of the server's clock).
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(gateway.count(), 1);
+    gateway
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    w.clock.advance(6);
+    gateway.wait_for(2).await;
+    for _ in 0..100 {
+        let m = w
+            .client()
+            .sms_outbox(&w.server.admin_token, Some(ANA))
+            .await
+            .expect("outbox")
+            .messages
+            .remove(0);
+        if m.delivered_at.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Delivered and marked: never sent again.
+    w.clock.advance(3600);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let got = gateway.got.lock().expect("lock").clone();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        got[0].event_id, got[1].event_id,
+        "a retry carries the same event id"
+    );
+    assert_eq!(got[1].to, ANA);
+    assert_eq!(got[1].encoding, "gsm7");
+    assert_eq!(got[1].parts, vec![got[1].text.clone()]);
+    assert!(got[1].text.starts_with("Ferry: Your account is ready."));
+    let m = w
+        .client()
+        .sms_outbox(&w.server.admin_token, Some(ANA))
+        .await
+        .expect("outbox")
+        .messages
+        .remove(0);
+    assert!(m.delivered_at.is_some(), "{m:?}");
+    assert_eq!(m.attempts, 2);
 }
