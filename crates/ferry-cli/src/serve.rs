@@ -56,6 +56,9 @@ pub struct ServeArgs {
     /// Country calling code of national numbers typed in the USSD menus (e.g. 55).
     #[arg(long, value_name = "CODE")]
     ussd_country: Option<u16>,
+    /// Seconds the USSD channel stays locked after three wrong PINs.
+    #[arg(long, value_name = "SECS", default_value_t = 1800)]
+    ussd_lock_secs: u64,
 }
 
 fn parse_fees(specs: &[String]) -> Result<FeeSchedule> {
@@ -107,6 +110,7 @@ fn config(args: &ServeArgs) -> Result<ServeConfig> {
     c.sweep_every = Duration::from_secs(args.sweep_every.max(1));
     c.ussd.sms_gateway = args.sms_gateway.clone();
     c.ussd.menu.session_timeout_secs = args.ussd_session_timeout;
+    c.ussd.phones.lock_secs = args.ussd_lock_secs;
     c.ussd.menu.default_country = args
         .ussd_country
         .map(|cc| {
