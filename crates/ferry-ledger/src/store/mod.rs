@@ -388,16 +388,7 @@ impl Store {
         account: &LedgerAccount,
         currency: Currency,
     ) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT balance FROM ledger_accounts WHERE account = $1 AND currency = $2")
-                .bind(account.key())
-                .bind(i32::from(currency.numeric()))
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(match row {
-            Some(r) => r.try_get(0)?,
-            None => 0,
-        })
+        phone::balance_on(&self.pool, account, currency).await
     }
 
     /// Checks the whole ledger (see [`Audit`]).

@@ -605,16 +605,7 @@ impl WriteTx {
         account: &LedgerAccount,
         currency: Currency,
     ) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT balance FROM ledger_accounts WHERE account = $1 AND currency = $2")
-                .bind(account.key())
-                .bind(numeric(currency))
-                .fetch_optional(&mut **self)
-                .await?;
-        Ok(match row {
-            Some(r) => r.try_get(0)?,
-            None => 0,
-        })
+        balance_on(&mut **self, account, currency).await
     }
 
     /// Records a new open cash-out code. False when the id exists or the code is open already.
@@ -765,6 +756,24 @@ impl WriteTx {
             .await?;
         Ok(())
     }
+}
+
+/// The balance of `account` in `currency` on `conn` (zero if it never moved).
+pub(crate) async fn balance_on<'c>(
+    conn: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    account: &LedgerAccount,
+    currency: Currency,
+) -> Result<i64, StoreError> {
+    let row =
+        sqlx::query("SELECT balance FROM ledger_accounts WHERE account = $1 AND currency = $2")
+            .bind(account.key())
+            .bind(numeric(currency))
+            .fetch_optional(conn)
+            .await?;
+    Ok(match row {
+        Some(r) => r.try_get(0)?,
+        None => 0,
+    })
 }
 
 /// The UTC day of `t`.

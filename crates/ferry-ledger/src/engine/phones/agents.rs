@@ -10,7 +10,7 @@ use ferry_ussd::sms::{Notice, NoticeKind};
 
 use super::{PhoneBackend, PhoneError, corrupt, random_digits, retry};
 use crate::accounts::LedgerAccount;
-use crate::store::{CashOutState, LinkRow, NewPhoneAccount, Posted, StoreError, post_in};
+use crate::store::{CashOutState, LinkRow, NewPhoneAccount, Posted, StoreError, WriteTx, post_in};
 use crate::transfer::{Posting, Transfer};
 
 /// Longest display name an agent may record.
@@ -73,6 +73,22 @@ fn link_code_hash(phone: &Phone, account: AccountId, code: &str) -> Vec<u8> {
     )
     .as_bytes()
     .to_vec()
+}
+
+/// Refuses a link when the number has an account (its row locked meanwhile) or the account a
+/// number.
+async fn free_to_link(
+    tx: &mut WriteTx,
+    phone: &Phone,
+    account: AccountId,
+) -> Result<(), PhoneError> {
+    if tx.lock_phone_account(phone).await?.is_some() {
+        return Err(PhoneError::PhoneTaken);
+    }
+    if tx.phone_of_account(account).await?.is_some() {
+        return Err(PhoneError::AccountHasPhone);
+    }
+    Ok(())
 }
 
 fn valid_name(name: &str) -> bool {
@@ -285,12 +301,7 @@ impl PhoneBackend {
         let expires_at = now.plus_secs(self.config.link_code_valid_secs);
         retry(|| async {
             let mut tx = self.store().begin().await?;
-            if tx.lock_phone_account(phone).await?.is_some() {
-                return Err(PhoneError::PhoneTaken);
-            }
-            if tx.phone_of_account(account).await?.is_some() {
-                return Err(PhoneError::AccountHasPhone);
-            }
+            free_to_link(&mut tx, phone, account).await?;
             let link = LinkRow {
                 account,
                 code_hash: link_code_hash(phone, account, &code),
@@ -347,12 +358,7 @@ impl PhoneBackend {
                     attempts_left: left,
                 });
             }
-            if tx.lock_phone_account(phone).await?.is_some() {
-                return Err(PhoneError::PhoneTaken);
-            }
-            if tx.phone_of_account(account).await?.is_some() {
-                return Err(PhoneError::AccountHasPhone);
-            }
+            free_to_link(&mut tx, phone, account).await?;
             let new = NewPhoneAccount {
                 phone,
                 account,

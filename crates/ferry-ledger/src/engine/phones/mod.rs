@@ -108,14 +108,8 @@ impl Default for PhoneConfig {
             cash_out_valid_secs: 1800,
             link_code_valid_secs: 600,
             link_code_attempts: 3,
-            tier0: TierLimits {
-                max_balance: 1_000_00,
-                daily_out: 500_00,
-            },
-            tier1: TierLimits {
-                max_balance: 10_000_00,
-                daily_out: 5_000_00,
-            },
+            tier0: TierLimits::TIER0,
+            tier1: TierLimits::TIER1,
             default_language: Language::En,
         }
     }
@@ -487,6 +481,18 @@ impl PhoneBackend {
     }
 }
 
+/// Where a step that checked a PIN stands once its transaction is open.
+enum PinStep<T> {
+    /// The key was answered before: this is the first answer.
+    Answered(T),
+    /// The PIN changed since it was hashed: check again.
+    Changed,
+    /// The channel is locked until then.
+    Locked(UnixTime),
+    /// Go on, holding the transaction and the locked row.
+    Go(WriteTx, PhoneRow),
+}
+
 /// Why a send or cash out is refused before anything moves.
 enum Refusal {
     Locked(UnixTime),
@@ -719,6 +725,33 @@ impl PhoneBackend {
         Ok(outcome)
     }
 
+    /// Opens the transaction of a step that checked a PIN against `stored`: locks the row,
+    /// and says whether the key was answered before, the PIN changed meanwhile, or the channel
+    /// is locked; otherwise the step goes on with the transaction and the row.
+    async fn pin_step<T: DeserializeOwned>(
+        &self,
+        phone: &Phone,
+        stored: &PinHash,
+        key: &OpKey,
+        now: UnixTime,
+    ) -> Result<PinStep<T>, PhoneError> {
+        let mut tx = self.store().begin().await?;
+        let row = tx
+            .lock_phone_account(phone)
+            .await?
+            .ok_or(PhoneError::NoAccount)?;
+        if let Some(done) = Self::recorded_in(&mut tx, key).await? {
+            return Ok(PinStep::Answered(done));
+        }
+        if row.pin.as_ref() != Some(stored) {
+            return Ok(PinStep::Changed);
+        }
+        if let Some(until) = locked(&row, now) {
+            return Ok(PinStep::Locked(until));
+        }
+        Ok(PinStep::Go(tx, row))
+    }
+
     /// One attempt at a PIN check whose hash was computed against `stored`: `None` when the
     /// PIN changed meanwhile (check again).
     async fn settle_pin_check(
@@ -729,19 +762,14 @@ impl PhoneBackend {
         key: &OpKey,
         now: UnixTime,
     ) -> Result<Option<PinCheck>, PhoneError> {
-        let mut tx = self.store().begin().await?;
-        let Some(row) = tx.lock_phone_account(phone).await? else {
-            return Ok(Some(PinCheck::NoAccount));
+        let (mut tx, row) = match self.pin_step(phone, stored, key, now).await {
+            Err(PhoneError::NoAccount) => return Ok(Some(PinCheck::NoAccount)),
+            Err(e) => return Err(e),
+            Ok(PinStep::Answered(done)) => return Ok(Some(done)),
+            Ok(PinStep::Changed) => return Ok(None),
+            Ok(PinStep::Locked(until)) => return Ok(Some(PinCheck::Locked { until })),
+            Ok(PinStep::Go(tx, row)) => (tx, row),
         };
-        if let Some(done) = Self::recorded_in(&mut tx, key).await? {
-            return Ok(Some(done));
-        }
-        if row.pin.as_ref() != Some(stored) {
-            return Ok(None);
-        }
-        if let Some(until) = locked(&row, now) {
-            return Ok(Some(PinCheck::Locked { until }));
-        }
         let check = if right {
             if row.pin_failures != 0 {
                 tx.set_pin_failures(phone, 0, None).await?;
@@ -765,20 +793,12 @@ impl PhoneBackend {
         key: &OpKey,
         now: UnixTime,
     ) -> Result<Option<ChangePinOutcome>, PhoneError> {
-        let mut tx = self.store().begin().await?;
-        let row = tx
-            .lock_phone_account(phone)
-            .await?
-            .ok_or(PhoneError::NoAccount)?;
-        if let Some(done) = Self::recorded_in(&mut tx, key).await? {
-            return Ok(Some(done));
-        }
-        if row.pin.as_ref() != Some(stored) {
-            return Ok(None);
-        }
-        if let Some(until) = locked(&row, now) {
-            return Ok(Some(ChangePinOutcome::Locked { until }));
-        }
+        let (mut tx, row) = match self.pin_step(phone, stored, key, now).await? {
+            PinStep::Answered(done) => return Ok(Some(done)),
+            PinStep::Changed => return Ok(None),
+            PinStep::Locked(until) => return Ok(Some(ChangePinOutcome::Locked { until })),
+            PinStep::Go(tx, row) => (tx, row),
+        };
         let outcome = match new_hash {
             Some(h) => {
                 tx.set_phone_pin(phone, h, None).await?;
