@@ -53,7 +53,7 @@ pub fn run(cmd: Sms, out: &mut dyn Write) -> Result<()> {
             writeln!(
                 out,
                 "{} {} {} [{}, {} part{}, {}]\n  {}",
-                crate::wallet_cmd::utc(ferry_proto::UnixTime(m.created_at)),
+                ferry_proto::UnixTime(m.created_at).utc(),
                 m.phone,
                 m.kind,
                 m.encoding,

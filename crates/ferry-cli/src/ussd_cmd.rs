@@ -286,7 +286,7 @@ pub async fn link_phone(
             "a code was sent by SMS to {}; run again with --code CODE (valid until {})",
             r.phone,
             r.expires_at
-                .map(|t| crate::wallet_cmd::utc(ferry_proto::UnixTime(t)))
+                .map(|t| ferry_proto::UnixTime(t).utc().to_string())
                 .unwrap_or_default()
         )?,
         ferry_api::PhoneLinkOutcome::Linked => writeln!(

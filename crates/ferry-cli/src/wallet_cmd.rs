@@ -11,17 +11,18 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{ArgGroup, Args, Subcommand};
 use ferry_link::tcp::TcpLink;
+use ferry_pay::{PayPlan, SessionError};
 use ferry_proto::qr::request_from_emv;
 use ferry_proto::request::{MAX_CITY_LEN, MAX_NAME_LEN, MAX_REFERENCE_LEN};
-use ferry_proto::{Clock, Currency, Money, PaymentRequest, SystemClock, UnixTime};
+use ferry_proto::{Clock, Currency, Money, PaymentRequest, SystemClock};
+use ferry_wallet::atomic_file::write_atomically;
 use ferry_wallet::client::ClientError;
 use ferry_wallet::qr_image;
 use ferry_wallet::secure::SecureWallet;
 use ferry_wallet::secure::pkcs11::Pkcs11Config;
-use ferry_wallet::session::SessionError;
-use ferry_wallet::store::{Direction, MovementKind};
+use ferry_wallet::store::MovementKind;
 use ferry_wallet::wallet::{
-    HistoryItem, KeyBackend, SyncProgress, Wallet, WalletConfig, WalletError,
+    HistoryItem, KeyBackend, PlannedPayment, SyncProgress, Wallet, WalletConfig, WalletError,
 };
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -356,7 +357,7 @@ async fn register(wallet: &mut Wallet, out: &mut dyn Write) -> Result<()> {
             Money::new(l.max_balance, l.currency),
             Money::new(l.max_payment, l.currency),
             l.max_payments_between_syncs,
-            utc(l.sync_by)
+            l.sync_by.utc()
         )?;
     }
     Ok(())
@@ -387,7 +388,7 @@ async fn balance(wallet: &Wallet, out: &mut dyn Write) -> Result<()> {
         None => writeln!(out, "online:  unknown (not synced yet)")?,
     }
     if let Some(cert) = wallet.secure().status().certificate {
-        writeln!(out, "sync by: {}", utc(cert.unverified().limits.sync_by))?;
+        writeln!(out, "sync by: {}", cert.unverified().limits.sync_by.utc())?;
     }
     Ok(())
 }
@@ -427,7 +428,7 @@ fn show_request(text: &str, out: &mut dyn Write) -> Result<PaymentRequest> {
             &request.payee_name
         },
         request.payee,
-        utc(request.expires_at)
+        request.expires_at.utc()
     )?;
     writeln!(out, "{text}")?;
     Ok(request)
@@ -492,28 +493,6 @@ async fn receive(wallet: &mut Wallet, args: ReceiveArgs, out: &mut dyn Write) ->
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// reader sees nothing or everything.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 async fn pay(wallet: &mut Wallet, args: PayArgs, out: &mut dyn Write) -> Result<()> {
     let text = match (&args.request, &args.request_file, &args.request_png) {
         (Some(t), _, _) => t.clone(),
@@ -523,12 +502,36 @@ async fn pay(wallet: &mut Wallet, args: PayArgs, out: &mut dyn Write) -> Result<
         (None, None, None) => bail!("give --request, --request-file or --request-png"),
     };
     let text = text.trim();
-    let request = request_from_emv(text).map_err(|e| anyhow!("not a payment request: {e}"))?;
     let amount = match &args.amount {
-        Some(a) => Some(parse_amount(a, request.currency)?),
+        Some(a) => Some(parse_amount(a, currency(wallet)?)?),
         None => None,
     };
-    precheck(wallet, &request, amount).await?;
+    // A payment is signed as soon as the session starts and settles even if the session then
+    // fails, so what paying does is decided here, before the payee's device hears anything,
+    // by the same rules `Wallet::pay` follows.
+    let PlannedPayment {
+        request,
+        plan,
+        receipt_held,
+    } = wallet
+        .plan_payment(text, amount)
+        .await
+        .map_err(wallet_error)?;
+    if let PayPlan::Redeliver { id, amount } = plan {
+        if receipt_held {
+            writeln!(
+                out,
+                "this request was already paid by payment {id} ({amount}); the payee's receipt \
+                 is held, so nothing is sent again"
+            )?;
+            writeln!(out, "payment {id}")?;
+            return offline_balance(wallet, out);
+        }
+        writeln!(
+            out,
+            "this request was already paid by payment {id}; delivering it again"
+        )?;
+    }
     let mut link = tokio::time::timeout(wallet.session_timeout, TcpLink::connect(&args.connect))
         .await
         .map_err(|_| anyhow!("no answer from the payee at {}", args.connect))?
@@ -542,67 +545,21 @@ async fn pay(wallet: &mut Wallet, args: PayArgs, out: &mut dyn Write) -> Result<
                 request.payee
             )?;
             writeln!(out, "payment {}", paid.id)?;
-            if let Some(balance) = wallet.secure().status().balance {
-                writeln!(out, "offline balance {balance}")?;
-            }
-            Ok(())
+            offline_balance(wallet, out)
         }
         Err(WalletError::Interrupted { payment, error }) => bail!(
             "payment {payment} was signed but not confirmed by the payee ({error}); \
-             it is in this wallet's journal and settles to the payee at the next sync"
+             it is in this wallet's journal and settles to the payee at the next sync, \
+             or pay the same request again to deliver it (it is never paid twice)"
         ),
         Err(e) => Err(wallet_error(e)),
     }
 }
 
-/// What can be checked before connecting to the payee. A payment is signed as soon as the
-/// session starts and settles even if the session then fails, so a request this wallet must
-/// not pay is refused here, before the payee's device hears anything.
-async fn precheck(wallet: &Wallet, request: &PaymentRequest, amount: Option<Money>) -> Result<()> {
-    let mine = currency(wallet)?;
-    if request.currency != mine {
-        bail!(
-            "the request asks for {}, this wallet holds {}",
-            request.currency.code(),
-            mine.code()
-        );
-    }
-    let amount = match (request.amount, amount) {
-        (Some(a), None) | (None, Some(a)) => a,
-        (Some(a), Some(b)) if a == b => a,
-        (Some(a), Some(_)) => bail!("the request asks for {a}: drop --amount or give that"),
-        (None, None) => bail!("the request names no amount: give --amount"),
-    };
-    let now = SystemClock.now();
-    if request.expires_at <= now {
-        bail!(
-            "the request expired at {}: ask the payee for a new one",
-            utc(request.expires_at)
-        );
-    }
-    let balance = wallet
-        .secure()
-        .status()
-        .balance
-        .unwrap_or(Money::zero(mine));
-    if amount.minor() > balance.minor() {
-        bail!("the offline balance is {balance}, less than {amount}: deposit first");
-    }
-    let sent = wallet
-        .store()
-        .payments()
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    for p in sent.iter().filter(|p| p.direction == Direction::Sent) {
-        let same = ferry_proto::Payment::from_bytes(&p.payment)
-            .is_ok_and(|paid| paid.nonce() == request.nonce);
-        if same {
-            bail!(
-                "this wallet already paid this request (payment {}, {}): ask the payee for a new one",
-                p.id,
-                p.status
-            );
-        }
+/// Prints the offline balance, once the wallet holds one.
+fn offline_balance(wallet: &Wallet, out: &mut dyn Write) -> Result<()> {
+    if let Some(balance) = wallet.secure().status().balance {
+        writeln!(out, "offline balance {balance}")?;
     }
     Ok(())
 }
@@ -618,10 +575,7 @@ async fn collect(wallet: &mut Wallet, out: &mut dyn Write) -> Result<()> {
     for (id, why) in &refused {
         writeln!(out, "refused {id}: {why}")?;
     }
-    if let Some(balance) = wallet.secure().status().balance {
-        writeln!(out, "offline balance {balance}")?;
-    }
-    Ok(())
+    offline_balance(wallet, out)
 }
 
 async fn sync(wallet: &mut Wallet, server: Option<String>, out: &mut dyn Write) -> Result<()> {
@@ -682,7 +636,7 @@ async fn history(wallet: &Wallet, as_json: bool, out: &mut dyn Write) -> Result<
                 writeln!(
                     out,
                     "{}  {:<8}  {:>16}  {}  {}  [{}]  {}",
-                    utc(p.created_at),
+                    p.created_at.utc(),
                     p.direction.as_str(),
                     p.amount.to_string(),
                     p.counterparty,
@@ -694,7 +648,7 @@ async fn history(wallet: &Wallet, as_json: bool, out: &mut dyn Write) -> Result<
             HistoryItem::Movement(m) => writeln!(
                 out,
                 "{}  {:<8}  {:>16}  {}  {}  [serial {}]",
-                utc(m.created_at),
+                m.created_at.utc(),
                 m.kind.as_str(),
                 m.amount.to_string(),
                 if m.kind == MovementKind::Deposit {
@@ -738,38 +692,9 @@ fn history_json(item: &HistoryItem) -> Value {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian; H. Hinnant's days-to-civil).
-pub(crate) fn utc(t: UnixTime) -> String {
-    let secs = t.0;
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utc_formats_known_instants() {
-        assert_eq!(utc(UnixTime(0)), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(UnixTime(951_782_400)), "2000-02-29 00:00:00 UTC");
-        assert_eq!(utc(UnixTime(1_700_000_000)), "2023-11-14 22:13:20 UTC");
-    }
 
     #[test]
     fn amounts_parse_strictly_and_positive() {

@@ -1,6 +1,7 @@
 //! The `ferry wallet`, `ferry admin` and `ferry agent` commands as real processes: a newcomer
 //! gets online money through an agent, deposits it, pays face to face over TCP while the
-//! server is down (request as a text file, then as a PNG image with a collect), syncs, and the
+//! server is down (request as a text file, then as a PNG image with a collect), pays a request
+//! again (the payment already signed is delivered again, never a second one), syncs, and the
 //! ledger audits clean. Bad input ends with one clear line and exit status 1, never a panic.
 //!
 //! Every child process is owned by a guard that kills it on drop, so a failing assertion
@@ -388,7 +389,9 @@ fn a_newcomer_pays_offline_and_everything_settles() {
         .to_owned();
     assert!(received.contains(&payment_id), "{received} / {payment_id}");
     assert_eq!(balance_line(&ana, "offline:"), "70.00 BRL");
-    // Nothing is signed for a request paid already or for another amount.
+    // Nothing is signed for a request paid already or for another amount. Paying it again is
+    // the payment already made: its receipt is held, so nothing is sent (nobody listens at
+    // port 9) and the payee still holds exactly one payment.
     let request_file = std::fs::read_dir(tmp.path())
         .expect("dir")
         .filter_map(Result::ok)
@@ -398,10 +401,7 @@ fn a_newcomer_pays_offline_and_everything_settles() {
                 .is_some_and(|n| n.to_string_lossy().starts_with("request-"))
         })
         .expect("the request file");
-    for (extra, why) in [
-        (None, "already paid this request"),
-        (Some("31.00"), "asks for 30.00 BRL"),
-    ] {
+    let pay_again = |extra: Option<&str>| {
         let mut args = vec![
             "pay",
             "--request-file",
@@ -410,11 +410,25 @@ fn a_newcomer_pays_offline_and_everything_settles() {
             "127.0.0.1:9",
         ];
         args.extend(extra.iter().flat_map(|a| ["--amount", *a]));
-        let e = user_error(why, wallet(&ana, &args));
-        assert!(e.contains(why), "{e}");
+        wallet(&ana, &args)
+    };
+    for extra in [None, Some("30.00")] {
+        let again = succeeded("pay the same request again", pay_again(extra));
+        assert!(
+            again.contains(&format!(
+                "this request was already paid by payment {payment_id} (30.00 BRL)"
+            )),
+            "{again}"
+        );
+        assert!(again.contains("nothing is sent again"), "{again}");
+        assert!(again.contains("offline balance 70.00 BRL"), "{again}");
     }
+    let e = user_error("another amount", pay_again(Some("31.00")));
+    assert!(e.contains("asks for 30.00 BRL"), "{e}");
     assert_eq!(balance_line(&ana, "offline:"), "70.00 BRL");
     assert!(balance_line(&bia, "held:").starts_with("30.00 BRL"));
+    assert_eq!(payments(&ana).len(), 1);
+    assert_eq!(payments(&bia).len(), 1);
 
     // Back online on another port; each wallet is told the new address once.
     let server = Server::start(&data, tmp.path().join("serve-2.log"));
@@ -452,8 +466,31 @@ fn a_newcomer_pays_offline_and_everything_settles() {
         shown.contains("request for 5.00 BRL to Bia Frutas"),
         "{shown}"
     );
+    // The first attempt reaches a device that hangs up: the payment is signed, not confirmed.
+    let hang_up = TcpListener::bind("127.0.0.1:0").expect("listener");
+    let hang_up_at = hang_up.local_addr().expect("address").to_string();
+    std::thread::spawn(move || {
+        if let Ok((stream, _)) = hang_up.accept() {
+            drop(stream);
+        }
+    });
+    let e = user_error(
+        "interrupted",
+        wallet(
+            &ana,
+            &["pay", "--request-png", path(&png), "--connect", &hang_up_at],
+        ),
+    );
+    assert!(e.contains("was signed but not confirmed"), "{e}");
+    let cut = e
+        .strip_prefix("error: payment ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no payment id in {e}"))
+        .to_owned();
+    assert_eq!(balance_line(&ana, "offline:"), "65.00 BRL");
+    // Paying again delivers that same payment to the payee, listening now.
     let png_for_pay = png.clone();
-    let (received, _) = pay_face_to_face(
+    let (received, paid) = pay_face_to_face(
         &bia,
         &ana,
         &["--use-open"],
@@ -461,6 +498,16 @@ fn a_newcomer_pays_offline_and_everything_settles() {
         tmp.path(),
     );
     assert!(received.contains("received 5.00 BRL"), "{received}");
+    assert!(received.contains(&cut), "{received} / {cut}");
+    assert!(
+        paid.contains(&format!(
+            "this request was already paid by payment {cut}; delivering it again"
+        )),
+        "{paid}"
+    );
+    assert!(paid.contains("paid 5.00 BRL"), "{paid}");
+    assert!(paid.contains(&format!("payment {cut}")), "{paid}");
+    assert_eq!(balance_line(&ana, "offline:"), "65.00 BRL");
     let collected = wallet_ok(&bia, &["collect"]);
     assert!(
         collected.contains("collected 1 payment(s), refused 0"),

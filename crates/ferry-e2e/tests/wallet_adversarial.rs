@@ -18,11 +18,11 @@ use ferry_link::fragment::AttMtu;
 use ferry_link::memory;
 use ferry_link::noise::NoiseError;
 use ferry_link::{Link, LinkError};
+use ferry_pay::{Refusal, SessionError};
 use ferry_proto::{Currency, PaymentId};
 use ferry_testkit::devices::Device;
 use ferry_testkit::{Agent, TestServer, brl, payment_transfers, transfers_of_kind};
 use ferry_wallet::secure::{CrashPoint, SecureWallet, SecureWalletError};
-use ferry_wallet::session::{Refusal, SessionError};
 use ferry_wallet::store::{Direction, Disposition, PaymentStatus};
 use ferry_wallet::wallet::{PaidOutcome, ReceivedOutcome, Wallet, WalletError};
 

@@ -1,7 +1,7 @@
 //! # ferry-link
 //!
 //! How two devices talk face to face: framed duplex links and the Noise `NK` handshake of a
-//! payment. The payer and payee session state machines that use them live in `ferry-wallet`.
+//! payment. The payer and payee session state machines that use them live in `ferry-pay`.
 //!
 //! Start at [`link`]: the [`Link`] trait (reliable, ordered, whole messages of at most
 //! [`MAX_MESSAGE`] bytes) and [`LinkError`]. Its implementations:

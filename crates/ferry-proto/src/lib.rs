@@ -46,7 +46,7 @@ pub use keys::{
 };
 pub use money::{Currency, Money, MoneyError};
 pub use outcome::{Outcome, Reason};
-pub use request::PaymentRequest;
+pub use request::{PaymentRequest, TermsError};
 pub use signed::{Document, SignWithError, Signed};
 pub use time::{Clock, ManualClock, SystemClock, UnixTime};
 

@@ -23,6 +23,41 @@ impl UnixTime {
     pub fn secs(self) -> u64 {
         self.0
     }
+
+    /// The instant as a calendar date for people: `YYYY-MM-DD HH:MM:SS UTC`.
+    pub fn utc(self) -> Utc {
+        Utc(self)
+    }
+}
+
+/// Displays a [`UnixTime`] as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian calendar;
+/// H. Hinnant's days-to-civil algorithm). Made by [`UnixTime::utc`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Utc(UnixTime);
+
+impl fmt::Display for Utc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.0;
+        // u64 seconds / 86 400 fits an i64 with room to spare.
+        let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
+        let rem = secs % 86_400;
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
 }
 
 impl fmt::Display for UnixTime {
@@ -87,5 +122,27 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> UnixTime {
         UnixTime(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(UnixTime(0).utc().to_string(), "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            UnixTime(951_782_400).utc().to_string(),
+            "2000-02-29 00:00:00 UTC"
+        );
+        assert_eq!(
+            UnixTime(1_700_000_000).utc().to_string(),
+            "2023-11-14 22:13:20 UTC"
+        );
+        assert_eq!(
+            UnixTime(9_999_999_999).utc().to_string(),
+            "2286-11-20 17:46:39 UTC"
+        );
     }
 }

@@ -15,7 +15,7 @@ use crate::journal::{
 };
 use crate::keys::PublicKey;
 use crate::money::Money;
-use crate::request::PaymentRequest;
+use crate::request::{PaymentRequest, TermsError};
 use crate::signed::{Document, Signed};
 use crate::time::UnixTime;
 
@@ -205,7 +205,7 @@ pub enum PayVerifyError {
     /// The currency differs from the request's or the wallet's.
     #[error("currency mismatch")]
     CurrencyMismatch,
-    /// The amount differs from the fixed amount requested.
+    /// The amount differs from the fixed amount requested (or is not positive).
     #[error("amount differs from the amount requested")]
     AmountMismatch,
     /// The amount is above the payer wallet's per-payment limit.
@@ -257,14 +257,15 @@ pub fn pay_verify(
     if nonce != req.nonce {
         return Err(PayVerifyError::WrongNonce);
     }
-    if view.now >= req.expires_at {
-        return Err(PayVerifyError::RequestExpired);
-    }
-    if entry.amount.currency() != req.currency || entry.amount.currency() != cert.limits.currency {
+    req.accepts(entry.amount, view.now).map_err(|e| match e {
+        TermsError::Expired(_) => PayVerifyError::RequestExpired,
+        TermsError::WrongCurrency { .. } => PayVerifyError::CurrencyMismatch,
+        TermsError::AmountMismatch { .. } | TermsError::NotPositive(_) | TermsError::NoAmount => {
+            PayVerifyError::AmountMismatch
+        }
+    })?;
+    if entry.amount.currency() != cert.limits.currency {
         return Err(PayVerifyError::CurrencyMismatch);
-    }
-    if req.amount.is_some_and(|a| a != entry.amount) {
-        return Err(PayVerifyError::AmountMismatch);
     }
     if entry.amount.minor() > cert.limits.max_payment {
         return Err(PayVerifyError::OverPaymentLimit);

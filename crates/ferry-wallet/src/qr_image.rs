@@ -7,13 +7,15 @@
 //! [`MAX_IMAGE_SIDE`] pixels a side, in any colour type, transparent pixels counting as white.
 
 use std::fs;
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use qrcode::render::unicode::Dense1x2;
 use qrcode::{Color, EcLevel, QrCode};
 use thiserror::Error;
+
+use crate::atomic_file::write_atomically;
 
 /// Modules of light margin around the code on every side (ISO/IEC 18004 asks for four).
 pub const QUIET_ZONE: usize = 4;
@@ -103,26 +105,23 @@ pub fn terminal(text: &str) -> Result<String, QrImageError> {
     terminal_with(text, TerminalTheme::LightOnDark)
 }
 
-/// [`terminal`] for either kind of terminal.
+/// [`terminal`] for either kind of terminal: `qrcode`'s own half-block renderer
+/// ([`Dense1x2`]), which draws a glyph where its pixel is "dark", told which modules those are.
 pub fn terminal_with(text: &str, theme: TerminalTheme) -> Result<String, QrImageError> {
     let code = encode(text)?;
-    let side = code.width() + 2 * QUIET_ZONE;
-    // Inside the picture, a glyph is drawn where the module has the text's colour; below the
-    // last row (an odd count) nothing is drawn.
-    let ink =
-        |x: usize, y: usize| y < side && dark(&code, x, y) == (theme == TerminalTheme::DarkOnLight);
-    let mut out = String::with_capacity((side + 1) * side.div_ceil(2) * 3);
-    for y in (0..side).step_by(2) {
-        for x in 0..side {
-            out.push(match (ink(x, y), ink(x, y + 1)) {
-                (true, true) => '█',
-                (true, false) => '▀',
-                (false, true) => '▄',
-                (false, false) => ' ',
-            });
-        }
-        out.push('\n');
-    }
+    let (dark, light) = match theme {
+        // Glyphs draw the light modules and the quiet zone.
+        TerminalTheme::LightOnDark => (Dense1x2::Light, Dense1x2::Dark),
+        TerminalTheme::DarkOnLight => (Dense1x2::Dark, Dense1x2::Light),
+    };
+    let mut out = code
+        .render::<Dense1x2>()
+        .quiet_zone(true)
+        .module_dimensions(1, 1)
+        .dark_color(dark)
+        .light_color(light)
+        .build();
+    out.push('\n');
     Ok(out)
 }
 
@@ -151,41 +150,13 @@ pub fn png_bytes(text: &str) -> Result<Vec<u8>, QrImageError> {
     Ok(out)
 }
 
-/// Writes [`png_bytes`] of `text` to `path` atomically: to a temporary file in the same
-/// directory, synced, then renamed over `path`.
+/// Writes [`png_bytes`] of `text` to `path` atomically ([`crate::atomic_file`]).
 pub fn write_png(text: &str, path: &Path) -> Result<(), QrImageError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-
     let bytes = png_bytes(text)?;
-    let io = |source| QrImageError::Io {
+    write_atomically(path, &bytes).map_err(|source| QrImageError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| io(std::io::Error::other("the path names no file")))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(
-        ".{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(io(e));
-    }
-    Ok(())
+    })
 }
 
 /// Reads the one QR code in the PNG file at `path` and returns its text.
@@ -292,6 +263,49 @@ fn find_one_code(width: usize, height: usize, luma: &[u8]) -> Result<String, QrI
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The modules a terminal drawing shows: `true` where a glyph draws ink, row by row.
+    fn inked(drawing: &str) -> Vec<Vec<bool>> {
+        let mut rows = Vec::new();
+        for line in drawing.lines() {
+            let (top, bottom): (Vec<bool>, Vec<bool>) = line
+                .chars()
+                .map(|c| match c {
+                    '█' => (true, true),
+                    '▀' => (true, false),
+                    '▄' => (false, true),
+                    ' ' => (false, false),
+                    other => panic!("unexpected {other:?}"),
+                })
+                .unzip();
+            rows.push(top);
+            rows.push(bottom);
+        }
+        rows
+    }
+
+    #[test]
+    fn the_terminal_drawing_is_the_code_module_by_module() {
+        for text in ["hello", "FERRY:REQ:0123456789", &"0002010102".repeat(20)] {
+            let code = encode(text).unwrap();
+            let side = code.width() + 2 * QUIET_ZONE;
+            for theme in [TerminalTheme::LightOnDark, TerminalTheme::DarkOnLight] {
+                let drawing = terminal_with(text, theme).unwrap();
+                assert!(drawing.ends_with('\n'));
+                let rows = inked(&drawing);
+                assert_eq!(rows.len(), side + side % 2, "{text}");
+                for (y, row) in rows.iter().enumerate() {
+                    assert_eq!(row.len(), side);
+                    for (x, &ink) in row.iter().enumerate() {
+                        // Below the picture (an odd side) nothing is drawn.
+                        let expected =
+                            y < side && dark(&code, x, y) == (theme == TerminalTheme::DarkOnLight);
+                        assert_eq!(ink, expected, "{text} {theme:?} ({x}, {y})");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn too_long_is_typed() {

@@ -7,7 +7,8 @@
 //!   as sent right after; on open, any Pay entry of the secure wallet missing from the store is
 //!   recorded as sent (a crash between the two). A payment whose session fails is therefore
 //!   never lost: the payer's next sync settles it to the payee named inside it. Paying the
-//!   same request again re-delivers that payment; it never signs a second one.
+//!   same request again re-delivers that payment; it never signs a second one (the decision
+//!   is `ferry_pay::rules::plan`, which [`Wallet::plan_payment`] and [`Wallet::pay`] share).
 //! - A payee records a payment durably *before* it sends the receipt.
 //! - A deposit authorization is stored before the secure wallet applies it; a retry applies
 //!   the stored one (or asks the server again, which returns the same authorization).
@@ -17,6 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_link::Link;
+use ferry_pay::payee::PayeeSession;
+use ferry_pay::payer::{Accepted, PayerSession};
+use ferry_pay::rules::{self, PayPlan, PayerState, PlanError, SignedPayment};
+use ferry_pay::{Offer, Refusal, SessionError};
 use ferry_proto::cert::RevocationBody;
 use ferry_proto::journal::ReceiptBody;
 use ferry_proto::qr::{request_from_emv, request_to_emv};
@@ -36,9 +41,6 @@ use crate::secrets::{self, SecretError};
 use crate::secure::pkcs11::{Pkcs11Config, Pkcs11Error, Pkcs11Signer};
 use crate::secure::software::SoftwareSecureWallet;
 use crate::secure::{CollectContext, DeviceKey, SecureWallet, SecureWalletError};
-use crate::session::payee::PayeeSession;
-use crate::session::payer::PayerSession;
-use crate::session::{Offer, Refusal, SessionError};
 use crate::store::{
     Direction, Disposition, Movement, MovementKind, MovementStatus, PaymentRecord, PaymentStatus,
     StoreError, WalletStore,
@@ -74,6 +76,9 @@ pub enum WalletError {
     /// A face-to-face session failed.
     #[error("{0}")]
     Session(#[from] SessionError),
+    /// The request may not be paid (`ferry_pay::rules::plan`); nothing was signed.
+    #[error("{0}")]
+    Plan(#[from] PlanError),
     /// A payment was signed, but the session failed after that. The payment is in the
     /// journal and will settle to the payee when either side syncs.
     #[error(
@@ -140,6 +145,20 @@ pub struct Balances {
     pub held: i64,
     /// Online balance at the last sync (if any).
     pub online: Option<i64>,
+}
+
+/// What paying a request will do, decided before anything is signed or sent
+/// ([`Wallet::plan_payment`]).
+#[derive(Debug, Clone)]
+pub struct PlannedPayment {
+    /// The request, decoded from its text.
+    pub request: PaymentRequest,
+    /// The decision of `ferry_pay::rules::plan`: sign a new payment, or deliver again the one
+    /// already signed for this request.
+    pub plan: PayPlan,
+    /// For [`PayPlan::Redeliver`]: the payee's receipt for that payment is held already, so
+    /// [`Wallet::pay`] returns it without using the link.
+    pub receipt_held: bool,
 }
 
 /// What a payment session produced for the payer.
@@ -271,15 +290,14 @@ impl Wallet {
             Ok(w) => Ok(w),
             Err(e) => {
                 // Leave no half-made wallet behind: a retry must be able to start afresh.
+                // (A commit that fails removes its own temporary file.)
                 for name in [
                     "device.key",
                     "wallet.db",
                     "wallet.db-wal",
                     "wallet.db-shm",
                     "secure-wallet.state",
-                    "secure-wallet.state.tmp",
                     "secure-wallet.counter",
-                    "secure-wallet.counter.tmp",
                 ] {
                     let _ = std::fs::remove_file(dir.join(name));
                 }
@@ -824,63 +842,96 @@ impl Wallet {
             .ok_or(WalletError::NotReady(REGISTER_FIRST))
     }
 
+    /// What paying the request read as `request_text` would do, decided by
+    /// `ferry_pay::rules::plan` from what this wallet holds (currency, offline balance, the
+    /// payment already signed for this request) at the wallet's clock. Nothing is signed or
+    /// sent: a caller asks this before it connects to the payee. `amount` is needed when the
+    /// request names none.
+    pub async fn plan_payment(
+        &self,
+        request_text: &str,
+        amount: Option<Money>,
+    ) -> Result<PlannedPayment, WalletError> {
+        Ok(self.plan_with_record(request_text, amount).await?.0)
+    }
+
+    /// [`Wallet::plan_payment`], with the record of the payment already signed, if any.
+    async fn plan_with_record(
+        &self,
+        request_text: &str,
+        amount: Option<Money>,
+    ) -> Result<(PlannedPayment, Option<PaymentRecord>), WalletError> {
+        let request = request_from_emv(request_text.trim()).map_err(SessionError::from)?;
+        let balance = self
+            .secure
+            .status()
+            .balance
+            .ok_or(WalletError::NotReady(REGISTER_FIRST))?;
+        let sent = self.sent_for(&request).await?;
+        let mut signed = None;
+        let mut receipt_held = false;
+        if let Some(rec) = &sent {
+            let (_, payment) = decode_record(rec)?;
+            signed = Some(SignedPayment {
+                id: rec.id,
+                amount: payment.amount(),
+            });
+            receipt_held = stored_receipt(rec).is_some();
+        }
+        let payer = PayerState {
+            currency: balance.currency(),
+            balance,
+            signed,
+        };
+        let plan = rules::plan(&request, amount, &payer, self.now())?;
+        Ok((
+            PlannedPayment {
+                request,
+                plan,
+                receipt_held,
+            },
+            sent,
+        ))
+    }
+
     /// Pays the request read as `request_text` over `link`: `amount` is needed when the
     /// request names none. Returns once the payee's receipt is verified and stored.
     ///
-    /// Paying the same request again (after [`WalletError::Interrupted`], or a crash after the
-    /// secure wallet signed) delivers the payment already signed for it, never a second one;
-    /// once its receipt is held, that outcome is returned without using `link`.
+    /// It follows [`Wallet::plan_payment`]: a request this wallet already signed a payment
+    /// for (after [`WalletError::Interrupted`], a crash after the secure wallet signed, or a
+    /// payment completed) is paid by delivering that payment again, never a second one; once
+    /// its receipt is held, that outcome is returned without using `link`. Any refusal of the
+    /// plan ([`WalletError::Plan`]) comes before anything is signed or sent.
     pub async fn pay(
         &mut self,
         request_text: &str,
         amount: Option<Money>,
         link: &mut impl Link,
     ) -> Result<PaidOutcome, WalletError> {
-        let request = request_from_emv(request_text.trim()).map_err(SessionError::from)?;
         let request_text = request_text.trim();
-        let amount = match (request.amount, amount) {
-            (Some(a), None) => a,
-            (None, Some(a)) => a,
-            (Some(a), Some(b)) if a == b => a,
-            (Some(_), Some(_)) => {
-                return Err(WalletError::Invalid(
-                    "the request names another amount".into(),
-                ));
+        let (planned, sent) = self.plan_with_record(request_text, amount).await?;
+        let request = planned.request;
+        let amount = match (planned.plan, sent) {
+            (PayPlan::Sign { amount }, _) => amount,
+            (PayPlan::Redeliver { id, .. }, Some(rec)) if rec.id == id => {
+                let (ta_cert, payment) = decode_record(&rec)?;
+                if let Some(receipt) = stored_receipt(&rec) {
+                    return Ok(PaidOutcome {
+                        payment,
+                        id,
+                        receipt,
+                    });
+                }
+                let issuer = self.issuer().await?;
+                let offer = Offer { ta_cert, payment };
+                return self
+                    .deliver(request_text, &request, id, offer, issuer, link)
+                    .await;
             }
-            (None, None) => {
-                return Err(WalletError::Invalid(
-                    "the request names no amount: give one".into(),
-                ));
+            (PayPlan::Redeliver { id, .. }, _) => {
+                return Err(StoreError::Damaged(format!("payment {id}")).into());
             }
         };
-        // A payment already signed for this request (a session cut short, a crash after
-        // signing) is delivered again: signing another would pay the request twice.
-        if let Some(rec) = self.sent_for(&request).await? {
-            let (ta_cert, payment) = decode_record(&rec)?;
-            if payment.amount() != amount {
-                return Err(WalletError::Invalid(format!(
-                    "payment {} of {} was already signed for this request; it settles when either side syncs",
-                    rec.id,
-                    payment.amount()
-                )));
-            }
-            if let Some(receipt) = rec
-                .receipt
-                .as_deref()
-                .and_then(|r| Receipt::from_bytes(r).ok())
-            {
-                return Ok(PaidOutcome {
-                    payment,
-                    id: rec.id,
-                    receipt,
-                });
-            }
-            let issuer = self.issuer().await?;
-            let offer = Offer { ta_cert, payment };
-            return self
-                .deliver(request_text, &request, rec.id, offer, issuer, link)
-                .await;
-        }
         let cert = self
             .secure
             .status()
@@ -973,7 +1024,7 @@ impl Wallet {
         offer: &Offer,
         issuer: PublicKey,
         link: &mut impl Link,
-    ) -> Result<crate::session::payer::Accepted, SessionError> {
+    ) -> Result<Accepted, SessionError> {
         let (session, first) = PayerSession::start(request_text, request, offer)?;
         timed(self.session_timeout, link.send(&first)).await?;
         let reply = timed(self.session_timeout, link.recv()).await?;
@@ -1148,10 +1199,7 @@ impl Wallet {
                     collected.push(Claim {
                         ta_cert,
                         payment,
-                        receipt: rec
-                            .receipt
-                            .as_deref()
-                            .and_then(|r| Receipt::from_bytes(r).ok()),
+                        receipt: stored_receipt(&rec),
                     });
                 }
             }
@@ -1287,10 +1335,7 @@ impl Wallet {
                 claims.push(Claim {
                     ta_cert,
                     payment,
-                    receipt: rec
-                        .receipt
-                        .as_deref()
-                        .and_then(|r| Receipt::from_bytes(r).ok()),
+                    receipt: stored_receipt(rec),
                 });
             }
             let outcomes = client.claim(&claims).await?;
@@ -1357,6 +1402,14 @@ impl Wallet {
         items.sort_by_key(|item| std::cmp::Reverse(item.0));
         Ok(items.into_iter().map(|(_, i)| i).collect())
     }
+}
+
+/// The payee's receipt stored with a payment, if any (one that does not decode counts as
+/// none: the payment is then delivered again and the receipt asked for anew).
+fn stored_receipt(rec: &PaymentRecord) -> Option<Receipt> {
+    rec.receipt
+        .as_deref()
+        .and_then(|r| Receipt::from_bytes(r).ok())
 }
 
 fn decode_record(rec: &PaymentRecord) -> Result<(TaCertificate, Payment), WalletError> {

@@ -13,7 +13,7 @@ use ferry_proto::journal_writer::{JournalWriter, WriterError};
 use ferry_proto::verify::{ChainPoint, IssuerKeys, PayVerifyError, verify_ta_cert};
 use ferry_proto::{
     AttestationStatement, DepositAuthorization, Ed25519Signer, EntryKind, Money, Payment,
-    PaymentRequest, PublicKey, SignedEntry, SigningKey, TaCertificate, TaId, UnixTime,
+    PaymentRequest, PublicKey, SignedEntry, SigningKey, TaCertificate, TaId, TermsError, UnixTime,
 };
 use std::collections::BTreeSet;
 use zeroize::Zeroizing;
@@ -308,18 +308,17 @@ impl SecureWallet for SoftwareSecureWallet {
             request
                 .check()
                 .map_err(|_| SecureWalletError::Mismatch("the request is malformed"))?;
-            if now >= request.expires_at {
-                return Err(SecureWalletError::RequestExpired);
-            }
-            if amount.currency() != request.currency || amount.currency() != limits.currency {
-                return Err(SecureWalletError::Mismatch(
-                    "currency differs from the request or the wallet",
-                ));
-            }
-            if request.amount.is_some_and(|a| a != amount) {
-                return Err(SecureWalletError::Mismatch(
-                    "amount differs from the amount requested",
-                ));
+            const OTHER_CURRENCY: &str = "currency differs from the request or the wallet";
+            request.accepts(amount, now).map_err(|e| match e {
+                TermsError::Expired(_) => SecureWalletError::RequestExpired,
+                TermsError::WrongCurrency { .. } => SecureWalletError::Mismatch(OTHER_CURRENCY),
+                TermsError::NotPositive(_) => WriterError::NotPositive.into(),
+                TermsError::AmountMismatch { .. } | TermsError::NoAmount => {
+                    SecureWalletError::Mismatch("amount differs from the amount requested")
+                }
+            })?;
+            if amount.currency() != limits.currency {
+                return Err(SecureWalletError::Mismatch(OTHER_CURRENCY));
             }
             let entry = Self::append(state, signer, |w| {
                 w.pay(request.payee, request.nonce, amount, now)

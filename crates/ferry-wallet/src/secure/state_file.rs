@@ -8,15 +8,15 @@
 //!   element's replay-protected monotonic counter (RPMB on a phone).
 //!
 //! A commit writes the new state to a temporary file, fsyncs it, renames it over the old one and
-//! fsyncs the directory; only then does it advance the counter the same way. A power cut
+//! fsyncs the directory (`crate::atomic_file`); only then does it advance the counter the same
+//! way. A power cut
 //! therefore leaves the old state (the rename did not happen) or the new one (it did), and on
 //! open a state one generation ahead of the counter finishes the interrupted commit. A state
 //! *behind* the counter is an older copy put back: the wallet refuses it, since it could sign a
 //! position `j` a second time. (An attacker who can also rewrite the counter defeats this; that
 //! is why the counter belongs in hardware, and why the software tier gets lower limits.)
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -25,6 +25,7 @@ use ferry_proto::Hash32;
 use zeroize::Zeroizing;
 
 use super::SecureWalletError;
+use crate::atomic_file::StagedFile;
 
 const STATE_FILE: &str = "secure-wallet.state";
 const COUNTER_FILE: &str = "secure-wallet.counter";
@@ -55,25 +56,14 @@ fn io(context: &str, e: std::io::Error) -> SecureWalletError {
     SecureWalletError::Io(format!("{context}: {e}"))
 }
 
-/// Writes `bytes` to `path` atomically and durably (temporary file, fsync, rename, fsync dir).
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, SecureWalletError> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(|e| io("create temporary state", e))?;
-    f.write_all(bytes).map_err(|e| io("write state", e))?;
-    f.sync_all().map_err(|e| io("sync state", e))?;
-    Ok(tmp)
+/// The new content of `dir/name`, written to a temporary file beside it and fsynced.
+fn stage(dir: &Path, name: &str, bytes: &[u8]) -> Result<StagedFile, SecureWalletError> {
+    StagedFile::write(&dir.join(name), bytes).map_err(|e| io("write state", e))
 }
 
-fn rename_durably(dir: &Path, tmp: &Path, name: &str) -> Result<(), SecureWalletError> {
-    fs::rename(tmp, dir.join(name)).map_err(|e| io("rename state", e))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io("sync directory", e))
+/// Renames staged content into place and fsyncs the directory.
+fn commit_staged(staged: StagedFile) -> Result<(), SecureWalletError> {
+    staged.commit().map_err(|e| io("rename state", e))
 }
 
 /// The sealed state file of one secure wallet.
@@ -230,9 +220,10 @@ impl StateFile {
             .map_err(|_| SecureWalletError::Io("sealing failed".into()))?;
         header.extend_from_slice(&nonce);
         header.extend_from_slice(&sealed);
-        let tmp = write_atomically(&self.dir, STATE_FILE, &header)?;
+        let staged = stage(&self.dir, STATE_FILE, &header)?;
+        // A crash here drops the temporary file: the old state stays in place.
         self.maybe_crash(CrashPoint::AfterTempWrite)?;
-        rename_durably(&self.dir, &tmp, STATE_FILE)?;
+        commit_staged(staged)?;
         self.maybe_crash(CrashPoint::AfterRename)?;
         self.write_counter(next)?;
         self.generation = next;
@@ -244,8 +235,7 @@ impl StateFile {
         let mut bytes = Vec::with_capacity(16);
         bytes.extend_from_slice(COUNTER_MAGIC);
         bytes.extend_from_slice(&generation.to_be_bytes());
-        let tmp = write_atomically(&self.dir, COUNTER_FILE, &bytes)?;
-        rename_durably(&self.dir, &tmp, COUNTER_FILE)
+        commit_staged(stage(&self.dir, COUNTER_FILE, &bytes)?)
     }
 }
 

@@ -1,6 +1,9 @@
 //! The sans-IO payment session: codecs, the one-round-trip handshake, and every way it must
 //! fail — another payee's key, another request, a tampered frame, a bad receipt, a refusal.
 
+use ferry_pay::payee::PayeeSession;
+use ferry_pay::payer::PayerSession;
+use ferry_pay::{Offer, Refusal, Reply, SessionError};
 use ferry_proto::journal::ReceiptBody;
 use ferry_proto::qr::request_to_emv;
 use ferry_proto::verify::{PayeeView, verify_receipt};
@@ -8,9 +11,6 @@ use ferry_proto::{
     AccountId, Currency, Money, PaymentRequest, Receipt, RequestNonce, SigningKey, X25519Secret,
 };
 use ferry_testkit::{T0, TestIssuer, TestWallet};
-use ferry_wallet::session::payee::PayeeSession;
-use ferry_wallet::session::payer::PayerSession;
-use ferry_wallet::session::{Offer, Refusal, Reply, SessionError};
 use proptest::prelude::*;
 
 struct Scene {

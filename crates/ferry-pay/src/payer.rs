@@ -4,8 +4,8 @@ use ferry_link::noise::{NkAwaitingReply, NkInitiator};
 use ferry_proto::verify::{IssuerKeys, ReceiptError, verify_receipt};
 use ferry_proto::{ClientCertificate, Payment, PaymentRequest, Receipt};
 
-use super::messages::{Offer, Reply};
-use super::{SessionError, prologue};
+use crate::messages::{Offer, Reply};
+use crate::{SessionError, prologue};
 
 /// Waiting for the payee's reply to the offer it was sent.
 #[derive(Debug)]

@@ -5,8 +5,8 @@ use ferry_proto::qr::request_from_emv;
 use ferry_proto::verify::{PayVerifyError, PayeeView, VerifiedPayment, pay_verify};
 use ferry_proto::{ClientCertificate, PaymentId, PaymentRequest, Receipt, X25519Secret};
 
-use super::messages::{Offer, Refusal, Reply};
-use super::{SessionError, prologue};
+use crate::messages::{Offer, Refusal, Reply};
+use crate::{SessionError, prologue};
 
 /// Waiting for a payer's offer for one request.
 #[derive(Debug)]
