@@ -194,21 +194,6 @@ pub fn run(args: UssdArgs, out: &mut dyn Write) -> Result<Ending> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scripts_split_into_inputs() {
-        assert_eq!(
-            script_inputs("1*+5581999990002*50*1234*1"),
-            ["1", "+5581999990002", "50", "1234", "1"]
-        );
-        assert!(script_inputs("").is_empty());
-        assert_eq!(script_inputs("1**2"), ["1", "", "2"]);
-    }
-}
-
 /// `ferry agent register-phone`.
 pub fn register_phone(
     server: &str,
@@ -296,4 +281,19 @@ pub async fn link_phone(
         )?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_split_into_inputs() {
+        assert_eq!(
+            script_inputs("1*+5581999990002*50*1234*1"),
+            ["1", "+5581999990002", "50", "1234", "1"]
+        );
+        assert!(script_inputs("").is_empty());
+        assert_eq!(script_inputs("1**2"), ["1", "", "2"]);
+    }
 }

@@ -467,13 +467,12 @@ async fn three_wrong_pins_lock_the_channel_and_queue_one_sms() {
     // Locked: even the right PIN gets nowhere, and a new session says so at once.
     let r = w.run(ANA, "").await;
     assert!(r.text().starts_with("Too many wrong PINs"), "{r:?}");
-    assert_eq!(
+    assert!(
         w.client()
             .phone_account(&w.agent.token, ANA)
             .await
             .expect("account")
-            .locked,
-        true
+            .locked
     );
     // After the period, the right PIN works again.
     w.clock.advance(121);
@@ -627,7 +626,16 @@ async fn malformed_callbacks_get_typed_errors_and_move_nothing() {
     let w = sqlite().await;
     w.register(ANA).await;
     let good = encode_ussd_form(&form("s1", ANA, ""));
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str, Option<&str>)> = vec![
+    /// What is sent, what must come back: (what, content type, body, status, code, field).
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Vec<u8>,
+        u16,
+        &'a str,
+        Option<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "no sessionId",
             Some(FORM_CONTENT_TYPE),

@@ -51,6 +51,9 @@ pub struct TestServer {
     _temp: Option<tempfile::TempDir>,
 }
 
+/// A change to a server's configuration, applied before each start.
+pub type Configure = Arc<dyn Fn(&mut ServeConfig) + Send + Sync>;
+
 /// How a [`TestServer`] differs from the defaults: its clock, and changes to its
 /// configuration (kept across restarts).
 #[derive(Clone, Default)]
@@ -58,7 +61,7 @@ pub struct ServerOptions {
     /// The server's clock (the system clock when `None`).
     pub clock: Option<Arc<dyn Clock>>,
     /// Applied to the configuration before each start.
-    pub configure: Option<Arc<dyn Fn(&mut ServeConfig) + Send + Sync>>,
+    pub configure: Option<Configure>,
 }
 
 impl TestServer {

@@ -375,3 +375,69 @@ pub async fn sms_outbox(
             .collect(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OpenAPI document describes the callback as a form in and plain text out, and lists
+    /// every feature-phone route.
+    #[test]
+    fn the_openapi_document_describes_the_form_callback_and_its_text_reply() {
+        let doc = serde_json::to_value(crate::openapi::document()).expect("document");
+        let ussd = &doc["paths"]["/v1/ussd"]["post"];
+        assert!(
+            ussd["requestBody"]["content"]["application/x-www-form-urlencoded"].is_object(),
+            "{ussd}"
+        );
+        assert!(
+            ussd["responses"]["200"]["content"]["text/plain"].is_object(),
+            "{ussd}"
+        );
+        for code in ["400", "413", "415"] {
+            assert!(ussd["responses"][code].is_object(), "{code}: {ussd}");
+        }
+        for path in [
+            "/v1/ussd/hubtel",
+            "/v1/agents/phones",
+            "/v1/agents/phones/{phone}",
+            "/v1/agents/ussd-cash-out",
+            "/v1/phones/link",
+            "/v1/sms/outbox",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path} is not documented");
+        }
+        let form = &doc["components"]["schemas"]["UssdCallbackForm"]["properties"];
+        for field in [
+            "sessionId",
+            "serviceCode",
+            "phoneNumber",
+            "networkCode",
+            "text",
+        ] {
+            assert!(form[field].is_object(), "{field}: {form}");
+        }
+    }
+
+    #[test]
+    fn gateway_refusals_are_typed_4xx() {
+        let e = gateway_error(GatewayError::MissingField("sessionId"));
+        assert_eq!((e.status().as_u16(), e.field()), (400, Some("sessionId")));
+        assert_eq!(e.code(), &ErrorCode::MissingField);
+        let e = gateway_error(GatewayError::ContentType {
+            expected: "application/x-www-form-urlencoded",
+        });
+        assert_eq!(e.status().as_u16(), 415);
+        assert_eq!(
+            gateway_error(GatewayError::BodyTooLarge).status().as_u16(),
+            413
+        );
+        let e = gateway_error(GatewayError::Malformed("x".into()));
+        assert_eq!(e.code(), &ErrorCode::MalformedForm);
+        let e = gateway_error(GatewayError::DuplicateField("text"));
+        assert_eq!(
+            (e.code(), e.field()),
+            (&ErrorCode::InvalidField, Some("text"))
+        );
+    }
+}

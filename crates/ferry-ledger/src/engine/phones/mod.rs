@@ -490,7 +490,7 @@ enum PinStep<T> {
     /// The channel is locked until then.
     Locked(UnixTime),
     /// Go on, holding the transaction and the locked row.
-    Go(WriteTx, PhoneRow),
+    Go(Box<(WriteTx, PhoneRow)>),
 }
 
 /// Why a send or cash out is refused before anything moves.
@@ -749,7 +749,7 @@ impl PhoneBackend {
         if let Some(until) = locked(&row, now) {
             return Ok(PinStep::Locked(until));
         }
-        Ok(PinStep::Go(tx, row))
+        Ok(PinStep::Go(Box::new((tx, row))))
     }
 
     /// One attempt at a PIN check whose hash was computed against `stored`: `None` when the
@@ -768,7 +768,7 @@ impl PhoneBackend {
             Ok(PinStep::Answered(done)) => return Ok(Some(done)),
             Ok(PinStep::Changed) => return Ok(None),
             Ok(PinStep::Locked(until)) => return Ok(Some(PinCheck::Locked { until })),
-            Ok(PinStep::Go(tx, row)) => (tx, row),
+            Ok(PinStep::Go(go)) => *go,
         };
         let check = if right {
             if row.pin_failures != 0 {
@@ -797,7 +797,7 @@ impl PhoneBackend {
             PinStep::Answered(done) => return Ok(Some(done)),
             PinStep::Changed => return Ok(None),
             PinStep::Locked(until) => return Ok(Some(ChangePinOutcome::Locked { until })),
-            PinStep::Go(tx, row) => (tx, row),
+            PinStep::Go(go) => *go,
         };
         let outcome = match new_hash {
             Some(h) => {
