@@ -10,7 +10,9 @@ use ferry_ussd::sms::{Notice, NoticeKind};
 
 use super::{PhoneBackend, PhoneError, corrupt, random_digits, retry};
 use crate::accounts::LedgerAccount;
-use crate::store::{CashOutState, LinkRow, NewPhoneAccount, Posted, StoreError, WriteTx, post_in};
+use crate::store::{
+    CashOutRow, CashOutState, LinkRow, NewPhoneAccount, Posted, StoreError, WriteTx, post_in,
+};
 use crate::transfer::{Posting, Transfer};
 
 /// Longest display name an agent may record.
@@ -53,6 +55,14 @@ pub enum Redemption {
     Expired,
     /// No open code for that number (wrong code, or paid by another agent). Pay nothing.
     Unknown,
+}
+
+/// Where a cash out's reserve goes.
+enum Release<'a> {
+    /// To the float of the agent who paid it out.
+    Paid(&'a str),
+    /// Back to the holder's account.
+    Lapsed,
 }
 
 /// A phone-link code was sent.
@@ -185,25 +195,8 @@ impl PhoneBackend {
                 self.expire_one(&row.id, now).await?;
                 return Ok(Some(Redemption::Expired));
             }
-            let transfer = Transfer {
-                reference: format!("ussd-cash-out-paid:{}", row.id),
-                kind: "ussd_cash_out_paid",
-                currency: row.amount.currency(),
-                postings: vec![
-                    Posting::debit(LedgerAccount::CashOutReserve, row.amount.minor()),
-                    Posting::credit(LedgerAccount::Agent(agent.to_owned()), row.amount.minor()),
-                ],
-            };
-            match post_in(&mut tx, self.store().dialect(), &transfer, now).await? {
-                Posted::New(_) => {}
-                Posted::Duplicate(_) => return Err(corrupt("open cash out already paid")),
-            }
-            if !tx
-                .close_cash_out(&row.id, CashOutState::Paid, Some(agent), now)
-                .await?
-            {
-                return Err(corrupt("cash out closed under its lock"));
-            }
+            self.release(&mut tx, &row, Release::Paid(agent), now)
+                .await?;
             let holder = tx.phone_account(phone).await?;
             if let Some(holder) = holder {
                 let balance = tx
@@ -235,6 +228,49 @@ impl PhoneBackend {
         }
     }
 
+    /// Moves the reserve of open cash out `row` to the agent who paid it out, or back to the
+    /// account when it lapsed, and closes it: once (the transfer reference is the code's id).
+    async fn release(
+        &self,
+        tx: &mut WriteTx,
+        row: &CashOutRow,
+        how: Release<'_>,
+        now: UnixTime,
+    ) -> Result<(), PhoneError> {
+        let (kind, to, state, agent) = match how {
+            Release::Paid(agent) => (
+                "ussd_cash_out_paid",
+                LedgerAccount::Agent(agent.to_owned()),
+                CashOutState::Paid,
+                Some(agent),
+            ),
+            Release::Lapsed => (
+                "ussd_cash_out_return",
+                LedgerAccount::Online(row.account),
+                CashOutState::Expired,
+                None,
+            ),
+        };
+        let transfer = Transfer {
+            reference: format!("{}:{}", kind.replace('_', "-"), row.id),
+            kind,
+            currency: row.amount.currency(),
+            postings: vec![
+                Posting::debit(LedgerAccount::CashOutReserve, row.amount.minor()),
+                Posting::credit(to, row.amount.minor()),
+            ],
+        };
+        match post_in(tx, self.store().dialect(), &transfer, now).await? {
+            Posted::New(_) => {}
+            Posted::Duplicate(_) => return Err(corrupt("open cash out already released")),
+        }
+        if tx.close_cash_out(&row.id, state, agent, now).await? {
+            Ok(())
+        } else {
+            Err(corrupt("cash out closed under its lock"))
+        }
+    }
+
     /// Returns the reserve of open cash out `id` if it lapsed before `now`; true when it did.
     async fn expire_one(&self, id: &str, now: UnixTime) -> Result<bool, PhoneError> {
         retry(|| async {
@@ -245,21 +281,7 @@ impl PhoneBackend {
             if row.state != CashOutState::Open || now <= row.expires_at {
                 return Ok(false);
             }
-            let transfer = Transfer {
-                reference: format!("ussd-cash-out-return:{}", row.id),
-                kind: "ussd_cash_out_return",
-                currency: row.amount.currency(),
-                postings: vec![
-                    Posting::debit(LedgerAccount::CashOutReserve, row.amount.minor()),
-                    Posting::credit(LedgerAccount::Online(row.account), row.amount.minor()),
-                ],
-            };
-            match post_in(&mut tx, self.store().dialect(), &transfer, now).await? {
-                Posted::New(_) => {}
-                Posted::Duplicate(_) => return Err(corrupt("open cash out already returned")),
-            }
-            tx.close_cash_out(&row.id, CashOutState::Expired, None, now)
-                .await?;
+            self.release(&mut tx, &row, Release::Lapsed, now).await?;
             tx.commit().await.map_err(StoreError::from)?;
             Ok(true)
         })
