@@ -752,8 +752,15 @@ fn a_wallet_links_a_phone_number_and_a_feature_phone_pays_it() {
         agent_token.trim(),
     ]);
     let out = dial(caio, &format!("1*{phone}*25*4826*1"));
-    assert!(out.contains(&format!("Sent 25.00 BRL to {phone}")), "{out}");
-    let balance = wallet_ok(&ana, &["sync"]);
-    let balance = format!("{balance}{}", wallet_ok(&ana, &["balance"]));
-    assert!(balance.contains("25.00"), "{account}: {balance}");
+    // The screen wraps at the phone's width.
+    assert!(
+        out.contains("| Sent 25.00 BRL to") && out.contains(&format!("| {phone}. Fee")),
+        "{out}"
+    );
+    wallet_ok(&ana, &["sync"]);
+    let balance = wallet_ok(&ana, &["balance"]);
+    assert!(
+        balance.contains("online:  25.00 BRL (at the last sync)"),
+        "{account}: {balance}"
+    );
 }
