@@ -561,27 +561,37 @@ mod tests {
     #[tokio::test]
     async fn a_database_from_before_migration_files_opens_with_its_data() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open_sqlite_dir(dir.path()).await.expect("store");
-        assert!(
-            store
-                .insert_agent("kiosk", [7; 32], UnixTime(1))
-                .await
-                .expect("agent")
+        // What the old runner left behind: the schema of versions 1-3 (no table of a later
+        // migration), those versions recorded in `ferry_schema`, no `_sqlx_migrations`; and data.
+        install_default_drivers();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("ferry.db").display()
         );
-        // Turn it into what the old runner left behind.
-        sqlx::query("DROP TABLE _sqlx_migrations")
-            .execute(store.pool())
+        let mut conn = <AnyConnection as sqlx::Connection>::connect(&url)
             .await
-            .expect("drop");
+            .expect("connect");
+        for m in SQLITE_MIGRATIONS.iter().filter(|m| m.version <= 3) {
+            sqlx::raw_sql(m.sql.clone())
+                .execute(&mut conn)
+                .await
+                .expect("legacy schema");
+        }
+        sqlx::query("INSERT INTO agents (name, token_digest, created_at) VALUES ($1, $2, 1)")
+            .bind("kiosk")
+            .bind(vec![7u8; 32])
+            .execute(&mut conn)
+            .await
+            .expect("agent");
         sqlx::query("CREATE TABLE ferry_schema (version BIGINT PRIMARY KEY)")
-            .execute(store.pool())
+            .execute(&mut conn)
             .await
             .expect("legacy table");
         sqlx::query("INSERT INTO ferry_schema (version) VALUES (1), (2), (3)")
-            .execute(store.pool())
+            .execute(&mut conn)
             .await
             .expect("legacy versions");
-        store.pool().close().await;
+        sqlx::Connection::close(conn).await.expect("close");
         let reopened = Store::open_sqlite_dir(dir.path()).await.expect("reopens");
         assert_eq!(
             reopened.agent_by_token([7; 32]).await.expect("read"),
