@@ -304,6 +304,18 @@ async fn link_challenges_are_replaced_counted_and_removed() {
                 .map(|l| l.attempts),
             Some(1)
         );
+        tx.commit().await.expect("commit");
+        let read = store
+            .phone_link(&phone(1))
+            .await
+            .expect("read")
+            .expect("link");
+        assert_eq!(read.attempts, 1, "{name}");
+        assert!(
+            !format!("{read:?}").contains("104, 50"),
+            "{name}: Debug leaves out the code's hash"
+        );
+        let mut tx = store.begin().await.expect("tx");
         tx.delete_phone_link(&phone(1)).await.expect("delete");
         assert!(
             tx.lock_phone_link(&phone(1)).await.expect("lock").is_none(),

@@ -118,8 +118,8 @@ pub struct CashOutRow {
     pub agent: Option<String>,
 }
 
-/// A pending phone-link challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A pending phone-link challenge (its `Debug` leaves out the code's hash).
+#[derive(Clone, PartialEq, Eq)]
 pub struct LinkRow {
     /// The account asking for the number.
     pub account: AccountId,
@@ -129,6 +129,16 @@ pub struct LinkRow {
     pub attempts: u32,
     /// When the code lapses.
     pub expires_at: UnixTime,
+}
+
+impl std::fmt::Debug for LinkRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkRow")
+            .field("account", &self.account)
+            .field("attempts", &self.attempts)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One movement of an online balance, for a history screen.
@@ -408,6 +418,11 @@ impl Store {
             .as_ref()
             .map(cash_out_row)
             .transpose()
+    }
+
+    /// The link challenge for `phone`, if any (read without locking it).
+    pub async fn phone_link(&self, phone: &Phone) -> Result<Option<LinkRow>, StoreError> {
+        link_by(self.pool(), phone, false).await
     }
 
     /// The cash out issued by operation `op_key`, if any.
@@ -718,24 +733,8 @@ impl WriteTx {
 
     /// The link challenge for `phone`, locked.
     pub async fn lock_phone_link(&mut self, phone: &Phone) -> Result<Option<LinkRow>, StoreError> {
-        let sql = locking(
-            self.dialect(),
-            "SELECT account_id, code_hash, attempts, expires_at FROM phone_links WHERE phone = $1",
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(phone.as_str().to_owned())
-            .fetch_optional(&mut **self)
-            .await?;
-        row.map(|r| {
-            Ok(LinkRow {
-                account: account_id(&r.try_get::<Vec<u8>, _>(0)?)?,
-                code_hash: r.try_get(1)?,
-                attempts: u32::try_from(r.try_get::<i64, _>(2)?)
-                    .map_err(|_| corrupt("link attempts"))?,
-                expires_at: time(r.try_get(3)?),
-            })
-        })
-        .transpose()
+        let lock = self.dialect() == Dialect::Postgres;
+        link_by(&mut **self, phone, lock).await
     }
 
     /// Sets the tries left of `phone`'s link challenge.
@@ -756,6 +755,35 @@ impl WriteTx {
             .await?;
         Ok(())
     }
+}
+
+/// The link challenge for `phone` on `conn`, locked (`FOR UPDATE`) when `lock`.
+async fn link_by<'c>(
+    conn: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    phone: &Phone,
+    lock: bool,
+) -> Result<Option<LinkRow>, StoreError> {
+    let sql =
+        "SELECT account_id, code_hash, attempts, expires_at FROM phone_links WHERE phone = $1";
+    let sql = if lock {
+        format!("{sql} FOR UPDATE")
+    } else {
+        sql.to_owned()
+    };
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(phone.as_str().to_owned())
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| {
+        Ok(LinkRow {
+            account: account_id(&r.try_get::<Vec<u8>, _>(0)?)?,
+            code_hash: r.try_get(1)?,
+            attempts: u32::try_from(r.try_get::<i64, _>(2)?)
+                .map_err(|_| corrupt("link attempts"))?,
+            expires_at: time(r.try_get(3)?),
+        })
+    })
+    .transpose()
 }
 
 /// The balance of `account` in `currency` on `conn` (zero if it never moved).

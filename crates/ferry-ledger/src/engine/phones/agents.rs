@@ -2,7 +2,7 @@
 //! against a code; lapsed codes return their reserve; a smartphone account takes a number by
 //! proving, with a one-time code sent to it by SMS, that it has the phone.
 
-use ferry_proto::{AccountId, Hash32, Money, UnixTime};
+use ferry_proto::{AccountId, Money, UnixTime};
 use ferry_ussd::backend::Tier;
 use ferry_ussd::i18n::Language;
 use ferry_ussd::phone::Phone;
@@ -11,9 +11,11 @@ use ferry_ussd::sms::{Notice, NoticeKind};
 use super::{PhoneBackend, PhoneError, corrupt, random_digits, retry};
 use crate::accounts::LedgerAccount;
 use crate::store::{
-    CashOutRow, CashOutState, LinkRow, NewPhoneAccount, Posted, StoreError, WriteTx, post_in,
+    CashOutRow, CashOutState, LinkRow, NewPhoneAccount, Posted, StoreError, WriteTx,
+    decode_pin_hash, encode_pin_hash, post_in,
 };
 use crate::transfer::{Posting, Transfer};
+use ferry_ussd::pin::Pin;
 
 /// Longest display name an agent may record.
 pub const MAX_DISPLAY_NAME: usize = 64;
@@ -70,19 +72,6 @@ enum Release<'a> {
 pub struct LinkStarted {
     /// When the code lapses.
     pub expires_at: UnixTime,
-}
-
-fn link_code_hash(phone: &Phone, account: AccountId, code: &str) -> Vec<u8> {
-    Hash32::of(
-        "phone-link-code",
-        &[
-            phone.as_str().as_bytes(),
-            account.as_bytes(),
-            code.as_bytes(),
-        ],
-    )
-    .as_bytes()
-    .to_vec()
 }
 
 /// Refuses a link when the number has an account (its row locked meanwhile) or the account a
@@ -320,13 +309,17 @@ impl PhoneBackend {
         now: UnixTime,
     ) -> Result<LinkStarted, PhoneError> {
         let code = random_digits(6);
+        // Kept like a PIN: Argon2id with the server's pepper, so a copy of the database does
+        // not give the code away.
+        let pin = Pin::parse(&code).map_err(|_| corrupt("link code is not 6 digits"))?;
+        let code_hash = encode_pin_hash(&self.hash(&pin).await?);
         let expires_at = now.plus_secs(self.config.link_code_valid_secs);
         retry(|| async {
             let mut tx = self.store().begin().await?;
             free_to_link(&mut tx, phone, account).await?;
             let link = LinkRow {
                 account,
-                code_hash: link_code_hash(phone, account, &code),
+                code_hash: code_hash.clone(),
                 attempts: self.config.link_code_attempts.max(1),
                 expires_at,
             };
@@ -356,46 +349,79 @@ impl PhoneBackend {
         code: &str,
         now: UnixTime,
     ) -> Result<(), PhoneError> {
-        retry(|| async {
-            let mut tx = self.store().begin().await?;
-            let link = tx
-                .lock_phone_link(phone)
+        // A code that is not 6 digits is a wrong code, and counts as one.
+        let code = Pin::parse(code).ok().filter(|c| c.expose().len() == 6);
+        for _ in 0..3 {
+            let link = self
+                .store()
+                .phone_link(phone)
                 .await?
                 .filter(|l| l.account == account)
                 .ok_or(PhoneError::NoPendingLink)?;
-            if now > link.expires_at {
-                tx.delete_phone_link(phone).await?;
-                tx.commit().await.map_err(StoreError::from)?;
-                return Err(PhoneError::LinkExpired);
-            }
-            if link_code_hash(phone, account, code) != link.code_hash {
-                let left = link.attempts.saturating_sub(1);
-                if left == 0 {
-                    tx.delete_phone_link(phone).await?;
-                } else {
-                    tx.set_link_attempts(phone, left).await?;
-                }
-                tx.commit().await.map_err(StoreError::from)?;
-                return Err(PhoneError::WrongLinkCode {
-                    attempts_left: left,
-                });
-            }
-            free_to_link(&mut tx, phone, account).await?;
-            let new = NewPhoneAccount {
-                phone,
-                account,
-                tier: Tier::Tier1,
-                language: self.config.default_language,
-                display_name: None,
-                pin: None,
+            // Hashed outside the transaction (Argon2id takes tens of milliseconds).
+            let right = match &code {
+                Some(c) => self.verify(c, &decode_pin_hash(&link.code_hash)?).await?,
+                None => false,
             };
-            if !tx.insert_phone_account(&new, now).await? {
-                return Err(PhoneError::PhoneTaken);
+            let settled =
+                retry(|| self.settle_link(account, phone, &link.code_hash, right, now)).await?;
+            if settled {
+                return Ok(());
             }
+        }
+        Err(corrupt("phone-link code kept changing while being checked"))
+    }
+
+    /// One attempt at a link whose code was checked against `code_hash`: false when a new code
+    /// replaced it meanwhile (check again).
+    async fn settle_link(
+        &self,
+        account: AccountId,
+        phone: &Phone,
+        code_hash: &[u8],
+        right: bool,
+        now: UnixTime,
+    ) -> Result<bool, PhoneError> {
+        let mut tx = self.store().begin().await?;
+        let link = tx
+            .lock_phone_link(phone)
+            .await?
+            .filter(|l| l.account == account)
+            .ok_or(PhoneError::NoPendingLink)?;
+        if link.code_hash != code_hash {
+            return Ok(false);
+        }
+        if now > link.expires_at {
             tx.delete_phone_link(phone).await?;
             tx.commit().await.map_err(StoreError::from)?;
-            Ok(())
-        })
-        .await
+            return Err(PhoneError::LinkExpired);
+        }
+        if !right {
+            let left = link.attempts.saturating_sub(1);
+            if left == 0 {
+                tx.delete_phone_link(phone).await?;
+            } else {
+                tx.set_link_attempts(phone, left).await?;
+            }
+            tx.commit().await.map_err(StoreError::from)?;
+            return Err(PhoneError::WrongLinkCode {
+                attempts_left: left,
+            });
+        }
+        free_to_link(&mut tx, phone, account).await?;
+        let new = NewPhoneAccount {
+            phone,
+            account,
+            tier: Tier::Tier1,
+            language: self.config.default_language,
+            display_name: None,
+            pin: None,
+        };
+        if !tx.insert_phone_account(&new, now).await? {
+            return Err(PhoneError::PhoneTaken);
+        }
+        tx.delete_phone_link(phone).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(true)
     }
 }
