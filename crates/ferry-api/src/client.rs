@@ -16,6 +16,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
+mod phones;
+pub use phones::{FORM_CONTENT_TYPE, encode_ussd_form};
+
 use crate::auth::{FERRY_ACCOUNT, FERRY_KEY, key_header_value, sign_request};
 use crate::{
     AccountBody, AccountRegistered, AgentCreated, AuditBody, B64, BondRequest, CashInRequest,
@@ -31,6 +34,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a whole request may take, by default (a batch of 1000 envelopes settles in well
 /// under a second on a small machine; this leaves room for a busy one).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an idle kept-alive connection is reused. Below the server's default header
+/// timeout (10 s), after which it closes idle connections: a request sent on a connection the
+/// server is closing would fail with "connection closed before message completed".
+pub const IDLE_CONNECTION_REUSE: Duration = Duration::from_secs(4);
 
 /// Why a call failed.
 #[derive(Debug, Error)]
@@ -152,6 +159,7 @@ impl SettlementClient {
         let http = reqwest::Client::builder()
             .connect_timeout(connect)
             .timeout(request)
+            .pool_idle_timeout(IDLE_CONNECTION_REUSE)
             .build()
             // Building fails only if the TLS backend cannot start; this client has none.
             .unwrap_or_else(|_| reqwest::Client::new());

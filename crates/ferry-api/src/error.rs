@@ -106,6 +106,18 @@ error_codes! {
     UnknownAccount => "unknown_account",
     /// The amount can never be held (a balance would overflow).
     AmountTooLarge => "amount_too_large",
+    /// A form body (the USSD callback) does not decode.
+    MalformedForm => "malformed_form",
+    /// The phone number already has an account.
+    PhoneTaken => "phone_taken",
+    /// The account already has a phone number.
+    AccountHasPhone => "account_has_phone",
+    /// No phone-link code is pending for that number and account.
+    NoPendingLink => "no_pending_link",
+    /// The phone-link code lapsed.
+    LinkExpired => "link_expired",
+    /// The one-time code is wrong.
+    WrongCode => "wrong_code",
     /// The server is overloaded or a dependency failed; retry later (see `Retry-After`).
     Unavailable => "unavailable",
     /// A server bug.

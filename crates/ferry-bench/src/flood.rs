@@ -116,8 +116,7 @@ pub fn run(args: FloodArgs) -> Result<()> {
                     let mut failures = 0usize;
                     while !done.load(Ordering::Relaxed) {
                         let started = Instant::now();
-                        match tokio::time::timeout(Duration::from_secs(5), client.healthy()).await
-                        {
+                        match tokio::time::timeout(Duration::from_secs(5), client.healthy()).await {
                             Ok(true) => latencies.push(started.elapsed().as_secs_f64() * 1000.0),
                             _ => failures += 1,
                         }

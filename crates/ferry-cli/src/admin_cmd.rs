@@ -40,7 +40,8 @@ pub enum Admin {
 pub enum Agent {
     /// Credit ACCOUNT_ID's online balance against cash taken, from the agent's float.
     CashIn {
-        /// The holder's account id (`ferry wallet register` prints it).
+        /// The holder's account id (`ferry wallet register` prints it), or a phone account's
+        /// number (`+5581…`).
         account_id: String,
         /// e.g. 100.00
         amount: String,
@@ -53,6 +54,40 @@ pub enum Agent {
         #[arg(long, env = "FERRY_AGENT_TOKEN", hide_env_values = true)]
         token: String,
     },
+    /// Register a feature phone's number for its holder (KYC tier 1, after checking their ID);
+    /// the holder chooses a PIN on first dial. Verifies a self-registered number the same way.
+    RegisterPhone {
+        /// The number, international form (+5581999990001).
+        phone: String,
+        /// The holder's name, as on their ID.
+        #[arg(long)]
+        name: String,
+        /// Language of the holder's screens and SMS: en, pt or sw.
+        #[arg(long)]
+        language: Option<String>,
+        #[command(flatten)]
+        conn: AgentConn,
+    },
+    /// Pay out cash against the code a holder's USSD menu showed; prints how much to hand over.
+    UssdCashOut {
+        /// The holder's number.
+        phone: String,
+        /// The 8-digit code.
+        code: String,
+        #[command(flatten)]
+        conn: AgentConn,
+    },
+}
+
+/// Reaching the server as a cash agent.
+#[derive(Args, Debug)]
+pub struct AgentConn {
+    /// The settlement server, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The agent's token (`ferry admin create-agent` prints it).
+    #[arg(long, env = "FERRY_AGENT_TOKEN", hide_env_values = true)]
+    token: String,
 }
 
 /// Reaching the server as its operator.
@@ -79,7 +114,13 @@ pub struct MoneyOpts {
 }
 
 impl AdminConn {
-    fn token(&self) -> Result<String> {
+    /// The server's URL.
+    pub(crate) fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The admin token, read from the token file.
+    pub(crate) fn token(&self) -> Result<String> {
         let token = std::fs::read_to_string(&self.token_file).with_context(|| {
             format!(
                 "reading the admin token from {} (see --token-file)",
@@ -167,20 +208,51 @@ pub fn run_admin(cmd: Admin, out: &mut dyn Write) -> Result<()> {
 
 /// Runs one `ferry agent` command.
 pub fn run_agent(cmd: Agent, out: &mut dyn Write) -> Result<()> {
-    let Agent::CashIn {
-        account_id,
-        amount,
-        money,
-        server,
-        token,
-    } = cmd;
-    let account: AccountId = account_id
-        .parse()
-        .map_err(|_| anyhow!("{account_id:?}: not an account id (32 hex characters)"))?;
+    let (account_id, amount, money, server, token) = match cmd {
+        Agent::CashIn {
+            account_id,
+            amount,
+            money,
+            server,
+            token,
+        } => (account_id, amount, money, server, token),
+        Agent::RegisterPhone {
+            phone,
+            name,
+            language,
+            conn,
+        } => {
+            return crate::ussd_cmd::register_phone(
+                &conn.server,
+                &conn.token,
+                &phone,
+                &name,
+                language.as_deref(),
+                out,
+            );
+        }
+        Agent::UssdCashOut { phone, code, conn } => {
+            return crate::ussd_cmd::redeem(&conn.server, &conn.token, &phone, &code, out);
+        }
+    };
     let amount = parse_amount(&amount, money.currency()?)?;
     let reference = money.reference("cash")?;
     runtime()?.block_on(async move {
-        let r = SettlementClient::new(&server)
+        let client = SettlementClient::new(&server);
+        let account: AccountId = if account_id.starts_with('+') {
+            client
+                .phone_account(&token, &account_id)
+                .await
+                .with_context(|| format!("looking up {account_id}"))?
+                .account_id
+                .parse()
+                .map_err(|_| anyhow!("the server sent a malformed account id"))?
+        } else {
+            account_id.parse().map_err(|_| {
+                anyhow!("{account_id:?}: not an account id (32 hex characters) or a +number")
+            })?
+        };
+        let r = client
             .cash_in(&token, account, amount, &reference)
             .await
             .context("cash in")?;

@@ -2,6 +2,8 @@
 
 mod admin_cmd;
 mod serve;
+mod sms_cmd;
+mod ussd_cmd;
 mod wallet_cmd;
 
 use anyhow::Result;
@@ -33,6 +35,13 @@ enum Command {
     Agent {
         #[command(subcommand)]
         what: admin_cmd::Agent,
+    },
+    /// A feature phone in the terminal: USSD sessions against a running server.
+    Ussd(ussd_cmd::UssdArgs),
+    /// SMS notices a running server queued (operator).
+    Sms {
+        #[command(subcommand)]
+        what: sms_cmd::Sms,
     },
 }
 
@@ -69,5 +78,9 @@ fn main() -> Result<()> {
         Command::Agent { what } => {
             one_line_errors(admin_cmd::run_agent(what, &mut std::io::stdout()))
         }
+        Command::Ussd(args) => {
+            one_line_errors(ussd_cmd::run(args, &mut std::io::stdout()).map(|_| ()))
+        }
+        Command::Sms { what } => one_line_errors(sms_cmd::run(what, &mut std::io::stdout())),
     }
 }

@@ -69,6 +69,19 @@ pub struct ServeArgs {
     /// at once).
     #[arg(long, default_value_t = 0, value_name = "SECS")]
     database_retry: u64,
+    /// Deliver SMS notices by POSTing them as JSON to this URL (without it they are stored
+    /// and listed only: `ferry sms outbox`).
+    #[arg(long, value_name = "URL")]
+    sms_gateway: Option<String>,
+    /// Seconds a USSD session lasts from its first callback.
+    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    ussd_session_timeout: u64,
+    /// Country calling code of national numbers typed in the USSD menus (e.g. 55).
+    #[arg(long, value_name = "CODE")]
+    ussd_country: Option<u16>,
+    /// Seconds the USSD channel stays locked after three wrong PINs.
+    #[arg(long, value_name = "SECS", default_value_t = 1800)]
+    ussd_lock_secs: u64,
 }
 
 fn parse_fees(specs: &[String]) -> Result<FeeSchedule> {
@@ -131,6 +144,16 @@ fn config(args: &ServeArgs) -> Result<ServeConfig> {
         inflight_body_bytes: args.max_inflight_mib.saturating_mul(1024 * 1024),
     };
     c.database_retry = Duration::from_secs(args.database_retry);
+    c.ussd.sms_gateway = args.sms_gateway.clone();
+    c.ussd.menu.session_timeout_secs = args.ussd_session_timeout;
+    c.ussd.phones.lock_secs = args.ussd_lock_secs;
+    c.ussd.menu.default_country = args
+        .ussd_country
+        .map(|cc| {
+            ferry_ussd::phone::CallingCode::new(cc)
+                .with_context(|| format!("--ussd-country {cc}: not a calling code"))
+        })
+        .transpose()?;
     Ok(c)
 }
 

@@ -84,6 +84,15 @@ enum WalletCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Link a phone number to this account, so feature phones pay it by number: first without
+    /// --code (the server texts a code to the phone), then with the code it received.
+    LinkPhone {
+        /// The number, international form (+5581999990001).
+        phone: String,
+        /// The 6-digit code the phone received.
+        #[arg(long)]
+        code: Option<String>,
+    },
 }
 
 /// `ferry wallet new`.
@@ -229,6 +238,9 @@ async fn dispatch(args: WalletArgs, out: &mut dyn Write) -> Result<()> {
         WalletCommand::Collect => collect(&mut wallet, out).await,
         WalletCommand::Sync { server } => sync(&mut wallet, server, out).await,
         WalletCommand::History { json } => history(&wallet, json, out).await,
+        WalletCommand::LinkPhone { phone, code } => {
+            crate::ussd_cmd::link_phone(&wallet, &phone, code.as_deref(), out).await
+        }
     }
 }
 

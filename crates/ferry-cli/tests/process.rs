@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -379,4 +380,163 @@ async fn two_server_processes_on_one_postgres_database_settle_a_duplicate_storm_
     assert_eq!(t.distinct_references, t.rows);
     store.pool().close().await;
     cli_audit(&data, Some(&url));
+}
+
+/// Runs `ferry ARGS` to completion; returns (success, stdout, stderr).
+fn ferry(args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new(FERRY)
+        .args(args)
+        .envs(envs.iter().copied())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ferry");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The feature-phone story through the binaries: `ferry ussd --script` registers two phones
+/// against `ferry serve`, an agent cashes one in by number (`ferry agent cash-in +55…`), the
+/// phone sends money and cashes out, `ferry agent ussd-cash-out` pays the code once, the
+/// simulated timeout, dropped session and retransmissions move nothing extra, and
+/// `ferry sms outbox --phone` shows what each phone received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ussd_simulator_drives_ferry_serve_and_the_sms_outbox_shows_the_notices() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = ServerProcess::start(
+        FERRY,
+        dir.path(),
+        None,
+        &["--ussd-session-timeout", "10", "--fee", "order=100"],
+        dir.path().join("serve.log"),
+    )
+    .await;
+    let url = format!("http://{}", server.addr());
+    let token_file = dir.path().join(ferry_server::serve::ADMIN_TOKEN_FILE);
+    let token_file = token_file.to_str().expect("path");
+    let (ana, bia) = ("+5581999990001", "+5581999990002");
+    let ussd = |phone: &str, script: &str, extra: &[&str]| {
+        let mut args = vec![
+            "ussd", "--phone", phone, "--server", &url, "--script", script,
+        ];
+        args.extend_from_slice(extra);
+        let (ok, out, err) = ferry(&args, &[]);
+        assert!(ok, "ferry ussd {script}: {out}{err}");
+        out
+    };
+    for phone in [ana, bia] {
+        let out = ussd(phone, "1*2580*2580*00", &[]);
+        assert!(out.contains("Account created."), "{out}");
+        assert!(out.contains("| Ferry"), "drawn as a phone screen: {out}");
+        assert!(out.contains("> ****"), "the PIN is not echoed: {out}");
+        assert!(
+            !out.lines()
+                .any(|l| l.starts_with("> ") && l.contains("2580")),
+            "{out}"
+        );
+        assert!(out.ends_with("[hung up]\n"), "{out}");
+    }
+    let (ok, agent_token, err) = ferry(
+        &[
+            "admin",
+            "create-agent",
+            "kiosk",
+            "--server",
+            &url,
+            "--token-file",
+            token_file,
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let agent_token = agent_token.trim().to_owned();
+    let (ok, out, err) = ferry(
+        &[
+            "admin",
+            "fund",
+            "agent:kiosk",
+            "1000.00",
+            "--server",
+            &url,
+            "--token-file",
+            token_file,
+        ],
+        &[],
+    );
+    assert!(ok, "{out}{err}");
+    let agent_env = [("FERRY_AGENT_TOKEN", agent_token.as_str())];
+    let (ok, out, err) = ferry(
+        &["agent", "cash-in", ana, "100.00", "--server", &url],
+        &agent_env,
+    );
+    assert!(ok, "cash in by number: {out}{err}");
+
+    // Send, each callback retransmitted: once.
+    let out = ussd(ana, &format!("1*{bia}*50*2580*1"), &["--retransmit"]);
+    assert!(
+        out.contains("Sent 50.00 BRL to") && out.contains("[Session ended]"),
+        "{out}"
+    );
+    // A user too slow to confirm: the server times the session out; nothing moves.
+    let out = ussd(
+        ana,
+        &format!("1*{bia}*10*2580*1"),
+        &["--timeout-after", "5", "--wait", "11"],
+    );
+    assert!(out.contains("Session timed out"), "{out}");
+    // The network drops a session before the confirmation: nothing moves.
+    let out = ussd(ana, &format!("1*{bia}*10*2580*1"), &["--drop-after", "5"]);
+    assert!(out.contains("dropped the session"), "{out}");
+    let out = ussd(ana, "2*2580", &[]);
+    assert!(out.contains("Balance: 49.50 BRL"), "{out}");
+
+    // Cash out: the code is paid once by the agent.
+    let out = ussd(ana, "4*20*2580*1", &[]);
+    let code = out
+        .split("Cash-out code: ")
+        .nth(1)
+        .map(|s| s.chars().take(8).collect::<String>())
+        .unwrap_or_else(|| panic!("no code: {out}"));
+    for expected in ["hand over 20.00 BRL", "already paid"] {
+        let (ok, out, err) = ferry(
+            &["agent", "ussd-cash-out", ana, &code, "--server", &url],
+            &agent_env,
+        );
+        assert!(ok && out.contains(expected), "{out}{err}");
+    }
+
+    // What each phone would have received.
+    let outbox = |phone: &str| {
+        let (ok, out, err) = ferry(
+            &[
+                "sms",
+                "outbox",
+                "--phone",
+                phone,
+                "--server",
+                &url,
+                "--token-file",
+                token_file,
+            ],
+            &[],
+        );
+        assert!(ok, "{out}{err}");
+        out
+    };
+    let got = outbox(bia);
+    assert_eq!(got.matches("Ferry: You received").count(), 1, "{got}");
+    assert!(
+        got.contains(&format!("You received 50.00 BRL from {ana}")),
+        "{got}"
+    );
+    assert!(got.contains("[gsm7, 1 part, stored]"), "{got}");
+    let sent = outbox(ana);
+    assert_eq!(sent.matches("Ferry: You sent").count(), 1, "{sent}");
+    assert!(sent.contains(&format!("Cash-out code {code}")), "{sent}");
+    assert!(sent.contains("You cashed out 20.00 BRL"), "{sent}");
+    drop(server);
+    cli_audit(dir.path(), None);
 }

@@ -672,3 +672,95 @@ fn bad_input_ends_with_one_clear_line_and_status_1() {
     );
     assert!(e.contains("ISO 4217"), "{e}");
 }
+
+/// `ferry wallet link-phone`: the server texts a code to the number; with it, the number pays
+/// the wallet's account, and a feature phone (`ferry ussd`) sends money to it by number. A
+/// wrong code is one clear line.
+#[test]
+fn a_wallet_links_a_phone_number_and_a_feature_phone_pays_it() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("ferry-data");
+    let token_file = data.join("admin.token");
+    let ana = tmp.path().join("ana");
+    let server = Server::start(&data, tmp.path().join("serve.log"));
+    let url = server.url.clone();
+    wallet_ok(&ana, &["new", "--server", &url, "--name", "Ana"]);
+    let account = register(&ana);
+    let phone = "+5581999990007";
+    let sent = wallet_ok(&ana, &["link-phone", phone]);
+    assert!(sent.contains("a code was sent by SMS"), "{sent}");
+    let outbox = ok(&[
+        "sms",
+        "outbox",
+        "--phone",
+        phone,
+        "--json",
+        "--server",
+        &url,
+        "--token-file",
+        path(&token_file),
+    ]);
+    let outbox: Value = serde_json::from_str(&outbox).expect("outbox JSON");
+    let sms = outbox["messages"][0]["text"]
+        .as_str()
+        .expect("the code SMS");
+    let code = sms.split_whitespace().nth(2).expect("code").to_owned();
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let line = user_error(
+        "a wrong code",
+        wallet(&ana, &["link-phone", phone, "--code", wrong]),
+    );
+    assert!(line.contains("wrong_code"), "{line}");
+    let linked = wallet_ok(&ana, &["link-phone", phone, "--code", &code]);
+    assert!(linked.contains("now pays this account"), "{linked}");
+
+    // A feature phone pays the number: the wallet's online balance gets it.
+    let caio = "+5581999990008";
+    let dial = |phone: &str, script: &str| {
+        ok(&[
+            "ussd", "--phone", phone, "--server", &url, "--script", script,
+        ])
+    };
+    assert!(dial(caio, "1*4826*4826").contains("Account created."));
+    let agent_token = ok(&[
+        "admin",
+        "create-agent",
+        "kiosk-7",
+        "--server",
+        &url,
+        "--token-file",
+        path(&token_file),
+    ]);
+    ok(&[
+        "admin",
+        "fund",
+        "agent:kiosk-7",
+        "100.00",
+        "--server",
+        &url,
+        "--token-file",
+        path(&token_file),
+    ]);
+    ok(&[
+        "agent",
+        "cash-in",
+        caio,
+        "40.00",
+        "--server",
+        &url,
+        "--token",
+        agent_token.trim(),
+    ]);
+    let out = dial(caio, &format!("1*{phone}*25*4826*1"));
+    // The screen wraps at the phone's width.
+    assert!(
+        out.contains("| Sent 25.00 BRL to") && out.contains(&format!("| {phone}. Fee")),
+        "{out}"
+    );
+    wallet_ok(&ana, &["sync"]);
+    let balance = wallet_ok(&ana, &["balance"]);
+    assert!(
+        balance.contains("online:  25.00 BRL (at the last sync)"),
+        "{account}: {balance}"
+    );
+}

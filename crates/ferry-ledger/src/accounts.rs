@@ -21,6 +21,9 @@ pub enum LedgerAccount {
     InTransit(TaId),
     /// A cash agent's electronic float.
     Agent(String),
+    /// Cash-out codes issued over USSD and not yet paid out by an agent or lapsed: the amounts
+    /// they reserve.
+    CashOutReserve,
     /// Fees collected.
     Fees,
     /// The insurance fund that pays honest receivers after the bond.
@@ -58,6 +61,7 @@ impl fmt::Display for LedgerAccount {
             LedgerAccount::Bond(a) => write!(f, "bond:{a}"),
             LedgerAccount::InTransit(t) => write!(f, "in-transit:{t}"),
             LedgerAccount::Agent(n) => write!(f, "agent:{n}"),
+            LedgerAccount::CashOutReserve => f.write_str("cash-out-reserve"),
             LedgerAccount::Fees => f.write_str("fees"),
             LedgerAccount::Insurance => f.write_str("insurance"),
             LedgerAccount::Issuance => f.write_str("issuance"),
@@ -80,6 +84,7 @@ impl FromStr for LedgerAccount {
             Some(("agent", name)) if valid_agent_name(name) => {
                 Ok(LedgerAccount::Agent(name.to_owned()))
             }
+            None if s == "cash-out-reserve" => Ok(LedgerAccount::CashOutReserve),
             None if s == "fees" => Ok(LedgerAccount::Fees),
             None if s == "insurance" => Ok(LedgerAccount::Insurance),
             None if s == "issuance" => Ok(LedgerAccount::Issuance),
@@ -109,6 +114,7 @@ mod tests {
             LedgerAccount::Bond(AccountId([3; 16])),
             LedgerAccount::InTransit(TaId([4; 16])),
             LedgerAccount::Agent("kiosk-7".into()),
+            LedgerAccount::CashOutReserve,
             LedgerAccount::Fees,
             LedgerAccount::Insurance,
             LedgerAccount::Issuance,

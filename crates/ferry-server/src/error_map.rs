@@ -3,7 +3,7 @@
 //! a typed 4xx.
 
 use ferry_api::ErrorCode;
-use ferry_ledger::engine::{AgentError, DepositError};
+use ferry_ledger::engine::{AgentError, DepositError, PhoneError};
 use ferry_ledger::registry::RegistryError;
 use ferry_ledger::{EngineError, StoreError};
 
@@ -117,5 +117,27 @@ pub fn agent_error(e: AgentError) -> ApiError {
         A::Stale => ApiError::unprocessable(ErrorCode::Stale, msg).with_field("consent"),
         A::NotFundable => ApiError::invalid_field("account", msg),
         A::Engine(e) => engine_error(e),
+    }
+}
+
+/// Phone-account errors (agents, phone links; the USSD menus answer their own screens).
+pub fn phone_error(e: PhoneError) -> ApiError {
+    use PhoneError as P;
+    let msg = e.to_string();
+    match e {
+        P::Engine(e) => engine_error(e),
+        P::Hash => {
+            tracing::error!("PIN hashing failed: check the Argon2 parameters");
+            ApiError::internal()
+        }
+        P::NoAccount => ApiError::not_found("phone account"),
+        P::PhoneTaken => ApiError::conflict(ErrorCode::PhoneTaken, msg).with_field("phone"),
+        P::AccountHasPhone => ApiError::conflict(ErrorCode::AccountHasPhone, msg),
+        P::BadName => ApiError::invalid_field("name", msg),
+        P::NoPendingLink => ApiError::unprocessable(ErrorCode::NoPendingLink, msg),
+        P::LinkExpired => ApiError::unprocessable(ErrorCode::LinkExpired, msg).with_field("code"),
+        P::WrongLinkCode { .. } => {
+            ApiError::unprocessable(ErrorCode::WrongCode, msg).with_field("code")
+        }
     }
 }

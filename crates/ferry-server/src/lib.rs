@@ -21,6 +21,8 @@ pub mod router;
 pub mod routes;
 pub mod serve;
 pub mod shed;
+pub mod sms;
 pub mod state;
+pub mod ussd;
 
 pub use ferry_ledger as ledger;

@@ -54,6 +54,8 @@ pub struct ServeConfig {
     /// How long to keep retrying a database that does not answer at start-up (zero: fail at
     /// once with the database's own error).
     pub database_retry: Duration,
+    /// The USSD gateway, phone accounts and SMS notices.
+    pub ussd: crate::ussd::UssdConfig,
 }
 
 /// The server's limits and timeouts (defaults in ARCHITECTURE.md, "Limits and timeouts").
@@ -93,6 +95,7 @@ impl ServeConfig {
             sweep_every: Duration::from_secs(60),
             limits: ServerLimits::default(),
             database_retry: Duration::ZERO,
+            ussd: crate::ussd::UssdConfig::default(),
         }
     }
 
@@ -278,12 +281,18 @@ pub async fn start_with_clock(
         }
     }
     let engine = Engine::new(store, keys.signing, keys.sealing, config.engine_config());
+    let ussd = Arc::new(crate::ussd::UssdService::new(
+        engine.clone(),
+        &config.ussd,
+        &config.data_dir,
+    )?);
     let state = AppState {
         engine: engine.clone(),
         metrics: Arc::new(Metrics::new()),
         admin_token: Arc::new(admin_token.clone()),
         clock: clock.clone(),
         certificates: Arc::default(),
+        ussd,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -309,6 +318,7 @@ pub async fn start_with_clock(
             }
         })
     };
+    let upkeep = crate::ussd::spawn_upkeep(state.ussd.clone(), &config.ussd, state.clock.clone());
     let app = router(
         state,
         RouterLimits {
@@ -335,6 +345,7 @@ pub async fn start_with_clock(
         })
         .await;
         sweeper.abort();
+        upkeep.abort();
         result
     });
     tracing::info!(%addr, "ferry settlement server listening");

@@ -27,6 +27,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// TA certificates decoded from claims, by their bytes.
     pub certificates: Arc<CertificateCache>,
+    /// The USSD gateway and phone accounts.
+    pub ussd: Arc<crate::ussd::UssdService>,
 }
 
 /// Most certificates [`CertificateCache`] keeps; it is emptied when full.

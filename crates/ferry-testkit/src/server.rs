@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ferry_api::client::{Claim, SettlementClient};
 use ferry_api::{
@@ -30,7 +31,8 @@ use ferry_proto::{
     AccountId, AttestationStatement, Payment, PaymentId, PublicKey, RequestNonce, SigningKey,
     TaCertificate, TaId,
 };
-use ferry_server::serve::{RunningServer, ServeConfig, start};
+use ferry_proto::{Clock, SystemClock};
+use ferry_server::serve::{RunningServer, ServeConfig, start_with_clock};
 
 use crate::{brl, now, random_hex};
 
@@ -45,26 +47,50 @@ pub struct TestServer {
     pub admin_token: String,
     data_dir: PathBuf,
     database_url: Option<String>,
+    options: ServerOptions,
     _temp: Option<tempfile::TempDir>,
+}
+
+/// A change to a server's configuration, applied before each start.
+pub type Configure = Arc<dyn Fn(&mut ServeConfig) + Send + Sync>;
+
+/// How a [`TestServer`] differs from the defaults: its clock, and changes to its
+/// configuration (kept across restarts).
+#[derive(Clone, Default)]
+pub struct ServerOptions {
+    /// The server's clock (the system clock when `None`).
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Applied to the configuration before each start.
+    pub configure: Option<Configure>,
 }
 
 impl TestServer {
     /// A server on a new temporary data directory with the embedded SQLite database.
     pub async fn sqlite() -> TestServer {
+        Self::sqlite_with(ServerOptions::default()).await
+    }
+
+    /// [`TestServer::sqlite`] with `options`.
+    pub async fn sqlite_with(options: ServerOptions) -> TestServer {
         let temp = tempfile::tempdir().expect("temp dir");
-        let mut s = Self::start_on(temp.path(), None).await;
+        let mut s = Self::start_with(temp.path(), None, options).await;
         s._temp = Some(temp);
         s
+    }
+
+    /// [`TestServer::postgres`] with `options`.
+    pub async fn postgres_with(options: ServerOptions) -> Option<TestServer> {
+        let url = crate::postgres::fresh_schema().await?;
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut s = Self::start_with(temp.path(), Some(url), options).await;
+        s._temp = Some(temp);
+        Some(s)
     }
 
     /// A server on a new temporary data directory (for its keys) and a fresh PostgreSQL schema;
     /// `None` (after printing [`SKIPPED_POSTGRES`]) without [`POSTGRES_ENV`].
     pub async fn postgres() -> Option<TestServer> {
-        let url = crate::postgres::fresh_schema().await?;
-        let temp = tempfile::tempdir().expect("temp dir");
-        let mut s = Self::start_on(temp.path(), Some(url)).await;
-        s._temp = Some(temp);
-        Some(s)
+        Self::postgres_with(ServerOptions::default()).await
     }
 
     /// A server on `data_dir` (which the caller keeps alive), with SQLite in it or on
@@ -73,7 +99,19 @@ impl TestServer {
     /// # Panics
     /// If the server does not start.
     pub async fn start_on(data_dir: &Path, database_url: Option<String>) -> TestServer {
-        let running = launch(data_dir, database_url.clone()).await;
+        Self::start_with(data_dir, database_url, ServerOptions::default()).await
+    }
+
+    /// [`TestServer::start_on`] with `options`.
+    ///
+    /// # Panics
+    /// If the server does not start.
+    pub async fn start_with(
+        data_dir: &Path,
+        database_url: Option<String>,
+        options: ServerOptions,
+    ) -> TestServer {
+        let running = launch(data_dir, database_url.clone(), &options).await;
         let base_url = format!("http://{}", running.addr);
         TestServer {
             client: SettlementClient::new(&base_url),
@@ -82,6 +120,7 @@ impl TestServer {
             running: Some(running),
             data_dir: data_dir.to_owned(),
             database_url,
+            options,
             _temp: None,
         }
     }
@@ -120,7 +159,7 @@ impl TestServer {
         if let Some(r) = self.running.take() {
             r.stop().await.expect("server stopped cleanly");
         }
-        let running = launch(&self.data_dir, self.database_url.clone()).await;
+        let running = launch(&self.data_dir, self.database_url.clone(), &self.options).await;
         self.base_url = format!("http://{}", running.addr);
         self.client = SettlementClient::new(&self.base_url);
         assert_eq!(
@@ -158,11 +197,24 @@ impl TestServer {
     }
 }
 
-async fn launch(data_dir: &Path, database_url: Option<String>) -> RunningServer {
+async fn launch(
+    data_dir: &Path,
+    database_url: Option<String>,
+    options: &ServerOptions,
+) -> RunningServer {
     let mut config = ServeConfig::new(data_dir.to_owned());
     config.listen = "127.0.0.1:0".parse().expect("socket address");
     config.database_url = database_url;
-    start(config).await.expect("start the settlement server")
+    if let Some(configure) = &options.configure {
+        configure(&mut config);
+    }
+    let clock = options
+        .clock
+        .clone()
+        .unwrap_or_else(|| Arc::new(SystemClock));
+    start_with_clock(config, clock)
+        .await
+        .expect("start the settlement server")
 }
 
 /// `GET /v1/audit` on any server, asserting `clean == true`; returns the audit body.

@@ -365,6 +365,16 @@ catalog! {
         "Ferry: Your account is ready. Never tell anyone your PIN.",
         "Ferry: Sua conta esta pronta. Nunca conte seu PIN a ninguem.",
         "Ferry: Akaunti yako iko tayari. Usimwambie mtu PIN yako.";
+    /// SMS: cash taken in by an agent.
+    SmsCashedIn =>
+        "Ferry: An agent credited {amount} to your account. Balance {balance}.",
+        "Ferry: Um agente creditou {amount} na sua conta. Saldo {balance}.",
+        "Ferry: Wakala ameweka {amount} kwenye akaunti yako. Salio {balance}.";
+    /// SMS: a one-time code to link this number to a smartphone wallet.
+    SmsLinkCode =>
+        "Ferry: Code {code} links this number to a smartphone wallet, valid {min} min. If you did not ask, ignore it.",
+        "Ferry: Codigo {code} liga este numero a uma carteira no celular, valido {min} min. Se nao pediu, ignore.",
+        "Ferry: Namba {code} inaunganisha simu hii na pochi ya simu janja, dakika {min}. Kama hukuomba, puuza.";
 }
 
 /// Replaces each `{name}` of `template` with its value.
@@ -466,6 +476,19 @@ pub fn sms_text(lang: Language, kind: &NoticeKind) -> String {
         }
         NoticeKind::PinChanged => text(lang, Key::SmsPinChanged, &[]),
         NoticeKind::Registered => text(lang, Key::SmsRegistered, &[]),
+        NoticeKind::CashedIn { amount, balance } => text(
+            lang,
+            Key::SmsCashedIn,
+            &[("amount", &money(*amount)), ("balance", &money(*balance))],
+        ),
+        NoticeKind::LinkCode { code, minutes } => text(
+            lang,
+            Key::SmsLinkCode,
+            &[
+                ("code", &crate::gsm7::transliterate(code)),
+                ("min", &minutes.to_string()),
+            ],
+        ),
     }
 }
 
@@ -543,6 +566,14 @@ mod tests {
             NoticeKind::Locked { minutes: u64::MAX },
             NoticeKind::PinChanged,
             NoticeKind::Registered,
+            NoticeKind::LinkCode {
+                code: "12345678".into(),
+                minutes: u64::MAX,
+            },
+            NoticeKind::CashedIn {
+                amount: big,
+                balance: big,
+            },
         ];
         for lang in Language::ALL {
             for k in &kinds {

@@ -42,6 +42,20 @@ pub struct TierLimits {
     pub daily_out: i64,
 }
 
+impl TierLimits {
+    /// Self-registered accounts by default: hold 1 000.00, send 500.00 a day (minor units of a
+    /// two-decimal currency).
+    pub const TIER0: TierLimits = TierLimits {
+        max_balance: 1_000_00,
+        daily_out: 500_00,
+    };
+    /// Agent-verified accounts by default: hold 10 000.00, send 5 000.00 a day.
+    pub const TIER1: TierLimits = TierLimits {
+        max_balance: 10_000_00,
+        daily_out: 5_000_00,
+    };
+}
+
 /// Settings of a [`MemoryBackend`].
 #[derive(Debug, Clone)]
 pub struct MemoryConfig {
@@ -81,14 +95,8 @@ impl MemoryConfig {
             send_fee_bps: 100,
             cash_out_fee_bps: 200,
             cash_out_valid_secs: 1800,
-            tier0: TierLimits {
-                max_balance: 1_000_00,
-                daily_out: 500_00,
-            },
-            tier1: TierLimits {
-                max_balance: 10_000_00,
-                daily_out: 5_000_00,
-            },
+            tier0: TierLimits::TIER0,
+            tier1: TierLimits::TIER1,
         }
     }
 }

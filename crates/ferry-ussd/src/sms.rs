@@ -171,6 +171,13 @@ pub enum NoticeKind {
         /// Balance after.
         balance: Money,
     },
+    /// An agent took cash in and credited the account.
+    CashedIn {
+        /// Amount credited.
+        amount: Money,
+        /// Balance after.
+        balance: Money,
+    },
     /// Three wrong PINs locked the USSD channel.
     Locked {
         /// Minutes until it unlocks.
@@ -180,6 +187,14 @@ pub enum NoticeKind {
     PinChanged,
     /// The account was created.
     Registered,
+    /// A smartphone wallet asked to take this number: the one-time code that proves the
+    /// holder has the phone.
+    LinkCode {
+        /// The code (digits).
+        code: String,
+        /// Minutes it stays valid.
+        minutes: u64,
+    },
 }
 
 /// One SMS to send, once, identified by the event that caused it.
@@ -214,9 +229,11 @@ pub struct SmsError(pub String);
 
 /// Sends SMS (an SMPP client, an aggregator's HTTP API, a log in tests).
 pub trait SmsSender: Send + Sync {
-    /// Sends `text` to `to`, already segmented in `segmentation`.
+    /// Sends the text of event `event_id` to `to`, already segmented in `segmentation`. A
+    /// retry of a failed attempt carries the same event id, so the SMS centre can deduplicate.
     fn send(
         &self,
+        event_id: &str,
         to: &Phone,
         segmentation: &Segmentation,
     ) -> impl Future<Output = Result<(), SmsError>> + Send;
@@ -277,7 +294,7 @@ impl Outbox {
     pub async fn deliver<S: SmsSender>(&mut self, sender: &S) -> Result<usize, SmsError> {
         let mut count = 0;
         while let Some(n) = self.due.first().cloned() {
-            sender.send(&n.to, &n.segmentation()).await?;
+            sender.send(&n.event_id, &n.to, &n.segmentation()).await?;
             self.mark_sent(&n.event_id);
             count += 1;
         }

@@ -733,6 +733,7 @@ struct LogSender {
 impl ferry_ussd::sms::SmsSender for LogSender {
     async fn send(
         &self,
+        _event_id: &str,
         to: &ferry_ussd::Phone,
         segmentation: &ferry_ussd::sms::Segmentation,
     ) -> Result<(), ferry_ussd::sms::SmsError> {

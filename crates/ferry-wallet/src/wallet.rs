@@ -224,6 +224,8 @@ pub enum HistoryItem {
     Movement(Movement),
 }
 
+mod phone_link;
+
 mod keys {
     pub const SERVER: &str = "server_url";
     pub const NAME: &str = "name";

@@ -5,11 +5,13 @@
 
 mod accounts;
 mod operator;
+mod phones;
 mod public;
 mod settlement;
 
 pub use accounts::*;
 pub use operator::*;
+pub use phones::*;
 pub use public::*;
 pub use settlement::*;
 

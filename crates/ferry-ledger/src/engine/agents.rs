@@ -11,9 +11,10 @@ pub use ferry_proto::cash::CashOut;
 
 use super::{Engine, EngineError, fee, push_fee, retry_transient};
 use crate::accounts::{LedgerAccount, valid_agent_name};
-use crate::store::{Posted, StoreError, post_in};
+use crate::store::{PhoneRow, Posted, StoreError, post_in};
 use crate::transfer::{Posting, Transfer};
 use ferry_proto::outcome::{Outcome, Reason};
+use ferry_ussd::sms::{Notice, NoticeKind};
 
 /// Why an agent or funding operation was refused. Nothing moved.
 #[derive(Debug, Error)]
@@ -110,11 +111,37 @@ impl Engine {
     /// Posts one transfer with its own reference-based idempotency: `Duplicate` when the
     /// reference was posted before, `Rejected(insufficient_funds)` when a debit would overdraw.
     async fn post_once(&self, transfer: Transfer, now: UnixTime) -> Result<Outcome, EngineError> {
+        self.post_once_noticing(transfer, None, now).await
+    }
+
+    /// [`Engine::post_once`]; when the transfer settles now and `notice` names a phone account
+    /// credited, an SMS to it is queued in the same transaction (under `event_id`).
+    async fn post_once_noticing(
+        &self,
+        transfer: Transfer,
+        notice: Option<(&PhoneRow, Money, &str)>,
+        now: UnixTime,
+    ) -> Result<Outcome, EngineError> {
         let dialect = self.inner.store.dialect();
         retry_transient(|| async {
             let mut tx = self.inner.store.begin().await?;
             match post_in(&mut tx, dialect, &transfer, now).await {
                 Ok(Posted::New(_)) => {
+                    if let Some((holder, amount, event_id)) = notice {
+                        let balance = tx
+                            .balance_in(&LedgerAccount::Online(holder.account), amount.currency())
+                            .await?;
+                        let sms = Notice {
+                            event_id: event_id.to_owned(),
+                            to: holder.phone.clone(),
+                            language: holder.language,
+                            kind: NoticeKind::CashedIn {
+                                amount,
+                                balance: Money::new(balance, amount.currency()),
+                            },
+                        };
+                        tx.enqueue_sms(&sms, now).await?;
+                    }
                     tx.commit().await.map_err(StoreError::from)?;
                     Ok(Outcome::Settled)
                 }
@@ -128,13 +155,16 @@ impl Engine {
         .await
     }
 
-    async fn require_account(&self, account: AccountId) -> Result<(), AgentError> {
-        self.inner
-            .store
-            .client_certificate(account)
-            .await?
-            .map(|_| ())
-            .ok_or(AgentError::UnknownAccount)
+    /// A registered account (with a key) or a phone account (feature phones have no key); the
+    /// phone account's row when it has a number.
+    async fn require_account(&self, account: AccountId) -> Result<Option<PhoneRow>, AgentError> {
+        let store = &self.inner.store;
+        let phone = store.phone_of_account(account).await?;
+        if phone.is_some() || store.client_certificate(account).await?.is_some() {
+            Ok(phone)
+        } else {
+            Err(AgentError::UnknownAccount)
+        }
     }
 
     /// Agent `agent` took `amount` in cash from the holder of `account`: credit the account
@@ -151,7 +181,7 @@ impl Engine {
         if !valid_reference(reference) {
             return Err(AgentError::BadReference);
         }
-        self.require_account(account).await?;
+        let phone = self.require_account(account).await?;
         let fee = fee(amount, self.inner.config.fees.cash_in_bps);
         let mut postings = vec![
             Posting::debit(LedgerAccount::Agent(agent.to_owned()), amount.minor()),
@@ -164,7 +194,11 @@ impl Engine {
             currency: amount.currency(),
             postings,
         };
-        Ok(self.post_once(transfer, now).await?)
+        // A phone account hears of it by SMS, once per transfer.
+        let credited = Money::new(amount.minor() - fee, amount.currency());
+        let event = format!("cash-in:{}", transfer.reference);
+        let notice = phone.as_ref().map(|p| (p, credited, event.as_str()));
+        Ok(self.post_once_noticing(transfer, notice, now).await?)
     }
 
     /// Agent `agent` pays out cash against the holder's signed consent.

@@ -14,6 +14,7 @@ mod envelopes;
 mod journal_sync;
 mod orders;
 mod payments;
+pub mod phones;
 mod settler;
 mod views;
 
@@ -40,6 +41,7 @@ pub use envelopes::EnvelopeOutcome;
 pub use ferry_proto::outcome::{Outcome, Reason};
 pub use journal_sync::{JournalUpload, SyncReport};
 pub use payments::PaymentSubmission;
+pub use phones::{PhoneBackend, PhoneConfig, PhoneError};
 pub use views::{AccountView, FraudCase, PaymentStatus, WalletView, audit};
 
 /// How the engine is run: currency, fees, registration policy and time windows.

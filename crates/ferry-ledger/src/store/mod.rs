@@ -2,7 +2,9 @@
 //! driver, on embedded SQLite (the default, a file in the data directory) or PostgreSQL (several
 //! servers on one database). The engine decides; the store executes: each module here owns the
 //! statements of a few tables (`journal`, `debits`, `cases`, `deposits`, `envelopes`,
-//! `orders`, `agents`, `registry`, the ledger itself in this file and `batch`), and returns
+//! `orders`, `agents`, `registry`, `phone` (phone accounts, USSD operations, cash-out codes,
+//! phone links), `sms` (the outbox), `ussd_sessions`, the ledger itself in this file and
+//! `batch`), and returns
 //! typed rows. The schema is versioned migration files per dialect (`migrations/sqlite`,
 //! `migrations/postgres`) run by `sqlx::migrate!` when a store opens.
 //!
@@ -27,9 +29,12 @@ mod envelopes;
 mod issuer;
 mod journal;
 mod orders;
+mod phone;
 mod registry;
 mod rows;
+mod sms;
 mod sql;
+mod ussd_sessions;
 
 pub(crate) use batch::CHUNK;
 pub use batch::LedgerBatch;
@@ -38,7 +43,12 @@ pub use debits::{Debit, DebitRecord};
 pub use deposits::DepositRecord;
 pub use issuer::IssuerBinding;
 pub use journal::{EntryRow, Recorded};
+pub use phone::{
+    BalanceMovement, CashOutRow, CashOutState, LinkRow, NewPhoneAccount, OpRow, PhoneRow,
+    decode_pin_hash, encode_pin_hash,
+};
 pub use registry::WalletRow;
+pub use sms::{SmsRow, notice_kind};
 
 pub(crate) use sql::Params;
 
@@ -403,16 +413,7 @@ impl Store {
         account: &LedgerAccount,
         currency: Currency,
     ) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT balance FROM ledger_accounts WHERE account = $1 AND currency = $2")
-                .bind(account.key())
-                .bind(i32::from(currency.numeric()))
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(match row {
-            Some(r) => r.try_get(0)?,
-            None => 0,
-        })
+        phone::balance_on(&self.pool, account, currency).await
     }
 
     /// Checks the whole ledger (see [`Audit`]).

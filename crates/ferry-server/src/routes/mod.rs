@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod public;
 pub mod settlement;
+pub mod ussd;
 pub mod wallets;
 
 use ferry_api::ErrorCode;
