@@ -686,3 +686,52 @@ async fn a_wrong_method_is_a_typed_error() {
     assert_all(run(&s.server.client, cases).await);
     s.server.stop().await;
 }
+
+/// Every documented operation, asked with no credentials and a minimal body, answers with a
+/// status its OpenAPI operation documents (the check schemathesis holds the server to, run on
+/// every test run so a new route cannot forget its 401 or its 4xx).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_requests_get_documented_statuses() {
+    let server = TestServer::sqlite().await;
+    let http = reqwest::Client::new();
+    let doc: Value = http
+        .get(format!("{}/openapi.json", server.base_url))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("openapi json");
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut checked = 0;
+    for (path, item) in paths {
+        let concrete = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        for (method, op) in item.as_object().expect("operations") {
+            let method: Method = method.to_uppercase().parse().expect("method");
+            let mut request =
+                http.request(method.clone(), format!("{}{concrete}", server.base_url));
+            if let Some(content) = op["requestBody"]["content"].as_object() {
+                let (content_type, body) = if content.contains_key("application/json") {
+                    ("application/json", "{}")
+                } else {
+                    ("application/x-www-form-urlencoded", "")
+                };
+                request = request.header("content-type", content_type).body(body);
+            }
+            let response = request.send().await.expect("answer");
+            let status = response.status().as_u16().to_string();
+            let documented = op["responses"].as_object().expect("responses");
+            assert!(
+                documented.contains_key(&status),
+                "{method} {path} answered {status}, documented {:?}",
+                documented.keys().collect::<Vec<_>>()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} operations documented");
+}

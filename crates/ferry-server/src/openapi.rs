@@ -43,6 +43,7 @@ const SIGNED: &[(&str, &str)] = &[
     ("post", "/v1/bonds"),
     ("get", "/v1/accounts/{id}"),
     ("get", "/v1/payments/{ta}/{j}"),
+    ("post", "/v1/phones/link"),
 ];
 /// Requests signed by the key they register.
 const SIGNED_BY_NEW_KEY: &[(&str, &str)] = &[("post", "/v1/accounts")];
