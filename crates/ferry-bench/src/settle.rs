@@ -3,8 +3,10 @@
 //! Setup, not timed: register software wallets and a few payee accounts over HTTP with
 //! [`SettlementClient`], fund every wallet (admin fund → agent cash-in → deposit applied to the
 //! wallet's journal), and sign the payments locally, at most the software tier's payments per
-//! wallet between syncs. Timed: post the payments as claims or as sealed envelopes, in batches,
-//! several requests in flight, recording each batch's latency and every item's outcome.
+//! wallet between syncs. Timed: `--clients` independent HTTP clients (each its own connection)
+//! post the payments as claims or as sealed envelopes, `--batch` per request, one request at a
+//! time each, recording each request's latency and every item's outcome — until the payments run
+//! out or, with `--duration`, until that many seconds have passed.
 //!
 //! The same run measures the yardstick of the budget: `verify_strict` of single Ed25519
 //! signatures on one core. The target is settled/s ≥ 50 % of that rate. The client shares the
@@ -35,8 +37,20 @@ use ferry_testkit::HasOutcome;
 use ferry_testkit::postgres;
 use serde_json::{Value, json};
 
-/// The budget: settled payments per second over single-core verifies per second.
-const TARGET_RATIO: f64 = 0.5;
+/// The budget for a shape of upload (issue 13): settled payments per second over single-core
+/// verifies per second, and for single-payment requests a p99 latency in milliseconds. `None`
+/// against a server at `--url`, whose database the bench cannot see.
+fn budget(mode: Mode, database: &str, batch: usize) -> Option<(f64, Option<f64>)> {
+    let ratio = match (mode, database, batch) {
+        (_, "unknown", _) => return None,
+        (_, _, 1) => return Some((0.25, Some(50.0))),
+        (_, _, 2..=8) => 0.5,
+        (Mode::Envelopes, _, _) => 0.7,
+        (Mode::Claims, "postgres", _) => 0.6,
+        (Mode::Claims, _, _) => 1.0,
+    };
+    Some((ratio, None))
+}
 /// Payee accounts the payments are spread over.
 const PAYEES: usize = 16;
 /// How long the Ed25519 verify rate is measured.
@@ -80,16 +94,21 @@ pub struct SettleArgs {
     /// Software wallets paying (raised to payments / the tier's payments-between-syncs limit).
     #[arg(long, default_value_t = 200)]
     wallets: usize,
-    /// Payments posted in the timed phase.
+    /// Payments signed for the timed phase (all are posted unless `--duration` ends it first).
     #[arg(long, default_value_t = 20_000)]
     payments: usize,
     /// Payments per request (at most 1000). Full batches with two in flight settle fastest on
     /// both databases (BENCHMARKS.md): one batch is verified while the other is written.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
-    /// Requests in flight.
-    #[arg(long, default_value_t = 2)]
-    concurrency: usize,
+    /// Independent HTTP clients, each with its own connection and one request in flight (a
+    /// phone or a bridge each).
+    #[arg(long, visible_alias = "concurrency", default_value_t = 2)]
+    clients: usize,
+    /// Stop sending new requests after this many seconds (the payments not sent by then are not
+    /// counted). Sign enough `--payments` to last.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
     /// Claims or sealed envelopes.
     #[arg(long, value_enum, default_value_t = Mode::Claims)]
     mode: Mode,
@@ -381,7 +400,11 @@ async fn prepare(target: &Target, args: &SettleArgs) -> Result<(Batches, usize)>
     let limits = p.software_limits;
     let per_wallet = limits.max_payments_between_syncs as usize;
     ensure!(per_wallet > 0, "the software tier allows no payments");
-    let wallets = args.wallets.max(args.payments.div_ceil(per_wallet));
+    // Every wallet pays at least once (a wallet with nothing to pay could deposit nothing).
+    let wallets = args
+        .wallets
+        .min(args.payments)
+        .max(args.payments.div_ceil(per_wallet));
     if wallets > args.wallets {
         eprintln!(
             "bench: {} payments need at least {wallets} wallets ({per_wallet} payments each \
@@ -426,7 +449,7 @@ async fn prepare(target: &Target, args: &SettleArgs) -> Result<(Batches, usize)>
 
     let payees = {
         let client = client.clone();
-        in_parallel(PAYEES, args.concurrency, move |_| {
+        in_parallel(PAYEES, args.clients, move |_| {
             let client = client.clone();
             async move {
                 let key = SigningKey::generate();
@@ -439,7 +462,7 @@ async fn prepare(target: &Target, args: &SettleArgs) -> Result<(Batches, usize)>
     let mut funded = {
         let (client, issuer) = (client.clone(), p.issuer_key);
         let (deposits, cash) = (Arc::new(deposits), Arc::new(cash));
-        in_parallel(wallets, args.concurrency, move |w| {
+        in_parallel(wallets, args.clients, move |w| {
             let (client, agent_token, deposits, cash) = (
                 client.clone(),
                 agent_token.clone(),
@@ -519,12 +542,15 @@ struct Tally {
     other: usize,
     /// `outcome:reason` (or the request error) → count, for everything not settled.
     reasons: BTreeMap<String, usize>,
-    /// Milliseconds per batch.
+    /// Payments sent.
+    posted: usize,
+    /// Milliseconds per request.
     latencies: Vec<f64>,
 }
 
 impl Tally {
     fn add(&mut self, size: usize, result: Result<Vec<Outcome>, impl std::fmt::Display>) {
+        self.posted += size;
         let outcomes = match result {
             Ok(o) => o,
             Err(e) => {
@@ -553,6 +579,7 @@ impl Tally {
 
     fn merge(&mut self, other: Tally) {
         self.settled += other.settled;
+        self.posted += other.posted;
         self.duplicate += other.duplicate;
         self.other += other.other;
         for (k, v) in other.reasons {
@@ -562,21 +589,36 @@ impl Tally {
     }
 }
 
-/// Timed: posts every batch, `concurrency` requests in flight. Returns the tally and seconds.
+/// What the timed phase did.
+struct Posted {
+    tally: Tally,
+    seconds: f64,
+    /// Whether every batch was sent before `--duration` ran out.
+    exhausted: bool,
+}
+
+/// Timed: `clients` independent clients of `base_url` post the batches, one request in flight
+/// each, until the batches run out or `duration` has passed.
 async fn post_all(
-    client: &SettlementClient,
+    base_url: &str,
     batches: Batches,
-    concurrency: usize,
-) -> Result<(Tally, f64)> {
+    clients: usize,
+    duration: Option<Duration>,
+) -> Result<Posted> {
     let batches = Arc::new(batches);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    let deadline = duration.map(|d| started + d);
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, batches, next) = (client.clone(), batches.clone(), next.clone());
+    for _ in 0..clients {
+        let client = SettlementClient::new(base_url);
+        let (batches, next) = (batches.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             loop {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return tally;
+                }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= batches.len() {
                     return tally;
@@ -592,7 +634,13 @@ async fn post_all(
     for t in tasks {
         tally.merge(t.await.context("poster task")?);
     }
-    Ok((tally, started.elapsed().as_secs_f64()))
+    let seconds = started.elapsed().as_secs_f64();
+    let exhausted = next.load(Ordering::Relaxed) >= batches.len();
+    Ok(Posted {
+        tally,
+        seconds,
+        exhausted,
+    })
 }
 
 pub fn run(args: SettleArgs) -> Result<()> {
@@ -603,7 +651,13 @@ pub fn run(args: SettleArgs) -> Result<()> {
         "--batch must be 1..={}",
         ferry_ledger::engine::MAX_BATCH_ITEMS
     );
-    ensure!(args.concurrency > 0, "--concurrency must be positive");
+    ensure!(args.clients > 0, "--clients must be positive");
+    if let Some(d) = args.duration {
+        ensure!(
+            d.is_finite() && d > 0.0 && d <= 86_400.0,
+            "--duration must be between 0 and 86400 seconds"
+        );
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -618,11 +672,11 @@ pub fn run(args: SettleArgs) -> Result<()> {
     } else {
         print_summary(&report);
     }
-    let lost = args.payments as u64 - report["settled"].as_u64().unwrap_or(0);
+    let posted = report["posted"].as_u64().unwrap_or(0);
+    let lost = posted.saturating_sub(report["settled"].as_u64().unwrap_or(0));
     ensure!(
         lost == 0,
-        "{lost} of {} payments did not settle",
-        args.payments
+        "{lost} of the {posted} payments sent did not settle"
     );
     ensure!(
         report["audit_clean"] == Value::Bool(true),
@@ -647,7 +701,24 @@ fn measure(rt: &tokio::runtime::Runtime, target: &Target, args: &SettleArgs) -> 
         batches.len()
     );
     let cpu_started = process_cpu_seconds();
-    let (mut tally, seconds) = rt.block_on(post_all(&target.client, batches, args.concurrency))?;
+    let duration = args.duration.map(Duration::from_secs_f64);
+    let Posted {
+        mut tally,
+        seconds,
+        exhausted,
+    } = rt.block_on(post_all(
+        target.client.base_url(),
+        batches,
+        args.clients,
+        duration,
+    ))?;
+    if duration.is_some() && exhausted {
+        eprintln!(
+            "bench: the {} payments ran out after {seconds:.1} s, before --duration; sign more \
+             with --payments",
+            args.payments
+        );
+    }
     // Client and in-process server together; `None` against a server at --url.
     let cpu_seconds = match (target.server.is_some(), cpu_started, process_cpu_seconds()) {
         (true, Some(a), Some(b)) => Some(b - a),
@@ -659,6 +730,7 @@ fn measure(rt: &tokio::runtime::Runtime, target: &Target, args: &SettleArgs) -> 
     tally.latencies.sort_by(f64::total_cmp);
     let settled_per_sec = tally.settled as f64 / seconds;
     let ratio = settled_per_sec / verify_per_sec;
+    let goal = budget(args.mode, target.database, args.batch);
     let round = |x: f64, places: i32| (x * 10f64.powi(places)).round() / 10f64.powi(places);
     Ok(json!({
         "mode": args.mode.name(),
@@ -666,15 +738,19 @@ fn measure(rt: &tokio::runtime::Runtime, target: &Target, args: &SettleArgs) -> 
         "payments": args.payments,
         "wallets": wallets,
         "batch": args.batch,
-        "concurrency": args.concurrency,
+        "clients": args.clients,
+        "duration": args.duration,
+        "posted": tally.posted,
+        "ran_out": duration.is_some() && exhausted,
         "settled": tally.settled,
         "duplicate": tally.duplicate,
         "other": tally.other,
         "other_reasons": tally.reasons,
         "seconds": round(seconds, 3),
         "settled_per_sec": settled_per_sec.round() as u64,
-        "batch_p50_ms": round(percentile(&tally.latencies, 50.0), 1),
-        "batch_p99_ms": round(percentile(&tally.latencies, 99.0), 1),
+        "requests": tally.latencies.len(),
+        "request_p50_ms": round(percentile(&tally.latencies, 50.0), 1),
+        "request_p99_ms": round(percentile(&tally.latencies, 99.0), 1),
         "ed25519_verify_per_sec": verify_per_sec.round() as u64,
         // Diagnostics for a shared machine: how much CPU the run got and used. Not the target.
         "ed25519_verify_per_cpu_sec": verify_per_cpu_sec.map(|v| v.round() as u64),
@@ -684,8 +760,11 @@ fn measure(rt: &tokio::runtime::Runtime, target: &Target, args: &SettleArgs) -> 
             .filter(|_| tally.settled > 0)
             .map(|c| round(c * 1e6 / tally.settled as f64, 1)),
         "ratio": round(ratio, 3),
-        "target_ratio": TARGET_RATIO,
-        "target_met": ratio >= TARGET_RATIO,
+        "target_ratio": goal.map(|(r, _)| r),
+        "target_p99_ms": goal.and_then(|(_, p)| p),
+        "target_met": goal.map(|(r, p99)| {
+            ratio >= r && p99.is_none_or(|p| percentile(&tally.latencies, 99.0) <= p)
+        }),
         "audit_clean": audit.clean,
         "setup_seconds": round(setup_seconds, 1),
         "machine": { "cores": std::thread::available_parallelism().map_or(1, |n| n.get()) },
@@ -697,38 +776,45 @@ fn print_summary(r: &Value) {
     let s = |k: &str| r[k].as_str().unwrap_or("?").to_owned();
     let n = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
     println!(
-        "ferry-bench settle: {} on {}, {} payments from {} wallets, batches of {}, {} in flight",
+        "ferry-bench settle: {} on {}, {} of {} payments sent from {} wallets, {} per request, \
+         {} clients",
         s("mode"),
         s("database"),
+        r["posted"],
         r["payments"],
         r["wallets"],
         r["batch"],
-        r["concurrency"]
+        r["clients"]
     );
     println!(
-        "settled {} (duplicate {}, other {}) in {:.2} s: {:.0} settled/s; batch p50 {:.1} ms, \
-         p99 {:.1} ms",
+        "settled {} (duplicate {}, other {}) in {:.2} s: {:.0} settled/s; {} requests, p50 \
+         {:.1} ms, p99 {:.1} ms",
         r["settled"],
         r["duplicate"],
         r["other"],
         n("seconds"),
         n("settled_per_sec"),
-        n("batch_p50_ms"),
-        n("batch_p99_ms")
+        r["requests"],
+        n("request_p50_ms"),
+        n("request_p99_ms")
     );
     if r["other"] != 0 {
         println!("not settled: {}", r["other_reasons"]);
     }
-    let met = if r["target_met"] == true {
-        "met"
-    } else {
-        "NOT met"
+    let met = match r["target_met"].as_bool() {
+        Some(true) => "met",
+        Some(false) => "NOT met",
+        None => "none for a server at --url",
+    };
+    let goal = match (r["target_ratio"].as_f64(), r["target_p99_ms"].as_f64()) {
+        (Some(ratio), Some(p99)) => format!("target {ratio} and p99 ≤ {p99} ms: {met}"),
+        (Some(ratio), None) => format!("target {ratio}: {met}"),
+        _ => format!("target {met}"),
     };
     println!(
-        "Ed25519 verify_strict, one core: {:.0}/s; ratio {:.3} (target {}: {met})",
+        "Ed25519 verify_strict, one core: {:.0}/s; ratio {:.3} ({goal})",
         n("ed25519_verify_per_sec"),
         n("ratio"),
-        n("target_ratio")
     );
     if let (Some(cores), Some(per)) = (
         r["cpu_busy_cores"].as_f64(),
@@ -814,6 +900,53 @@ mod tests {
             assert_eq!(report["audit_clean"], true);
             assert_eq!(report["mode"], mode);
         }
+    }
+
+    /// Independent clients sending one payment per request settle each exactly once; a
+    /// `--duration` longer than the payments last reports that they ran out.
+    #[test]
+    fn single_payment_requests_from_many_clients_settle_once_each() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: SettleArgs,
+        }
+        let argv = [
+            "ferry-bench",
+            "--payments",
+            "40",
+            "--wallets",
+            "4",
+            "--batch",
+            "1",
+        ];
+        let cli = <Cli as clap::Parser>::parse_from(argv.into_iter().chain([
+            "--clients",
+            "8",
+            "--duration",
+            "600",
+        ]));
+        let args = cli.args;
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let target = rt.block_on(Target::open(&args)).unwrap();
+        let report = measure(&rt, &target, &args).unwrap();
+        rt.block_on(target.close()).unwrap();
+        assert_eq!(report["posted"], 40, "{report}");
+        assert_eq!(report["settled"], 40, "{report}");
+        assert_eq!(report["requests"], 40, "{report}");
+        assert_eq!(report["ran_out"], true);
+        assert_eq!(report["target_ratio"], 0.25);
+        assert_eq!(report["audit_clean"], true);
+    }
+
+    #[test]
+    fn targets_follow_the_shape() {
+        assert_eq!(budget(Mode::Claims, "sqlite", 1), Some((0.25, Some(50.0))));
+        assert_eq!(budget(Mode::Claims, "postgres", 8), Some((0.5, None)));
+        assert_eq!(budget(Mode::Claims, "sqlite", 1000), Some((1.0, None)));
+        assert_eq!(budget(Mode::Claims, "postgres", 1000), Some((0.6, None)));
+        assert_eq!(budget(Mode::Envelopes, "sqlite", 1000), Some((0.7, None)));
+        assert_eq!(budget(Mode::Claims, "unknown", 1000), None);
     }
 
     #[test]
