@@ -56,6 +56,8 @@ pub struct ServeConfig {
     pub database_retry: Duration,
     /// The USSD gateway, phone accounts and SMS notices.
     pub ussd: crate::ussd::UssdConfig,
+    /// Settle concurrent small requests together in one transaction (on by default).
+    pub group_commit: bool,
 }
 
 /// The server's limits and timeouts (defaults in ARCHITECTURE.md, "Limits and timeouts").
@@ -96,6 +98,7 @@ impl ServeConfig {
             limits: ServerLimits::default(),
             database_retry: Duration::ZERO,
             ussd: crate::ussd::UssdConfig::default(),
+            group_commit: true,
         }
     }
 
@@ -129,6 +132,7 @@ impl ServeConfig {
             order_max_skew_secs: ferry_proto::order::DEFAULT_MAX_SKEW_SECS,
             sync_grace_secs: 2 * 86_400,
             params_validity_secs: 86_400,
+            group_commit: self.group_commit,
         }
     }
 }
