@@ -23,6 +23,7 @@
 mod agents;
 mod batch;
 mod cases;
+mod dashboard;
 mod debits;
 mod deposits;
 mod envelopes;
@@ -39,6 +40,9 @@ mod ussd_sessions;
 pub(crate) use batch::CHUNK;
 pub use batch::LedgerBatch;
 pub use cases::{Case, FraudCase, NewCase};
+pub use dashboard::{
+    AccountBalance, DebitCount, MAX_TRANSFER_LIST, PostingRow, TransferFilter, TransferRow,
+};
 pub use debits::{Debit, DebitRecord};
 pub use deposits::DepositRecord;
 pub use issuer::IssuerBinding;
