@@ -16,7 +16,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
+mod dashboard;
 mod phones;
+pub use dashboard::TransferQuery;
 pub use phones::{FORM_CONTENT_TYPE, encode_ussd_form};
 
 use crate::auth::{FERRY_ACCOUNT, FERRY_KEY, key_header_value, sign_request};

@@ -1,0 +1,99 @@
+//! Bodies of the operator's read-only dashboard routes (admin token): the ledger overview and
+//! the latest transfers with their postings.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The total of one kind of ledger account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KindTotalBody {
+    /// `online`, `float`, `bond`, `insurance`, `in_transit`, `fees`, `agent`,
+    /// `cash_out_reserve` or `issuance`.
+    pub kind: String,
+    /// How many accounts of this kind the ledger holds.
+    pub accounts: u64,
+    /// The sum of their balances, in minor units.
+    pub balance: i64,
+}
+
+/// One ledger account's balance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AccountBalanceBody {
+    /// The ledger account key (`online:<hex>`, `float:<hex>`, `agent:<name>`, `fees`, …).
+    pub account: String,
+    /// Minor units.
+    pub balance: i64,
+}
+
+/// How many payments (or withdrawals) have one status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DebitCountBody {
+    /// `payment` or `withdrawal`.
+    pub kind: String,
+    /// `settled` or `pending`.
+    pub status: String,
+    /// How many.
+    pub count: i64,
+}
+
+/// `GET /v1/admin/overview`: the ledger re-derived from every account, in the server's
+/// currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OverviewBody {
+    /// ISO 4217 code of every amount.
+    pub currency: String,
+    /// The currency's minor-unit digits (2 for BRL: 1234 is 12.34).
+    pub exponent: u8,
+    /// Every kind of account with its total.
+    pub totals: Vec<KindTotalBody>,
+    /// Money issued: minus the issuance account's balance (minor units).
+    pub issued: i64,
+    /// Money accounted for: the sum of every other account (minor units); equals `issued` in a
+    /// balanced ledger.
+    pub accounted: i64,
+    /// Accounts with a non-zero balance, largest first (at most 200).
+    pub accounts: Vec<AccountBalanceBody>,
+    /// How many accounts have a non-zero balance.
+    pub nonzero_accounts: u64,
+    /// How many transfers the ledger holds.
+    pub transfers: i64,
+    /// Payments and withdrawals by kind and status.
+    pub debits: Vec<DebitCountBody>,
+    /// Fraud cases opened.
+    pub fraud_cases: u64,
+    /// The revoked secure wallets (hex).
+    pub revoked_wallets: Vec<String>,
+}
+
+/// One posting of a transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PostingBody {
+    /// The ledger account key.
+    pub account: String,
+    /// Minor units: positive credits the account, negative debits it.
+    pub amount: i64,
+}
+
+/// A transfer with its postings (they sum to zero).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TransferBody {
+    /// Transfer number.
+    pub id: i64,
+    /// Its unique reference (e.g. `pay:<ta>/<j>`).
+    pub reference: String,
+    /// What it records (`payment`, `cash_in`, `deposit`, …).
+    pub kind: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Unix seconds.
+    pub posted_at: u64,
+    /// Its postings.
+    pub postings: Vec<PostingBody>,
+}
+
+/// `GET /v1/admin/transfers`: the latest transfers, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TransfersBody {
+    /// The transfers.
+    pub transfers: Vec<TransferBody>,
+}

@@ -1,0 +1,329 @@
+// Ferry operator dashboard: polls the operator routes with the admin token and renders them.
+// Everything is written with textContent (never as HTML), and no token or key is ever shown.
+'use strict';
+
+(function () {
+  const TOKEN_KEY = 'ferry-admin-token';
+  const POLL_MS = 3000;
+  const KIND_LABELS = {
+    online: 'Online balances',
+    float: 'Offline floats (secure wallets)',
+    bond: 'Bonds',
+    insurance: 'Insurance fund',
+    in_transit: 'In transit',
+    fees: 'Fees',
+    agent: 'Agent floats',
+    cash_out_reserve: 'Cash-out reserve (USSD codes)',
+    issuance: 'Issuance (mirror of money issued)',
+  };
+  const MASKED_SMS = new Set(['cash_out_code', 'link_code']);
+
+  let token = null;
+  let timer = null;
+  let money = { currency: '', exponent: 2 };
+  let lastSettled = null;
+  let transferQuery = '?limit=25';
+
+  const $ = (id) => document.getElementById(id);
+
+  function el(tag, text, className) {
+    const e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (className) e.className = className;
+    return e;
+  }
+
+  function row(cells) {
+    const tr = document.createElement('tr');
+    for (const c of cells) tr.appendChild(c instanceof Node ? c : el('td', c));
+    return tr;
+  }
+
+  function fill(tbodyId, rows, emptyText, columns) {
+    const body = $(tbodyId);
+    body.replaceChildren();
+    if (rows.length === 0) {
+      const td = el('td', emptyText);
+      td.colSpan = columns;
+      body.appendChild(row([td]));
+      return;
+    }
+    for (const r of rows) body.appendChild(r);
+  }
+
+  // Minor units as a decimal string, exactly (no floating point).
+  function fmt(minor) {
+    const neg = minor < 0;
+    let digits = String(Math.abs(minor));
+    const exp = money.exponent;
+    let text = digits;
+    if (exp > 0) {
+      digits = digits.padStart(exp + 1, '0');
+      text = digits.slice(0, -exp) + '.' + digits.slice(-exp);
+    }
+    return (neg ? '−' : '') + text + ' ' + money.currency;
+  }
+
+  function amountCell(minor, signed) {
+    const td = el('td', (signed && minor > 0 ? '+' : '') + fmt(minor), 'num');
+    if (signed) td.classList.add(minor < 0 ? 'debit' : 'credit');
+    return td;
+  }
+
+  function when(secs) {
+    if (secs === null || secs === undefined) return '—';
+    return new Date(secs * 1000).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
+  }
+
+  function kindOf(key) {
+    const prefix = key.split(':')[0];
+    const map = { online: 'online', float: 'float', bond: 'bond', 'in-transit': 'in_transit',
+      agent: 'agent', 'cash-out-reserve': 'cash_out_reserve', fees: 'fees',
+      insurance: 'insurance', issuance: 'issuance' };
+    return KIND_LABELS[map[prefix]] || prefix;
+  }
+
+  function status(text, isError) {
+    const s = $('status');
+    s.textContent = text;
+    s.classList.toggle('error', Boolean(isError));
+  }
+
+  class Unauthorized extends Error {}
+
+  async function api(path) {
+    const resp = await fetch(path, {
+      headers: { authorization: 'Bearer ' + token, accept: 'application/json' },
+      cache: 'no-store',
+    });
+    if (resp.status === 401) throw new Unauthorized('the admin token was refused');
+    if (!resp.ok) {
+      let detail = 'HTTP ' + resp.status;
+      try {
+        const body = await resp.json();
+        if (body && body.error) detail = body.error.code + ': ' + body.error.message;
+      } catch (_) { /* not JSON */ }
+      throw new Error(path.split('?')[0] + ': ' + detail);
+    }
+    return resp.json();
+  }
+
+  function renderAudit(overview, audit) {
+    const byKind = {};
+    for (const t of overview.totals) byKind[t.kind] = t;
+    const rows = [];
+    const issuedRow = row([el('th', 'Money issued'), amountCell(overview.issued)]);
+    issuedRow.firstChild.scope = 'row';
+    rows.push(issuedRow);
+    for (const kind of ['online', 'float', 'bond', 'insurance', 'in_transit', 'fees', 'agent', 'cash_out_reserve']) {
+      const t = byKind[kind] || { balance: 0, accounts: 0 };
+      const th = el('th', '+ ' + KIND_LABELS[kind] + ' (' + t.accounts + ')');
+      th.scope = 'row';
+      rows.push(row([th, amountCell(t.balance)]));
+    }
+    const accTh = el('th', '= Accounted for');
+    accTh.scope = 'row';
+    const accRow = row([accTh, amountCell(overview.accounted)]);
+    accRow.className = 'total';
+    rows.push(accRow);
+    const diffTh = el('th', 'Difference (issued − accounted for)');
+    diffTh.scope = 'row';
+    rows.push(row([diffTh, amountCell(overview.issued - overview.accounted)]));
+    fill('audit-body', rows, '', 2);
+
+    const findings = [];
+    if (overview.issued !== overview.accounted) {
+      findings.push('Money issued differs from money accounted for by ' + fmt(overview.issued - overview.accounted));
+    }
+    for (const s of audit.sums) {
+      if (s.sum !== '0') findings.push('The ledger in ' + s.currency + ' sums to ' + s.sum + ', not 0');
+    }
+    for (const n of audit.negative) findings.push('Account ' + n.account + ' is negative: ' + n.balance + ' ' + n.currency);
+    for (const t of audit.unbalanced_transfers) findings.push('Transfer ' + t + ' does not balance');
+    for (const a of audit.drifted_accounts) findings.push('Account ' + a + ' differs from its postings');
+    if (!audit.clean && findings.length === 0) findings.push('The server reports the audit unclean');
+    $('inconsistencies').textContent = String(findings.length);
+    const list = $('audit-findings');
+    list.replaceChildren(...findings.map((f) => el('li', f)));
+    const verdict = $('audit-verdict');
+    const clean = findings.length === 0;
+    verdict.textContent = clean
+      ? 'Clean: every unit of money issued is accounted for, every transfer balances, no balance drifted from its postings.'
+      : 'NOT CLEAN: ' + findings.length + ' inconsistencies found.';
+    verdict.className = 'verdict ' + (clean ? 'clean' : 'unclean');
+  }
+
+  function renderOverview(overview) {
+    $('transfer-count').textContent = String(overview.transfers);
+    $('case-count').textContent = String(overview.fraud_cases);
+    fill('debits-body', overview.debits.map((d) => {
+      const td = el('td', d.count, 'num');
+      return row([d.kind, d.status, td]);
+    }), 'No payments yet.', 3);
+    $('accounts-note').textContent = overview.nonzero_accounts + ' accounts hold a balance' +
+      (overview.accounts.length < overview.nonzero_accounts ? '; the ' + overview.accounts.length + ' largest are listed.' : '.');
+    fill('accounts-body', overview.accounts.map((a) => row([el('td', a.account, 'id'), kindOf(a.account), amountCell(a.balance)])),
+      'The ledger is empty.', 3);
+    const revoked = overview.revoked_wallets;
+    $('revoked-list').replaceChildren(...(revoked.length
+      ? revoked.map((w) => el('li', 'wallet ' + w))
+      : [el('li', 'No wallet is revoked.')]));
+  }
+
+  function renderTransfers(body) {
+    fill('transfers-body', body.transfers.map((t) => {
+      const list = el('ul', null, 'postings');
+      for (const p of t.postings) {
+        const li = el('li');
+        li.appendChild(el('span', p.account, 'mono'));
+        li.appendChild(el('span', (p.amount > 0 ? '+' : '') + fmt(p.amount), p.amount < 0 ? 'num debit' : 'num credit'));
+        list.appendChild(li);
+      }
+      const postings = el('td');
+      postings.appendChild(list);
+      return row([el('td', t.id, 'num'), when(t.posted_at), t.kind, el('td', t.reference, 'id'), postings]);
+    }), 'No transfer matches.', 5);
+  }
+
+  function renderCases(cases) {
+    fill('fraud-body', cases.map((c) => row([
+      el('td', c.id, 'num'), c.kind, el('td', c.ta_id, 'id'), el('td', c.account_id, 'id'),
+      amountCell(c.exposure.amount), amountCell(c.covered.amount), when(c.opened_at), c.detail,
+    ])), 'No fraud case.', 8);
+  }
+
+  function mask(kind, text) {
+    return MASKED_SMS.has(kind) ? text.replace(/\d{4,}/g, (m) => '•'.repeat(m.length)) : text;
+  }
+
+  function renderSms(outbox) {
+    fill('sms-body', outbox.messages.map((m) => row([
+      el('td', m.id, 'num'), el('td', m.phone, 'mono'), m.kind, mask(m.kind, m.text),
+      m.delivered_at ? when(m.delivered_at) : 'stored (no gateway)',
+    ])), 'No SMS notice.', 5);
+  }
+
+  function settledItems(metricsText) {
+    let total = 0;
+    for (const line of metricsText.split('\n')) {
+      if (line.startsWith('settlement_items_total{') && line.includes('outcome="settled"')) {
+        const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+        if (Number.isFinite(value)) total += value;
+      }
+    }
+    return total;
+  }
+
+  function renderThroughput(settled) {
+    const now = performance.now();
+    $('settled-total').textContent = String(settled);
+    if (lastSettled) {
+      const secs = (now - lastSettled.at) / 1000;
+      const rate = secs > 0 ? (settled - lastSettled.count) / secs : 0;
+      $('throughput').textContent = rate.toFixed(1) + ' items/s';
+    } else {
+      $('throughput').textContent = 'measuring…';
+    }
+    lastSettled = { at: now, count: settled };
+  }
+
+  async function refreshTransfers() {
+    try {
+      renderTransfers(await api('/v1/admin/transfers' + transferQuery));
+      $('transfers-error').hidden = true;
+    } catch (e) {
+      if (e instanceof Unauthorized) throw e;
+      $('transfers-error').textContent = e.message;
+      $('transfers-error').hidden = false;
+    }
+  }
+
+  async function refresh() {
+    try {
+      const [overview, audit, cases, outbox] = await Promise.all([
+        api('/v1/admin/overview'), api('/v1/audit'), api('/v1/fraud/cases'), api('/v1/sms/outbox?limit=50'),
+      ]);
+      money = { currency: overview.currency, exponent: overview.exponent };
+      renderAudit(overview, audit);
+      renderOverview(overview);
+      renderCases(cases);
+      renderSms(outbox);
+      await refreshTransfers();
+      const signed = await fetch('/v1/revocations', { cache: 'no-store' });
+      $('revocations-signed').textContent = signed.ok
+        ? 'The issuer-signed list devices download (/v1/revocations) is served; it names these wallets:'
+        : 'The signed list (/v1/revocations) did not load: HTTP ' + signed.status;
+      const metrics = await fetch('/metrics', { cache: 'no-store' });
+      if (metrics.ok) renderThroughput(settledItems(await metrics.text()));
+      status('Updated ' + new Date().toISOString().slice(11, 19) + ' UTC.');
+    } catch (e) {
+      if (e instanceof Unauthorized) {
+        signOut('The admin token was refused; enter it again.');
+        return;
+      }
+      status('Could not refresh: ' + e.message, true);
+    }
+  }
+
+  function signIn(t) {
+    token = t;
+    sessionStorage.setItem(TOKEN_KEY, t);
+    $('login').hidden = true;
+    $('main').hidden = false;
+    $('forget').hidden = false;
+    status('Loading…');
+    refresh();
+    clearInterval(timer);
+    timer = setInterval(refresh, POLL_MS);
+  }
+
+  function signOut(message) {
+    token = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    clearInterval(timer);
+    $('main').hidden = true;
+    $('forget').hidden = true;
+    $('login').hidden = false;
+    $('token').value = '';
+    status(message, true);
+    $('token').focus();
+  }
+
+  function tokenFromFragment() {
+    const hash = window.location.hash;
+    if (!hash.startsWith('#token=')) return null;
+    let t = null;
+    try { t = decodeURIComponent(hash.slice('#token='.length)); } catch (_) { t = null; }
+    // Take the token out of the address bar (and history) at once.
+    history.replaceState(null, '', window.location.pathname + window.location.search);
+    return t && t.trim() ? t.trim() : null;
+  }
+
+  function start() {
+    $('login-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const t = $('token').value.trim();
+      $('token').value = '';
+      if (t) signIn(t);
+    });
+    $('forget').addEventListener('click', () => signOut('Signed out.'));
+    $('transfer-filter').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const params = new URLSearchParams();
+      const kind = $('filter-kind').value.trim();
+      const account = $('filter-account').value.trim();
+      const limit = $('filter-limit').value.trim();
+      if (limit) params.set('limit', limit);
+      if (kind) params.set('kind', kind);
+      if (account) params.set('account', account);
+      const q = params.toString();
+      transferQuery = q ? '?' + q : '';
+      refreshTransfers().catch(() => signOut('The admin token was refused; enter it again.'));
+    });
+    const t = tokenFromFragment() || sessionStorage.getItem(TOKEN_KEY);
+    if (t) signIn(t); else $('token').focus();
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();
