@@ -212,9 +212,13 @@ pub fn transfer_filter(raw: Option<&str>) -> Result<TransferFilter, ApiError> {
 /// default 50); `kind` (e.g. `payment`, `cash_in`) and `account` (a ledger account key such as
 /// `agent:kiosk` or `online:<hex>`) filter them.
 #[utoipa::path(get, path = "/v1/admin/transfers",
-    params(("limit" = Option<u32>, Query, description = "At most this many (1-500, default 50)"),
-        ("kind" = Option<String>, Query, description = "Only transfers of this kind"),
-        ("account" = Option<String>, Query, description = "Only transfers with a posting to this ledger account key")),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 500,
+            description = "At most this many (1-500, default 50)"),
+        ("kind" = Option<String>, Query, pattern = "^[a-z_]{1,64}$",
+            description = "Only transfers of this kind (`payment`, `cash_in`, `deposit`, …)"),
+        ("account" = Option<String>, Query,
+            pattern = "^(?:(?:online|float|bond|in-transit):[0-9a-f]{32}|agent:[a-z0-9_-]{1,64}|cash-out-reserve|fees|insurance|issuance)$",
+            description = "Only transfers with a posting to this ledger account key")),
     responses((status = 200, body = TransfersBody), (status = 400, body = ferry_api::ErrorBody),
         (status = 401, body = ferry_api::ErrorBody)),
     security(("bearer" = [])))]
