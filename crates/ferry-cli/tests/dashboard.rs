@@ -77,6 +77,19 @@ async fn the_operator_routes_show_the_demo_ledger_and_need_the_admin_token() {
         "{overview:?}"
     );
     assert!(overview.transfers > 0);
+    assert_eq!(
+        overview.transfer_kinds.iter().map(|k| k.count).sum::<i64>(),
+        overview.transfers
+    );
+    for kind in ["payment", "ussd_send", "cash_in", "fund"] {
+        assert!(
+            overview
+                .transfer_kinds
+                .iter()
+                .any(|k| k.kind == kind && k.count > 0),
+            "{kind}: {overview:?}"
+        );
+    }
     assert_eq!(overview.nonzero_accounts as usize, overview.accounts.len());
 
     let latest = client
@@ -348,6 +361,8 @@ async fn the_dashboard_in_headless_chromium_shows_a_clean_audit_the_fraud_case_a
     // The payments: settled ones counted, and in the ledger's latest transfers.
     let debits = text_of(&dom, "debits-body").unwrap_or_default();
     assert!(debits.contains("paymentsettled"), "{debits:?}");
+    let kinds = text_of(&dom, "kinds-body").unwrap_or_default();
+    assert!(kinds.contains("ussd_send"), "{kinds:?}");
     let transfers = text_of(&dom, "transfers-body").unwrap_or_default();
     assert!(transfers.contains("payment"), "{transfers:?}");
     assert!(!transfers.contains("No transfer matches"), "{transfers:?}");

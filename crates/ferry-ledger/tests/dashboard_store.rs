@@ -137,6 +137,15 @@ async fn latest_transfers_come_newest_first_with_postings_and_filters() {
         assert_eq!(both[0].reference, "in-2", "{name}");
 
         assert_eq!(store.transfer_total().await.expect("total"), 4, "{name}");
+        assert_eq!(
+            store.transfer_kind_counts().await.expect("kinds"),
+            [
+                ("cash_in".to_owned(), 2),
+                ("fund".to_owned(), 1),
+                ("order".to_owned(), 1)
+            ],
+            "{name}"
+        );
         assert!(
             store.debit_counts().await.expect("debits").is_empty(),
             "{name}"

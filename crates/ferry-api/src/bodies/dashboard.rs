@@ -25,6 +25,15 @@ pub struct AccountBalanceBody {
     pub balance: i64,
 }
 
+/// How many transfers have one kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KindCountBody {
+    /// The transfer kind.
+    pub kind: String,
+    /// How many.
+    pub count: i64,
+}
+
 /// How many payments (or withdrawals) have one status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DebitCountBody {
@@ -57,6 +66,8 @@ pub struct OverviewBody {
     pub nonzero_accounts: u64,
     /// How many transfers the ledger holds.
     pub transfers: i64,
+    /// Transfers counted by kind (how money moved: `payment`, `ussd_send`, `order`, …).
+    pub transfer_kinds: Vec<KindCountBody>,
     /// Payments and withdrawals by kind and status.
     pub debits: Vec<DebitCountBody>,
     /// Fraud cases opened.

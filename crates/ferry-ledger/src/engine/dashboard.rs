@@ -110,6 +110,8 @@ pub struct Overview {
     pub nonzero_accounts: u64,
     /// How many transfers the ledger holds.
     pub transfers: i64,
+    /// Transfers counted by kind (how money moved: `payment`, `ussd_send`, `order`, …).
+    pub transfer_kinds: Vec<(String, i64)>,
     /// Debits (payments, withdrawals) by kind and status.
     pub debits: Vec<DebitCount>,
     /// How many fraud cases were opened.
@@ -188,6 +190,7 @@ impl Engine {
             accounts,
             nonzero_accounts,
             transfers: store.transfer_total().await?,
+            transfer_kinds: store.transfer_kind_counts().await?,
             debits: store.debit_counts().await?,
             fraud_cases: revoked.len() as u64,
             revoked,

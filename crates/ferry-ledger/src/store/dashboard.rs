@@ -80,6 +80,16 @@ impl Store {
             .try_get(0)?)
     }
 
+    /// Transfers counted by kind (`payment`, `ussd_send`, `cash_in`, …), by kind.
+    pub async fn transfer_kind_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT kind, COUNT(*) FROM transfers GROUP BY kind ORDER BY kind")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
     /// Debits (payments and withdrawals) counted by kind and status.
     pub async fn debit_counts(&self) -> Result<Vec<DebitCount>, StoreError> {
         let rows = sqlx::query(

@@ -160,6 +160,8 @@
       const td = el('td', d.count, 'num');
       return row([d.kind, d.status, td]);
     }), 'No payments yet.', 3);
+    fill('kinds-body', overview.transfer_kinds.map((k) => row([k.kind, el('td', k.count, 'num')])),
+      'No transfer yet.', 2);
     $('accounts-note').textContent = overview.nonzero_accounts + ' accounts hold a balance' +
       (overview.accounts.length < overview.nonzero_accounts ? '; the ' + overview.accounts.length + ' largest are listed.' : '.');
     fill('accounts-body', overview.accounts.map((a) => row([el('td', a.account, 'id'), kindOf(a.account), amountCell(a.balance)])),

@@ -15,8 +15,8 @@ use axum::http::header::{
 use axum::response::IntoResponse;
 use axum::routing::get;
 use ferry_api::{
-    AccountBalanceBody, DebitCountBody, ErrorCode, KindTotalBody, OverviewBody, PostingBody,
-    TransferBody, TransfersBody,
+    AccountBalanceBody, DebitCountBody, ErrorCode, KindCountBody, KindTotalBody, OverviewBody,
+    PostingBody, TransferBody, TransfersBody,
 };
 use ferry_ledger::LedgerAccount;
 use ferry_ledger::engine::dashboard::Overview;
@@ -104,6 +104,11 @@ fn overview_body(o: Overview) -> OverviewBody {
             .collect(),
         nonzero_accounts: o.nonzero_accounts,
         transfers: o.transfers,
+        transfer_kinds: o
+            .transfer_kinds
+            .into_iter()
+            .map(|(kind, count)| KindCountBody { kind, count })
+            .collect(),
         debits: o
             .debits
             .into_iter()
