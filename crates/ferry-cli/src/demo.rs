@@ -99,8 +99,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
             return story.stop().await;
         }
         println!(
-            "The server keeps running at http://{} (API at /openapi.json, admin token in \
-             {}/server/admin.token). Ctrl-C stops it.",
+            "The server keeps running: open its dashboard at http://{}/ with the admin token in \
+             {}/server/admin.token (API at /openapi.json). Ctrl-C stops it.",
             story.config.listen,
             dir.display()
         );
