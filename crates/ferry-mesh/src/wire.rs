@@ -40,7 +40,7 @@ pub const MAX_ENTRIES: usize = 4096;
 pub const MAX_WANTS: usize = 4096;
 /// Most items in one turn.
 pub const MAX_ITEMS: usize = 512;
-/// Longest envelope a relay carries (a remote payment is about 235 bytes).
+/// Longest envelope a relay carries (a remote payment is 238 bytes).
 pub const MAX_ITEM_ENVELOPE: usize = 1024;
 /// Longest frame: a turn at its maxima fits well below this.
 pub const MAX_FRAME: usize = 1024 * 1024;
@@ -470,11 +470,11 @@ mod tests {
         assert_eq!(hr.to_bytes().len(), HELLO_REPLY_LEN);
         let empty = Frame::Turn(Turn::default());
         assert_eq!(empty.to_bytes().len(), TURN_OVERHEAD);
-        let env = test_envelope(1, 165);
+        let env = test_envelope(1, crate::fixtures::PAYMENT_PLAINTEXT_LEN);
         assert_eq!(
             env.encoded_len(),
-            235,
-            "a remote payment envelope is 235 bytes"
+            238,
+            "a remote payment envelope is 238 bytes"
         );
         let t = Frame::Turn(Turn {
             entries: vec![Entry {

@@ -13,6 +13,8 @@ use ferry_proto::sealed::{OpenError, SealedContent, open_with};
 use super::payments::{CheckedPayment, PaymentSubmission};
 use super::settler::Settler;
 use super::{Engine, EngineError, retry_transient};
+
+mod remote;
 use crate::kinds::SealedKind;
 use ferry_proto::outcome::{Outcome, Reason};
 
@@ -77,7 +79,7 @@ impl Engine {
                 (e, k)
             })
             .collect();
-        let opened = self
+        let mut opened = self
             .parallel_map(jobs, move |engine, (env, known)| {
                 if known {
                     Opened::Known
@@ -86,6 +88,7 @@ impl Engine {
                 }
             })
             .await?;
+        self.resolve_remote_payments(&mut opened).await?;
         retry_transient(|| async {
             let mut s = Settler::begin(&self.inner, now).await?;
             let out = s.ingest(&ids, &opened).await?;
@@ -151,7 +154,9 @@ impl Settler<'_> {
                 SealedContent::JournalSegment { ta_cert, entries } => {
                     self.segment(ta_cert, entries).await?
                 }
-                SealedContent::Payment { .. } => Outcome::Invalid(Reason::Malformed),
+                SealedContent::Payment { .. } | SealedContent::RemotePayment { .. } => {
+                    Outcome::Invalid(Reason::Malformed)
+                }
             };
         }
         let mut seen = HashSet::new();
