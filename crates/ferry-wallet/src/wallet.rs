@@ -209,6 +209,9 @@ pub struct SyncReport {
     pub pending: usize,
     /// Payments the server rejected, with the reason.
     pub rejected: Vec<(PaymentId, String)>,
+    /// Payments received that this wallet learned of from the server (remote payments the
+    /// mesh delivered while the payee was away).
+    pub received: usize,
     /// A renewed certificate was installed.
     pub renewed: bool,
     /// The online balance after the sync.
@@ -225,6 +228,11 @@ pub enum HistoryItem {
 }
 
 mod phone_link;
+mod remote;
+
+pub use remote::{
+    DEFAULT_REMOTE_LIFETIME_SECS, DEFAULT_REMOTE_TTL, RemoteOptions, RemotePayment, drop_into_inbox,
+};
 
 mod keys {
     pub const SERVER: &str = "server_url";
@@ -1157,6 +1165,7 @@ impl Wallet {
         self.upload_journal(&client, &mut report, &mut progress)
             .await?;
         self.claim_held(&client, &mut report, &mut progress).await?;
+        self.refresh_received(&client, account, &mut report).await?;
         self.refresh_statuses(&client, account, &mut report, &mut progress)
             .await?;
         let acct = client
