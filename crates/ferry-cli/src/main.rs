@@ -1,6 +1,8 @@
 //! `ferry`: the command-line entry point.
 
 mod admin_cmd;
+mod mesh_cmd;
+mod mesh_sim;
 mod serve;
 mod sms_cmd;
 mod ussd_cmd;
@@ -43,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         what: sms_cmd::Sms,
     },
+    /// The mesh relay: a relay node process (`node`), the city simulator (`simulate`).
+    Mesh {
+        #[command(subcommand)]
+        what: mesh_cmd::Mesh,
+    },
 }
 
 /// Ends a user-facing command: its error on one line on stderr and exit status 1.
@@ -82,5 +89,6 @@ fn main() -> Result<()> {
             one_line_errors(ussd_cmd::run(args, &mut std::io::stdout()).map(|_| ()))
         }
         Command::Sms { what } => one_line_errors(sms_cmd::run(what, &mut std::io::stdout())),
+        Command::Mesh { what } => one_line_errors(mesh_cmd::run(what, &mut std::io::stdout())),
     }
 }

@@ -837,4 +837,3 @@ mod tests {
         assert!(e.contains("too many decimal places"), "{e}");
     }
 }
-
