@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ferry_testkit::process::{self, ServerProcess, admin_token};
-use ferry_testkit::{brl, new_agent};
+use ferry_testkit::{brl, new_agent, postgres};
 use serde_json::Value;
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
@@ -51,7 +51,8 @@ impl NodeProcess {
             .args(["--dial-interval", "0.3", "--poll-interval", "0.2"])
             .args(["--stamp-bits", "8"])
             .args(args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,ferry_mesh=debug")
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log"))
@@ -165,9 +166,27 @@ fn settled_received(dir: &Path) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_payments_cross_a_mesh_of_node_processes_and_settle_once() {
+    mesh_scenario(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_payments_cross_a_mesh_of_node_processes_on_postgres() {
+    if let Some(url) = postgres::fresh_schema().await {
+        mesh_scenario(Some(url)).await;
+    }
+}
+
+async fn mesh_scenario(database_url: Option<String>) {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
-    let server = ServerProcess::start(FERRY, &data, None, &[], tmp.path().join("serve.log")).await;
+    let server = ServerProcess::start(
+        FERRY,
+        &data,
+        database_url.as_deref(),
+        &[],
+        tmp.path().join("serve.log"),
+    )
+    .await;
     let url = server.base_url.clone();
     let client = server.client();
     let admin = admin_token(&data);
@@ -332,5 +351,5 @@ async fn remote_payments_cross_a_mesh_of_node_processes_and_settle_once() {
     let audit = ferry_testkit::assert_audit_clean(&client, &admin).await;
     drop(audit);
     drop(server);
-    process::cli_audit(FERRY, &data, None);
+    process::cli_audit(FERRY, &data, database_url.as_deref());
 }

@@ -539,9 +539,10 @@ pub enum HandOverError {
 }
 
 /// Hands one envelope made on this device (a payer's remote payment) to the mesh node at
-/// `addr` over the relay protocol: a one-contact node holding only the envelope, with 2·L
-/// spray-and-wait copies so that the binary split gives the node L, dials it and runs one
-/// contact as initiator. Succeeds once the node took the envelope (or held it already: then
+/// `addr` over the relay protocol: a *leaf* node (its hello says it carries nothing for
+/// others, so the node sends it no items and loses no copies to it) holding only the
+/// envelope, with 2·L spray-and-wait copies so that the binary split gives the node L, dials
+/// it and runs one contact as initiator. Succeeds once the node took the envelope (or held it already: then
 /// nothing needed sending). The copies left here die with this call; the node has the L a
 /// payment starts with.
 pub async fn hand_over(
@@ -555,6 +556,7 @@ pub async fn hand_over(
         node_id: u64::from_be_bytes(ferry_proto::random_bytes::<8>()),
         strategy: crate::strategy::Strategy::SprayAndWait { copies },
         stamp_bits: cfg.stamp_bits,
+        leaf: true,
         ..NodeConfig::default()
     });
     let (id, expires, bits) = (envelope.id(), envelope.expires_at(), cfg.stamp_bits);

@@ -16,7 +16,7 @@ use ferry_proto::sealed::{self, SealedContent};
 use ferry_proto::verify::{IssuerKeys, verify_ta_cert_signature};
 use ferry_proto::{
     AccountId, Message, Money, NetworkParameters, Payment, PaymentId, PaymentRequest, RequestNonce,
-    TaCertificate, UnixTime,
+    TaCertificate, TaId, UnixTime,
 };
 
 use super::{REGISTER_FIRST, SyncReport, Wallet, WalletError, keys};
@@ -206,8 +206,11 @@ impl Wallet {
     }
 }
 
-/// Settings key of the received-payments cursor.
-const RECEIVED_CURSOR: &str = "received_after";
+/// Settings key of where the received-payments listing starts at the next sync (unix seconds).
+const RECEIVED_CURSOR: &str = "received_since";
+/// How far before the newest payment listed the next listing starts again (see
+/// `refresh_received`).
+const RECEIVED_MARGIN_SECS: u64 = 600;
 
 impl Wallet {
     /// Sync step: reads the payments the server lists as received by this account since the
@@ -223,13 +226,24 @@ impl Wallet {
         report: &mut SyncReport,
     ) -> Result<usize, WalletError> {
         let issuers = IssuerKeys::new([self.issuer().await?]);
-        let mut after = self.store.get_text(RECEIVED_CURSOR).await?;
+        // Where the last sync's listing stood, less a margin: the server stamps a payment with
+        // its transaction's time, and a transaction that commits later than another can carry
+        // an earlier stamp, so a cursor at the last item seen could step over it. Payments
+        // listed again are known and only get their status.
+        let since = self
+            .store
+            .get_text(RECEIVED_CURSOR)
+            .await?
+            .and_then(|t| t.parse::<u64>().ok());
+        let mut after = since.map(|t| format!("{t}.{}.0", "0".repeat(2 * TaId::LEN)));
+        let mut latest = since.map(|t| t + RECEIVED_MARGIN_SECS);
         let mut new = 0;
         loop {
             let page = client
                 .received_payments(&self.account_key, account, after.as_deref(), self.now())
                 .await?;
             for item in &page.payments {
+                latest = latest.max(Some(item.received_at));
                 let untrusted = |what: &str| {
                     WalletError::Untrusted(format!("received payment {}: {what}", item.payment_id))
                 };
