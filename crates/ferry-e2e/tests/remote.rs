@@ -181,3 +181,47 @@ async fn the_received_listing_is_private_and_its_cursor_strict() {
         );
     }
 }
+
+/// 225 payments to one account, all in the same second or so: the listing pages through every
+/// one exactly once (200, then 25), in `(received_at, ta, j)` order.
+#[tokio::test]
+async fn the_received_listing_pages_through_every_payment_once() {
+    let server = TestServer::sqlite().await;
+    let agent = server.agent(1_000_00).await;
+    let payee = ferry_testkit::Account::register(&server.client).await;
+    let mut expected = std::collections::BTreeSet::new();
+    for _ in 0..5 {
+        let mut h = ferry_testkit::Holder::register(&server.client).await;
+        h.fund(&server.client, &agent, 100_00).await;
+        let claims: Vec<_> = (0..45)
+            .map(|k| {
+                let p = h.pay(payee.id, 1_00 + k);
+                expected.insert(p.id(h.ta()).to_string());
+                h.claim(&p)
+            })
+            .collect();
+        let out = server.client.claim(&claims).await.expect("claims");
+        assert!(out.iter().all(|o| o.outcome == Outcome::Settled));
+    }
+    let now = ferry_testkit::now();
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let page = server
+            .client
+            .received_payments(&payee.key, payee.id, after.as_deref(), now)
+            .await
+            .expect("page");
+        pages += 1;
+        seen.extend(page.payments.iter().map(|p| p.payment_id.clone()));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 2);
+    assert_eq!(seen.len(), 225);
+    let unique: std::collections::BTreeSet<_> = seen.into_iter().collect();
+    assert_eq!(unique, expected);
+}
