@@ -1055,7 +1055,22 @@ impl Wallet {
         let first = timed(self.session_timeout, link.recv()).await?;
         let offered = session.on_offer(&first)?;
         let now = self.now();
-        let already = self.store.has_payment(&offered.claimed_id()).await?;
+        // A payment settled to this account while it was away (learned from the server's
+        // listing at a sync, so with no receipt) and now delivered face to face for this very
+        // request, byte for byte: it is not a replay of a payment received here but the
+        // payer completing its delivery. It is verified as new, and answered with a receipt;
+        // nothing new is recorded or claimed.
+        let listed = match self.store.payment(&offered.claimed_id()).await? {
+            Some(rec) => {
+                rec.direction == Direction::Received
+                    && rec.receipt.is_none()
+                    && rec.disposition == Disposition::Claimed
+                    && rec.payment == offered.offer.payment.to_bytes()
+                    && offered.offer.payment.nonce() == request.nonce
+            }
+            None => false,
+        };
+        let already = !listed && self.store.has_payment(&offered.claimed_id()).await?;
         let request_paid = self.store.request_paid(&request.nonce.to_hex()).await?;
         let issuers = IssuerKeys::new([issuer]);
         let view = PayeeView {
@@ -1101,11 +1116,16 @@ impl Wallet {
             status: PaymentStatus::Pending,
             reason: None,
         };
-        if !self
-            .store
-            .add_payment(&record, Some(&request.nonce.to_hex()))
-            .await?
-        {
+        let recorded = if listed {
+            self.store
+                .adopt_listed(&verified.id, &receipt.to_bytes(), &request.nonce.to_hex())
+                .await?
+        } else {
+            self.store
+                .add_payment(&record, Some(&request.nonce.to_hex()))
+                .await?
+        };
+        if !recorded {
             let reply = offered.refuse(Refusal::AlreadyReceived)?;
             let _ = timed(self.session_timeout, link.send(&reply)).await;
             return Err(SessionError::Refused(Refusal::AlreadyReceived).into());
