@@ -86,6 +86,10 @@ pub struct ServeArgs {
     /// drives (inject an envelope, run a gossip round, flush the bridges, reset, read it).
     #[arg(long)]
     demo: bool,
+    /// Give every claim, envelope, journal and order request its own database transaction
+    /// instead of settling concurrent ones together (for comparison; slower).
+    #[arg(long)]
+    no_group_commit: bool,
 }
 
 fn parse_fees(specs: &[String]) -> Result<FeeSchedule> {
@@ -135,6 +139,7 @@ fn config(args: &ServeArgs) -> Result<ServeConfig> {
         .collect::<Result<_>>()?;
     c.software_tier = !args.no_software_tier;
     c.demo = args.demo;
+    c.group_commit = !args.no_group_commit;
     c.sweep_every = Duration::from_secs(args.sweep_every.max(1));
     if args.max_connections == 0 || args.max_inflight_mib == 0 {
         bail!("--max-connections and --max-inflight-mib must be at least 1");

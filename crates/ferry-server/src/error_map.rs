@@ -24,6 +24,10 @@ pub fn engine_error(e: EngineError) -> ApiError {
             tracing::error!(error = %e, "cannot sign a document the server built: check the configuration");
             ApiError::internal()
         }
+        EngineError::Stopped => {
+            tracing::warn!("settlement committer stopped before answering (shutting down)");
+            ApiError::unavailable()
+        }
     }
 }
 

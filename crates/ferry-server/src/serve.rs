@@ -58,6 +58,8 @@ pub struct ServeConfig {
     pub ussd: crate::ussd::UssdConfig,
     /// Enables the demo mesh routes (`/v1/demo/mesh…`).
     pub demo: bool,
+    /// Settle concurrent small requests together in one transaction (on by default).
+    pub group_commit: bool,
 }
 
 /// The server's limits and timeouts (defaults in ARCHITECTURE.md, "Limits and timeouts").
@@ -99,6 +101,7 @@ impl ServeConfig {
             database_retry: Duration::ZERO,
             ussd: crate::ussd::UssdConfig::default(),
             demo: false,
+            group_commit: true,
         }
     }
 
@@ -132,6 +135,7 @@ impl ServeConfig {
             order_max_skew_secs: ferry_proto::order::DEFAULT_MAX_SKEW_SECS,
             sync_grace_secs: 2 * 86_400,
             params_validity_secs: 86_400,
+            group_commit: self.group_commit,
         }
     }
 }

@@ -227,6 +227,7 @@ pub enum HistoryItem {
     Movement(Movement),
 }
 
+mod bond;
 mod phone_link;
 mod remote;
 
