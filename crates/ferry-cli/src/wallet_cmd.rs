@@ -199,11 +199,16 @@ struct PayArgs {
 #[derive(Args, Debug)]
 struct SendArgs {
     /// The payee's account id (hex, as `ferry wallet register` printed it).
-    #[arg(long, value_name = "ACCOUNT")]
-    to: String,
+    #[arg(long, value_name = "ACCOUNT", required_unless_present = "resend")]
+    to: Option<String>,
     /// Amount to pay, e.g. 50.00.
-    #[arg(long)]
-    amount: String,
+    #[arg(long, required_unless_present = "resend")]
+    amount: Option<String>,
+    /// Seal again a remote payment this wallet sent (`TA/J`, as `send` printed it) and hand
+    /// the new envelope to the mesh: for an envelope lost or expired before this wallet could
+    /// sync. Nothing new is signed; the server settles the payment once.
+    #[arg(long, value_name = "PAYMENT", conflicts_with_all = ["to", "amount"])]
+    resend: Option<String>,
     /// The mesh node: its inbox directory (`ferry mesh node --inbox DIR`), or its address
     /// (HOST:PORT) to hand the envelope over by the relay protocol. Default: the wallet's
     /// `mesh-inbox` directory.
@@ -773,13 +778,6 @@ fn history_json(item: &HistoryItem) -> Value {
 
 /// `ferry wallet send`: sign, seal, hand to the mesh.
 async fn send(wallet: &mut Wallet, args: SendArgs, out: &mut dyn Write) -> Result<()> {
-    let payee: AccountId = args.to.trim().parse().map_err(|_| {
-        anyhow!(
-            "--to {}: expected an account id (32 hex characters)",
-            args.to
-        )
-    })?;
-    let amount = parse_amount(&args.amount, currency(wallet)?)?;
     if args.lifetime == 0 || args.lifetime > 24 * 3600 {
         bail!("--lifetime: 1 to 86400 seconds (relays refuse envelopes that expire later)");
     }
@@ -791,10 +789,34 @@ async fn send(wallet: &mut Wallet, args: SendArgs, out: &mut dyn Write) -> Resul
         .via
         .clone()
         .unwrap_or_else(|| wallet.dir().join("mesh-inbox").display().to_string());
-    let sent = wallet
-        .send_remote(payee, amount, options)
-        .await
-        .map_err(wallet_error)?;
+    let sent = match (&args.resend, &args.to, &args.amount) {
+        (Some(id), _, _) => {
+            let bad = || anyhow!("--resend {id}: expected a payment id TA/J");
+            let (ta, j) = id.trim().split_once('/').ok_or_else(bad)?;
+            let id = ferry_proto::PaymentId {
+                ta: ta.parse().map_err(|_| bad())?,
+                j: j.parse().map_err(|_| bad())?,
+            };
+            wallet
+                .reseal_remote(id, options)
+                .await
+                .map_err(wallet_error)?
+        }
+        (None, Some(to), Some(amount)) => {
+            let payee: AccountId = to
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("--to {to}: expected an account id (32 hex characters)"))?;
+            let amount = parse_amount(amount, currency(wallet)?)?;
+            wallet
+                .send_remote(payee, amount, options)
+                .await
+                .map_err(wallet_error)?
+        }
+        _ => bail!("give --to and --amount, or --resend PAYMENT"),
+    };
+    let payee = sent.payment.payee();
+    let amount = sent.payment.amount();
     let bytes = sent.envelope.to_bytes();
     // From here the payment is signed and recorded: a failure below loses nothing.
     let signed = |e: anyhow::Error| {

@@ -3,8 +3,9 @@
 //! remote payments (`ferry wallet send`) into the first relay's inbox and, by the relay
 //! protocol, to the second relay; the nodes meet, the bridges upload, and every payment
 //! settles exactly once — the payees' balances are exact, both sides see `settled` at their
-//! next sync, the same envelopes injected again from another inbox come back `duplicate`
-//! and move nothing, and `ferry audit` is clean.
+//! next sync, the same envelopes injected again into a third bridge — and a payment sealed
+//! again by its payer (`ferry wallet send --resend`) — come back `duplicate` and move nothing,
+//! and `ferry audit` is clean.
 //!
 //! Every child is owned by a guard that kills it on drop.
 
@@ -245,6 +246,7 @@ async fn mesh_scenario(database_url: Option<String>) {
         (&caio, bia_id.as_str(), "12.50", inbox.clone()),
     ];
     sends.push((&caio, dan_id.as_str(), "7.00", b.addr.clone()));
+    let mut payment_ids = Vec::new();
     for (k, (dir, to, amount, via)) in sends.iter().enumerate() {
         let env_out = envelopes.join(format!("{k}.bytes"));
         let out = wallet(
@@ -266,6 +268,7 @@ async fn mesh_scenario(database_url: Option<String>) {
         );
         let v: Value = serde_json::from_str(out.trim()).expect("send json");
         assert!(v["envelope_bytes"].as_u64().expect("bytes") <= 256, "{v}");
+        payment_ids.push(v["payment"].as_str().expect("payment id").to_owned());
     }
     assert!(
         wallet(&ana, &["balance"]).contains("offline: 64.75 BRL"),
@@ -314,6 +317,20 @@ async fn mesh_scenario(database_url: Option<String>) {
         let bytes = std::fs::read(envelopes.join(format!("{k}.bytes"))).expect("envelope");
         std::fs::write(inbox_c2.join(format!("again-{k}.env")), bytes).expect("write");
     }
+    // And the first payment sealed again by its payer (a new envelope, the same payment).
+    let resent = wallet(
+        &ana,
+        &[
+            "send",
+            "--resend",
+            &payment_ids[0],
+            "--via",
+            inbox_c2.to_str().expect("utf-8"),
+            "--json",
+        ],
+    );
+    let v: Value = serde_json::from_str(resent.trim()).expect("resend json");
+    assert_eq!(v["payment"], payment_ids[0].as_str());
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::fs::read_dir(&inbox_c2).expect("dir").count() > 0 {
         assert!(Instant::now() < deadline, "inbox not taken");
@@ -346,8 +363,8 @@ async fn mesh_scenario(database_url: Option<String>) {
     assert!(uploaded >= 4, "uploaded {uploaded}");
     let z_log = z.log_text();
     let z_summary = z.stop();
-    assert_eq!(z_summary["injected"], 4, "{z_summary}: {z_log}");
-    assert_eq!(z_summary["uploaded"], 4, "{z_summary}: {z_log}");
+    assert_eq!(z_summary["injected"], 5, "{z_summary}: {z_log}");
+    assert_eq!(z_summary["uploaded"], 5, "{z_summary}: {z_log}");
     let audit = ferry_testkit::assert_audit_clean(&client, &admin).await;
     drop(audit);
     drop(server);
