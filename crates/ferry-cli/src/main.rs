@@ -2,6 +2,7 @@
 
 mod admin_cmd;
 mod demo;
+mod json_log;
 mod mesh_cmd;
 mod mesh_sim;
 mod serve;
@@ -72,13 +73,21 @@ fn main() -> Result<()> {
         Command::Demo(_) => "warn,sqlx=warn",
         _ => "info,sqlx=warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
+    let json = matches!(&cli.command, Command::Mesh { what } if what.log_json());
+    if json {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .event_format(json_log::JsonLines)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match cli.command {
         Command::Demo(args) => one_line_errors(demo::run(args)),
         Command::Serve(args) => serve::serve(args),

@@ -97,6 +97,16 @@ pub struct NodeArgs {
     /// This node's id in hellos (random by default).
     #[arg(long)]
     node_id: Option<u64>,
+    /// Log one JSON object per line on stderr (`ts`, `level`, `target`, `message`, fields).
+    #[arg(long)]
+    log_json: bool,
+}
+
+impl Mesh {
+    /// Whether the command asked for JSON log lines.
+    pub fn log_json(&self) -> bool {
+        matches!(self, Mesh::Node(a) if a.log_json)
+    }
 }
 
 fn secs(flag: &str, v: f64) -> Result<Duration> {

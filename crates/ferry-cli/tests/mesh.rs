@@ -216,7 +216,7 @@ async fn mesh_scenario(database_url: Option<String>) {
     // The mesh: bridges X and Y; relays C (dials both bridges), B (dials C), A (dials B; has
     // the inbox). Payments start at A or B and must cross relays to reach a bridge.
     let log = |n: &str| tmp.path().join(format!("node-{n}.log"));
-    let x = NodeProcess::start(&["--bridge", &url], log("x"));
+    let x = NodeProcess::start(&["--bridge", &url, "--log-json"], log("x"));
     let y = NodeProcess::start(&["--bridge", &url], log("y"));
     let c = NodeProcess::start(
         &["--server", &url, "--peer", &x.addr, "--peer", &y.addr],
@@ -353,6 +353,16 @@ async fn mesh_scenario(database_url: Option<String>) {
 
     for node in [a, b, c] {
         node.stop();
+    }
+    // X logs JSON lines: each parses, and its uploads are there with their outcomes.
+    let x_log = x.log_text();
+    let x_lines: Vec<Value> = x_log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(x_lines.iter().any(|l| l["message"] == "mesh node up"));
+    for l in x_lines.iter().filter(|l| l["message"] == "uploaded") {
+        assert!(l["envelope"].is_string() && l["outcome"].is_string(), "{l}");
     }
     let mut uploaded = 0;
     for bridge in [x, y] {
