@@ -236,7 +236,7 @@ impl Wallet {
             .await?
             .and_then(|t| t.parse::<u64>().ok());
         let mut after = since.map(|t| format!("{t}.{}.0", "0".repeat(2 * TaId::LEN)));
-        let mut latest = since.map(|t| t + RECEIVED_MARGIN_SECS);
+        let mut latest = since.map(|t| t.saturating_add(RECEIVED_MARGIN_SECS));
         let mut new = 0;
         loop {
             let page = client
