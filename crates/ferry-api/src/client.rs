@@ -25,8 +25,8 @@ use crate::{
     CashOutRequest, ClaimItem, ClaimOutcome, ClaimsRequest, ClaimsResponse, CreateAgent,
     DepositIssued, DepositRequest, EnvelopeOutcome, EnvelopesRequest, EnvelopesResponse, ErrorBody,
     ErrorCode, FraudCaseBody, FundRequest, JournalRequest, JournalResponse, OrdersRequest,
-    OrdersResponse, Outcome, PaymentStatusBody, RegisterAccount, RegisterWallet, SignedDocument,
-    SweepResult, UNKNOWN_OUTCOME, WalletRegistered,
+    OrdersResponse, Outcome, PaymentStatusBody, ReceivedPaymentsBody, RegisterAccount,
+    RegisterWallet, SignedDocument, SweepResult, UNKNOWN_OUTCOME, WalletRegistered,
 };
 
 /// How long a connection may take to open, by default.
@@ -439,6 +439,21 @@ impl SettlementClient {
         now: UnixTime,
     ) -> Result<AccountBody, ClientError> {
         let path = format!("/v1/accounts/{account}");
+        self.get(&path, Auth::Account(key, account), now).await
+    }
+
+    /// One page of the payments `account` received (`after`: the previous page's `next`).
+    pub async fn received_payments(
+        &self,
+        key: &SigningKey,
+        account: AccountId,
+        after: Option<&str>,
+        now: UnixTime,
+    ) -> Result<ReceivedPaymentsBody, ClientError> {
+        let path = match after {
+            Some(a) => format!("/v1/accounts/{account}/payments?after={a}"),
+            None => format!("/v1/accounts/{account}/payments"),
+        };
         self.get(&path, Auth::Account(key, account), now).await
     }
 

@@ -82,6 +82,10 @@ pub struct ServeArgs {
     /// Seconds the USSD channel stays locked after three wrong PINs.
     #[arg(long, value_name = "SECS", default_value_t = 1800)]
     ussd_lock_secs: u64,
+    /// Enable the demo mesh routes (`/v1/demo/mesh…`): a small in-process mesh a dashboard
+    /// drives (inject an envelope, run a gossip round, flush the bridges, reset, read it).
+    #[arg(long)]
+    demo: bool,
     /// Give every claim, envelope, journal and order request its own database transaction
     /// instead of settling concurrent ones together (for comparison; slower).
     #[arg(long)]
@@ -134,6 +138,7 @@ fn config(args: &ServeArgs) -> Result<ServeConfig> {
         })
         .collect::<Result<_>>()?;
     c.software_tier = !args.no_software_tier;
+    c.demo = args.demo;
     c.group_commit = !args.no_group_commit;
     c.sweep_every = Duration::from_secs(args.sweep_every.max(1));
     if args.max_connections == 0 || args.max_inflight_mib == 0 {

@@ -12,6 +12,7 @@
 pub mod api;
 pub mod conn;
 pub mod convert;
+pub mod demo;
 pub mod error_map;
 pub mod extract;
 pub mod issuer;

@@ -56,6 +56,8 @@ pub struct ServeConfig {
     pub database_retry: Duration,
     /// The USSD gateway, phone accounts and SMS notices.
     pub ussd: crate::ussd::UssdConfig,
+    /// Enables the demo mesh routes (`/v1/demo/mesh…`).
+    pub demo: bool,
     /// Settle concurrent small requests together in one transaction (on by default).
     pub group_commit: bool,
 }
@@ -98,6 +100,7 @@ impl ServeConfig {
             limits: ServerLimits::default(),
             database_retry: Duration::ZERO,
             ussd: crate::ussd::UssdConfig::default(),
+            demo: false,
             group_commit: true,
         }
     }
@@ -297,6 +300,19 @@ pub async fn start_with_clock(
         clock: clock.clone(),
         certificates: Arc::default(),
         ussd,
+        demo: if config.demo {
+            let params = engine
+                .network_parameters(clock.now())
+                .map_err(|e| ServeError::Io {
+                    path: PathBuf::from("network parameters"),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+            Some(Arc::new(crate::demo::DemoMesh::new(
+                params.unverified().sealing_key_id(),
+            )))
+        } else {
+            None
+        },
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -4,12 +4,14 @@
 //! them, so that an older client keeps working when the server adds a field.
 
 mod accounts;
+mod demo;
 mod operator;
 mod phones;
 mod public;
 mod settlement;
 
 pub use accounts::*;
+pub use demo::*;
 pub use operator::*;
 pub use phones::*;
 pub use public::*;

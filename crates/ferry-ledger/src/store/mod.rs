@@ -39,7 +39,7 @@ mod ussd_sessions;
 pub(crate) use batch::CHUNK;
 pub use batch::LedgerBatch;
 pub use cases::{Case, FraudCase, NewCase};
-pub use debits::{Debit, DebitRecord};
+pub use debits::{Debit, DebitRecord, ReceivedCursor, ReceivedRow};
 pub use deposits::DepositRecord;
 pub use issuer::IssuerBinding;
 pub use journal::{EntryRow, Recorded};

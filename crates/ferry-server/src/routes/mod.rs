@@ -3,6 +3,7 @@
 //! ([`admin`]).
 
 pub mod admin;
+pub mod demo;
 pub mod public;
 pub mod settlement;
 pub mod ussd;
