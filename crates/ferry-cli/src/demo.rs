@@ -20,11 +20,16 @@ use clap::Args;
 use ferry_api::client::SettlementClient;
 use ferry_api::{Outcome, UssdCallbackForm};
 use ferry_link::ble::{self, BleParams};
+use ferry_mesh::node::{Node, NodeConfig, run_contact};
+use ferry_mesh::sim::rng::Rng;
+use ferry_mesh::stamp;
+use ferry_mesh::strategy::Strategy;
+use ferry_proto::envelope::Envelope;
 use ferry_proto::{AccountId, Clock, Currency, Money, SystemClock};
 use ferry_server::serve::{RunningServer, ServeConfig, start};
 use ferry_wallet::secure::SecureWallet;
 use ferry_wallet::store::{Direction, PaymentStatus};
-use ferry_wallet::wallet::{KeyBackend, Wallet, WalletConfig};
+use ferry_wallet::wallet::{KeyBackend, RemoteOptions, Wallet, WalletConfig};
 
 /// `ferry demo` options.
 #[derive(Args, Debug)]
@@ -142,7 +147,7 @@ struct Story {
     started: Instant,
 }
 
-const STEPS: usize = 6;
+const STEPS: usize = 7;
 
 impl Story {
     /// Starts the server and creates everyone: the agent (funded), insurance, three
@@ -254,6 +259,7 @@ impl Story {
 
     async fn tell(&mut self) -> Result<()> {
         self.face_to_face_while_offline().await?;
+        self.through_the_mesh().await?;
         self.feature_phone().await?;
         self.cloned_phone().await?;
         self.merchant_end_of_day().await?;
@@ -294,7 +300,45 @@ impl Story {
         Ok(())
     }
 
-    /// Step 2: the merchant links its phone number; Seu João registers on first dial, is
+    /// Step 2: Bia, in a basement with no signal, pays the shop 10.00 remotely: her wallet
+    /// signs and seals the payment, and the envelope hops phone to phone through a simulated
+    /// crowd (the real relay protocol, spray-and-wait) until a phone that is a bridge uploads
+    /// it; the shop learns of it at its next sync.
+    async fn through_the_mesh(&mut self) -> Result<()> {
+        self.announce(&format!(
+            "A remote payment through a mesh of {MESH_PHONES} phones to a bridge"
+        ));
+        let shop = self
+            .shop
+            .wallet
+            .account_id()
+            .await?
+            .context("the shop is not registered")?;
+        let sent = self
+            .bia
+            .wallet
+            .send_remote(shop, brl(10_00), RemoteOptions::default())
+            .await?;
+        let size = ferry_proto::Message::to_bytes(&sent.envelope).len();
+        let (rounds, contacts, bridge) = carry(&sent.envelope, self.started)?;
+        let outcomes = self.client.envelopes(&[bridge]).await?;
+        ensure!(
+            outcomes.first().map(|o| &o.outcome) == Some(&Outcome::Settled),
+            "the bridge's upload did not settle: {outcomes:?}"
+        );
+        let again = self.client.envelopes(&[sent.envelope.clone()]).await?;
+        ensure!(
+            again.first().map(|o| &o.outcome) == Some(&Outcome::Duplicate),
+            "a second delivery was not a duplicate: {again:?}"
+        );
+        self.done(format!(
+            "a {size}-byte sealed envelope reached a bridge after {rounds} rounds ({contacts} \
+             phone-to-phone contacts); settled once, a second bridge's copy was a duplicate"
+        ));
+        Ok(())
+    }
+
+    /// Step 3: the merchant links its phone number; Seu João registers on first dial, is
     /// cashed in at the agent, and sends 12.00 to the merchant's number over USSD.
     async fn feature_phone(&mut self) -> Result<()> {
         self.announce("A feature phone over USSD, with an SMS notice");
@@ -349,7 +393,7 @@ impl Story {
         Ok(())
     }
 
-    /// Step 3: a copy of Ana's phone (the same secure wallet state) spends the same offline
+    /// Step 4: a copy of Ana's phone (the same secure wallet state) spends the same offline
     /// money again, at Bia; Ana's original pays the shop. At sync the server finds the fork,
     /// revokes the wallet, and pays both receivers (the second from bond, then insurance).
     async fn cloned_phone(&mut self) -> Result<()> {
@@ -411,7 +455,7 @@ impl Story {
         Ok(())
     }
 
-    /// Step 4: the merchant's end of day: one sync claims what it holds and brings every
+    /// Step 5: the merchant's end of day: one sync claims what it holds and brings every
     /// status; the day's takings, by payment.
     async fn merchant_end_of_day(&mut self) -> Result<()> {
         self.announce("The merchant's end of day");
@@ -433,8 +477,8 @@ impl Story {
             .collect();
         let total: i64 = received.iter().map(|p| p.amount.minor()).sum();
         ensure!(
-            total == 130_00,
-            "the shop received {total} in face-to-face payments"
+            total == 130_00 + 10_00,
+            "the shop received {total} in offline payments"
         );
         ensure!(
             received.iter().all(|p| p.status == PaymentStatus::Settled),
@@ -450,11 +494,12 @@ impl Story {
         }
         let online = report.online_balance.unwrap_or(0);
         ensure!(
-            online == 130_00 + 12_00,
+            online == 130_00 + 10_00 + 12_00,
             "the shop's online balance is {online}"
         );
         self.done(format!(
-            "{} face-to-face payments, {} in all, settled; online balance {} (with 12.00 by USSD)",
+            "{} offline payments (face to face and through the mesh), {} in all, settled; \
+             online balance {} (with 12.00 by USSD)",
             received.len(),
             Money::new(total, Currency::BRL),
             Money::new(online, Currency::BRL)
@@ -462,7 +507,7 @@ impl Story {
         Ok(())
     }
 
-    /// Step 5 and 6: everyone syncs twice (the second round brings final statuses), the
+    /// Steps 6 and 7: everyone syncs twice (the second round brings final statuses), the
     /// balances, and the audit. Returns whether the audit is clean.
     async fn finish(&mut self) -> Result<bool> {
         self.announce("Everyone syncs");
@@ -561,6 +606,75 @@ impl Story {
             .map(|m| (m.kind, m.text))
             .collect())
     }
+}
+
+/// Phones in the demo's mesh, of which [`MESH_BRIDGES`] come online.
+const MESH_PHONES: usize = 300;
+const MESH_BRIDGES: usize = 6;
+/// Pairs of phones that meet in one round (people walking past each other).
+const MESH_MEETINGS_PER_ROUND: usize = 40;
+const MESH_MAX_ROUNDS: u64 = 2_000;
+/// Hashcash bits of postage the demo's relays ask for.
+const MESH_STAMP_BITS: u8 = 8;
+
+/// Carries `envelope` from phone 0 through a crowd of [`MESH_PHONES`] relay nodes (random
+/// meetings each round, fixed seed) until a bridge holds it; the rounds and contacts it took,
+/// and the envelope as the bridge holds it.
+fn carry(envelope: &Envelope, started: Instant) -> Result<(u64, u64, Envelope)> {
+    let mut rng = Rng::new(2026);
+    let mut phones: Vec<Node> = (0..MESH_PHONES)
+        .map(|i| {
+            Node::new(NodeConfig {
+                node_id: i as u64 + 1,
+                bridge: i >= MESH_PHONES - MESH_BRIDGES,
+                strategy: Strategy::SprayAndWait { copies: 8 },
+                stamp_bits: MESH_STAMP_BITS,
+                issuer_key: Some(envelope.key_id()),
+                ..NodeConfig::default()
+            })
+        })
+        .collect();
+    let now = SystemClock.now();
+    let stamp = stamp::mint(
+        &envelope.id(),
+        envelope.expires_at(),
+        MESH_STAMP_BITS,
+        0,
+        u64::MAX,
+    )
+    .context("no postage stamp found")?;
+    phones[0]
+        .inject(envelope.clone(), stamp, now)
+        .map_err(|e| anyhow::anyhow!("the first phone refused the envelope: {e}"))?;
+    let mut contacts = 0;
+    for round in 1..=MESH_MAX_ROUNDS {
+        for k in 0..MESH_MEETINGS_PER_ROUND {
+            let a = rng.below(MESH_PHONES as u64) as usize;
+            let b = rng.below(MESH_PHONES as u64) as usize;
+            if a == b {
+                continue;
+            }
+            let (lo, hi) = (a.min(b), a.max(b));
+            let (left, right) = phones.split_at_mut(hi);
+            let salt = round.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ k as u64;
+            if run_contact(&mut left[lo], &mut right[0], salt, now).is_ok() {
+                contacts += 1;
+            }
+        }
+        if let Some(held) = phones[MESH_PHONES - MESH_BRIDGES..]
+            .iter()
+            .find_map(|bridge| bridge.undelivered().next())
+        {
+            return Ok((round, contacts, held.envelope.clone()));
+        }
+        if round % 100 == 0 {
+            println!(
+                "      … round {round}, {contacts} contacts ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    bail!("no bridge received the envelope in {MESH_MAX_ROUNDS} rounds")
 }
 
 /// `payer` pays `payee` `minor` face to face over the BLE link model.
