@@ -17,6 +17,7 @@ mod payments;
 pub mod phones;
 mod settler;
 mod views;
+pub mod vouchers;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -35,6 +35,7 @@ mod rows;
 mod sms;
 mod sql;
 mod ussd_sessions;
+mod vouchers;
 
 pub(crate) use batch::CHUNK;
 pub use batch::LedgerBatch;
@@ -49,6 +50,7 @@ pub use phone::{
 };
 pub use registry::WalletRow;
 pub use sms::{SmsRow, notice_kind};
+pub use vouchers::{MicroDegrees, RedemptionRow, VoucherRow, VoucherState};
 
 pub(crate) use sql::Params;
 
