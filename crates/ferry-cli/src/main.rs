@@ -4,6 +4,7 @@ mod admin_cmd;
 mod serve;
 mod sms_cmd;
 mod ussd_cmd;
+mod voucher_cmd;
 mod wallet_cmd;
 
 use anyhow::Result;

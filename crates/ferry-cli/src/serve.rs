@@ -35,7 +35,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "BRL")]
     currency: String,
     /// A fee in basis points, e.g. `--fee payment=50` (kinds: payment, deposit, withdraw,
-    /// cash_in, cash_out, order). Repeatable.
+    /// cash_in, cash_out, order, voucher_create, voucher_redeem; the voucher fees default to 100
+    /// and 30, the others to 0). Repeatable.
     #[arg(long = "fee", value_name = "KIND=BPS")]
     fees: Vec<String>,
     /// An OEM attestation root (hex Ed25519 key) trusted for hardware wallets. Repeatable.
@@ -85,7 +86,7 @@ pub struct ServeArgs {
 }
 
 fn parse_fees(specs: &[String]) -> Result<FeeSchedule> {
-    let mut fees = FeeSchedule::default();
+    let mut fees = ferry_server::serve::default_fees();
     for spec in specs {
         let (kind, bps) = spec
             .split_once('=')
@@ -102,6 +103,8 @@ fn parse_fees(specs: &[String]) -> Result<FeeSchedule> {
             "cash_in" => &mut fees.cash_in_bps,
             "cash_out" => &mut fees.cash_out_bps,
             "order" => &mut fees.order_bps,
+            "voucher_create" => &mut fees.voucher_create_bps,
+            "voucher_redeem" => &mut fees.voucher_redeem_bps,
             other => bail!("--fee: unknown kind {other:?}"),
         };
         *slot = bps;

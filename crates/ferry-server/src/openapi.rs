@@ -16,7 +16,7 @@ use utoipa::openapi::security::{
 };
 use utoipa::openapi::{Content, HeaderBuilder, Ref, RefOr};
 
-use crate::routes::{admin, public, settlement, ussd, wallets};
+use crate::routes::{admin, public, settlement, ussd, vouchers, wallets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,7 @@ use crate::routes::{admin, public, settlement, ussd, wallets};
         settlement::claims, settlement::journals, settlement::envelopes, settlement::orders, settlement::payment_status,
         admin::cash_in, admin::cash_out, admin::create_agent, admin::fund, admin::sweep, admin::audit, admin::fraud_cases,
         ussd::africastalking_callback, ussd::hubtel_callback, ussd::register_phone, ussd::phone_account, ussd::ussd_cash_out, ussd::link_phone, ussd::sms_outbox,
+        vouchers::create, vouchers::list, vouchers::redeem, vouchers::invalidate, vouchers::block,
     ),
     components(schemas(ferry_api::ErrorBody)),
     modifiers(&Conventions)
@@ -44,6 +45,11 @@ const SIGNED: &[(&str, &str)] = &[
     ("get", "/v1/accounts/{id}"),
     ("get", "/v1/payments/{ta}/{j}"),
     ("post", "/v1/phones/link"),
+    ("post", "/v1/vouchers"),
+    ("get", "/v1/vouchers"),
+    ("post", "/v1/vouchers/redeem"),
+    ("post", "/v1/vouchers/block"),
+    ("post", "/v1/vouchers/{id}/invalidate"),
 ];
 /// Requests signed by the key they register.
 const SIGNED_BY_NEW_KEY: &[(&str, &str)] = &[("post", "/v1/accounts")];

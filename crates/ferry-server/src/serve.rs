@@ -56,6 +56,9 @@ pub struct ServeConfig {
     pub database_retry: Duration,
     /// The USSD gateway, phone accounts and SMS notices.
     pub ussd: crate::ussd::UssdConfig,
+    /// Offline Pix vouchers: brute-force and travel rules, password verifiers. An empty pepper
+    /// is replaced by the data directory's `pin.pepper`.
+    pub vouchers: ferry_ledger::engine::vouchers::VoucherConfig,
 }
 
 /// The server's limits and timeouts (defaults in ARCHITECTURE.md, "Limits and timeouts").
@@ -81,6 +84,16 @@ impl Default for ServerLimits {
     }
 }
 
+/// The default fees: none, except the Pix RFC's voucher fees (1 % at creation, 0.3 % of each
+/// redemption, from the emitter's reserve).
+pub fn default_fees() -> FeeSchedule {
+    FeeSchedule {
+        voucher_create_bps: 100,
+        voucher_redeem_bps: 30,
+        ..FeeSchedule::default()
+    }
+}
+
 impl ServeConfig {
     /// The defaults: `./ferry-data`, 127.0.0.1:8080, SQLite, BRL, no fees, software tier on.
     pub fn new(data_dir: PathBuf) -> Self {
@@ -89,13 +102,14 @@ impl ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: None,
             currency: Currency::BRL,
-            fees: FeeSchedule::default(),
+            fees: default_fees(),
             hardware_roots: Vec::new(),
             software_tier: true,
             sweep_every: Duration::from_secs(60),
             limits: ServerLimits::default(),
             database_retry: Duration::ZERO,
             ussd: crate::ussd::UssdConfig::default(),
+            vouchers: ferry_ledger::engine::vouchers::VoucherConfig::default(),
         }
     }
 
@@ -286,6 +300,13 @@ pub async fn start_with_clock(
         &config.ussd,
         &config.data_dir,
     )?);
+    let vouchers = {
+        let mut vc = config.vouchers.clone();
+        if vc.pepper.is_empty() {
+            vc.pepper = crate::ussd::load_or_create_pepper(&config.data_dir)?;
+        }
+        ferry_ledger::engine::vouchers::Vouchers::new(engine.clone(), vc)
+    };
     let state = AppState {
         engine: engine.clone(),
         metrics: Arc::new(Metrics::new()),
@@ -293,6 +314,7 @@ pub async fn start_with_clock(
         clock: clock.clone(),
         certificates: Arc::default(),
         ussd,
+        vouchers: vouchers.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -314,6 +336,13 @@ pub async fn start_with_clock(
                 tick.tick().await;
                 if let Err(e) = engine.sweep(clock.now()).await {
                     tracing::warn!(error = %e, "fraud sweep failed; will retry");
+                }
+                match vouchers.expire(clock.now()).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(closed = n, "expired vouchers returned to their emitters")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "voucher expiry sweep failed; will retry"),
                 }
             }
         })

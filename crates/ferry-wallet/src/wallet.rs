@@ -225,6 +225,7 @@ pub enum HistoryItem {
 }
 
 mod phone_link;
+mod vouchers;
 
 mod keys {
     pub const SERVER: &str = "server_url";

@@ -8,12 +8,14 @@ mod operator;
 mod phones;
 mod public;
 mod settlement;
+mod vouchers;
 
 pub use accounts::*;
 pub use operator::*;
 pub use phones::*;
 pub use public::*;
 pub use settlement::*;
+pub use vouchers::*;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

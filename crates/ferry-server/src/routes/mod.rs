@@ -6,6 +6,7 @@ pub mod admin;
 pub mod public;
 pub mod settlement;
 pub mod ussd;
+pub mod vouchers;
 pub mod wallets;
 
 use ferry_api::ErrorCode;
