@@ -1,6 +1,7 @@
 //! `ferry`: the command-line entry point.
 
 mod admin_cmd;
+mod fraud_cmd;
 mod serve;
 mod sms_cmd;
 mod ussd_cmd;
@@ -44,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         what: sms_cmd::Sms,
     },
+    /// Risk alerts a running server recorded, with their evidence (operator).
+    Fraud {
+        #[command(subcommand)]
+        what: fraud_cmd::Fraud,
+    },
 }
 
 /// Ends a user-facing command: its error on one line on stderr and exit status 1.
@@ -83,5 +89,6 @@ fn main() -> Result<()> {
             one_line_errors(ussd_cmd::run(args, &mut std::io::stdout()).map(|_| ()))
         }
         Command::Sms { what } => one_line_errors(sms_cmd::run(what, &mut std::io::stdout())),
+        Command::Fraud { what } => one_line_errors(fraud_cmd::run(what, &mut std::io::stdout())),
     }
 }

@@ -962,6 +962,62 @@ fn vouchers_from_the_command_line() {
             &["create", "--amount", "1.00", "--expires", "1h"],
         ),
     );
+    // Five wrong passwords: a security exception, and the operator sees the alert.
+    let out = succeeded(
+        "create",
+        voucher(
+            &ana,
+            "pix offline",
+            &[
+                "create",
+                "--amount",
+                "5.00",
+                "--expires",
+                "1h",
+                "--text-out",
+                path(&txt),
+            ],
+        ),
+    );
+    assert!(out.contains("voucher "), "{out}");
+    let text = std::fs::read_to_string(&txt).expect("voucher text");
+    for _ in 0..4 {
+        user_error(
+            "wrong",
+            voucher(
+                &bia,
+                "guess-guess",
+                &["redeem", "--qr", &text, "--amount", "1.00"],
+            ),
+        );
+    }
+    let line = user_error(
+        "fifth",
+        voucher(
+            &bia,
+            "guess-guess",
+            &["redeem", "--qr", &text, "--amount", "1.00"],
+        ),
+    );
+    assert!(line.contains("security_exception"), "{line}");
+    let alerts = ok(&[
+        "fraud",
+        "alerts",
+        "--json",
+        "--server",
+        &url,
+        "--token-file",
+        path(&token_file),
+    ]);
+    let alerts: Value = serde_json::from_str(&alerts).expect("alerts JSON");
+    let rules: Vec<&str> = alerts["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter_map(|a| a["rule"].as_str())
+        .collect();
+    assert!(rules.contains(&"brute_force"), "{alerts}");
+    assert_eq!(alerts["alerts"][0]["evidence"]["failures"], 5, "{alerts}");
     let audit = ok(&["audit", "--data-dir", path(&data)]);
     let audit: Value = serde_json::from_str(&audit).expect("audit JSON");
     assert_eq!(audit["clean"], true, "{audit}");

@@ -341,6 +341,35 @@ async fn security_exceptions_over_http_invalidate_the_voucher() {
         )
     );
     assert_eq!(w.online(&receiver).await, 0);
+    // The operator sees both alerts, each with its evidence; a filter by account works.
+    let all = w
+        .client()
+        .risk_alerts(&w.server.admin_token, None)
+        .await
+        .expect("alerts");
+    let rules: Vec<&str> = all.alerts.iter().map(|a| a.rule.as_str()).collect();
+    assert_eq!(rules, ["impossible_travel", "brute_force"]);
+    assert_eq!(all.alerts[1].evidence["failures"], 5);
+    let mine = w
+        .client()
+        .risk_alerts(&w.server.admin_token, Some(receiver.id))
+        .await
+        .expect("alerts");
+    assert_eq!(mine.alerts.len(), 1);
+    assert_eq!(mine.alerts[0].account_id, receiver.id.to_hex());
+    assert!(
+        mine.alerts[0].evidence["distance_m"]
+            .as_u64()
+            .expect("distance")
+            > 600_000
+    );
+    // Without the admin token: 401.
+    let e = w
+        .client()
+        .risk_alerts("not-the-token", None)
+        .await
+        .expect_err("unauthorized");
+    assert_eq!(api_code(e).0, 401);
     w.server.assert_audit_clean().await;
 }
 

@@ -48,6 +48,7 @@ fn pw(s: &str) -> VoucherPassword {
 
 struct Setup {
     name: &'static str,
+    engine: ferry_ledger::Engine,
     vouchers: Vouchers,
     store: Store,
     _dir: Option<tempfile::TempDir>,
@@ -61,6 +62,7 @@ async fn setups(config: VoucherConfig) -> Vec<Setup> {
             let kit = Kit::with_fees(store.clone(), fees());
             Setup {
                 name,
+                engine: kit.engine.clone(),
                 vouchers: Vouchers::new(kit.engine.clone(), config.clone()),
                 store,
                 _dir: dir,
@@ -531,6 +533,18 @@ async fn wrong_passwords_invalidate_the_voucher_with_a_security_exception() {
             "{n}"
         );
         assert_eq!(online(&s.store, emitter).await, before + 30_09, "{n}");
+        // The alert names the thief, with the evidence.
+        let alerts = s.engine.risk_alerts(Some(thief), 10).await.expect("alerts");
+        assert_eq!(alerts.len(), 1, "{n}");
+        assert_eq!(
+            (alerts[0].rule.as_str(), alerts[0].action.as_str()),
+            ("brute_force", "blocked"),
+            "{n}"
+        );
+        let evidence: serde_json::Value =
+            serde_json::from_str(&alerts[0].evidence).expect("evidence JSON");
+        assert_eq!(evidence["voucher"], id.to_string(), "{n}");
+        assert_eq!(evidence["failures"], 5, "{n}");
         // Now even the right password finds it invalid.
         let out = s
             .vouchers
@@ -593,6 +607,13 @@ async fn two_redemptions_600_km_apart_within_30_minutes_are_a_security_exception
         );
         // 45.00 and the unused reserve (0.15 − 0.01) went back.
         assert_eq!(view.returned, Some(brl(45_14)), "{n}");
+        let alerts = s.engine.risk_alerts(Some(b), 10).await.expect("alerts");
+        assert_eq!(alerts.len(), 1, "{n}");
+        assert_eq!(alerts[0].rule, "impossible_travel", "{n}");
+        let evidence: serde_json::Value =
+            serde_json::from_str(&alerts[0].evidence).expect("evidence JSON");
+        let d = evidence["distance_m"].as_u64().expect("distance");
+        assert!((660_000..690_000).contains(&d), "{n}: {d}");
         assert_clean(&s).await;
 
         // Without places, or far apart but hours later: no exception.
@@ -745,6 +766,14 @@ async fn a_receiver_with_many_failures_is_refused() {
             RedeemOutcome::SecurityException(SecurityReason::ReceiverFailures),
             "{n}"
         );
+        // Refused again: one alert for the burst, not one per attempt.
+        s.vouchers
+            .redeem(&redeem(&text, "pix offline", r, 1_00), T.plus_secs(61))
+            .await
+            .expect("redeem");
+        let alerts = s.engine.risk_alerts(Some(r), 10).await.expect("alerts");
+        assert_eq!(alerts.len(), 1, "{n}");
+        assert_eq!(alerts[0].rule, "receiver_failures", "{n}");
         // After the window it works; another receiver was never affected.
         assert!(matches!(
             s.vouchers
@@ -800,6 +829,75 @@ async fn twenty_concurrent_redemptions_never_pay_more_than_the_value() {
         // 100.30 − 98.00 − 14 × ⌊700 × 0.003⌋ (2 each) = 2.02.
         assert_eq!(reserve(&s.store, id).await, 2_02, "{n}");
         assert_clean(&s).await;
+    }
+}
+
+#[tokio::test]
+async fn the_velocity_rule_blocks_or_only_alerts() {
+    use ferry_ledger::engine::risk::{RiskAction, VelocityRule};
+    for action in [RiskAction::Block, RiskAction::Alert] {
+        let cfg = VoucherConfig {
+            redeem_velocity: Some(VelocityRule {
+                window_secs: 3600,
+                max_count: 3,
+                max_amount: 1_000_00,
+                action,
+            }),
+            ..config()
+        };
+        for s in setups(cfg).await {
+            let n = s.name;
+            let (_, text, _) = emitter_with_voucher(&s, 100_00).await;
+            let r = AccountId::random();
+            for i in 0..3 {
+                assert!(matches!(
+                    s.vouchers
+                        .redeem(&redeem(&text, "pix offline", r, 1_00), T.plus_secs(i * 60))
+                        .await
+                        .expect("redeem"),
+                    RedeemOutcome::Redeemed { .. }
+                ));
+            }
+            let fourth = s
+                .vouchers
+                .redeem(&redeem(&text, "pix offline", r, 1_00), T.plus_secs(300))
+                .await
+                .expect("redeem");
+            let alerts = s.engine.risk_alerts(Some(r), 10).await.expect("alerts");
+            assert_eq!(alerts.len(), 1, "{n}");
+            assert_eq!(alerts[0].rule, "velocity", "{n}");
+            let evidence: serde_json::Value =
+                serde_json::from_str(&alerts[0].evidence).expect("evidence JSON");
+            assert_eq!(evidence["count_in_window"], 3, "{n}");
+            match action {
+                RiskAction::Block => {
+                    assert_eq!(
+                        fourth,
+                        RedeemOutcome::SecurityException(SecurityReason::Velocity),
+                        "{n}"
+                    );
+                    assert_eq!(alerts[0].action, "blocked", "{n}");
+                    assert_eq!(online(&s.store, r).await, 3_00, "{n}");
+                }
+                RiskAction::Alert => {
+                    assert!(matches!(fourth, RedeemOutcome::Redeemed { .. }), "{n}");
+                    assert_eq!(alerts[0].action, "alert", "{n}");
+                    assert_eq!(online(&s.store, r).await, 4_00, "{n}");
+                }
+            }
+            // Outside the window the count starts again.
+            assert!(matches!(
+                s.vouchers
+                    .redeem(
+                        &redeem(&text, "pix offline", r, 1_00),
+                        T.plus_secs(3 * 3600)
+                    )
+                    .await
+                    .expect("redeem"),
+                RedeemOutcome::Redeemed { .. }
+            ));
+            assert_clean(&s).await;
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use utoipa::openapi::security::{
 };
 use utoipa::openapi::{Content, HeaderBuilder, Ref, RefOr};
 
-use crate::routes::{admin, public, settlement, ussd, vouchers, wallets};
+use crate::routes::{admin, public, risk, settlement, ussd, vouchers, wallets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,7 +30,7 @@ use crate::routes::{admin, public, settlement, ussd, vouchers, wallets};
         settlement::claims, settlement::journals, settlement::envelopes, settlement::orders, settlement::payment_status,
         admin::cash_in, admin::cash_out, admin::create_agent, admin::fund, admin::sweep, admin::audit, admin::fraud_cases,
         ussd::africastalking_callback, ussd::hubtel_callback, ussd::register_phone, ussd::phone_account, ussd::ussd_cash_out, ussd::link_phone, ussd::sms_outbox,
-        vouchers::create, vouchers::list, vouchers::redeem, vouchers::invalidate, vouchers::block,
+        vouchers::create, vouchers::list, vouchers::redeem, vouchers::invalidate, vouchers::block, risk::alerts,
     ),
     components(schemas(ferry_api::ErrorBody)),
     modifiers(&Conventions)

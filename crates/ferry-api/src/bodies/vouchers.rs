@@ -138,6 +138,8 @@ pub enum VoucherReason {
     ImpossibleTravel,
     /// This account failed too many redemptions recently; try again later.
     ReceiverFailures,
+    /// This account redeemed too often or too much in a short time; try again later.
+    Velocity,
 }
 
 /// The answer to `POST /v1/vouchers/redeem`.
@@ -244,6 +246,35 @@ pub struct VoucherBlockBody {
     pub blocked: bool,
     /// The request changed it.
     pub changed: bool,
+}
+
+/// One risk alert: which rule fired on which account, with the evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RiskAlertBody {
+    /// Its number (newest highest).
+    pub id: i64,
+    /// The account the rule fired on (hex).
+    pub account_id: String,
+    /// The channel (`voucher`).
+    pub channel: String,
+    /// The rule: `brute_force`, `impossible_travel`, `receiver_failures` or `velocity`.
+    pub rule: String,
+    /// `alert` (recorded only) or `blocked` (the operation was refused).
+    pub action: String,
+    /// What the user was told.
+    pub message: String,
+    /// What made the rule fire.
+    #[schema(value_type = Object)]
+    pub evidence: serde_json::Value,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+/// The answer to `GET /v1/fraud/alerts`: the newest alerts (at most 1000), newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RiskAlertsBody {
+    /// Newest first.
+    pub alerts: Vec<RiskAlertBody>,
 }
 
 #[cfg(test)]

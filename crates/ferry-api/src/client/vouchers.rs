@@ -4,8 +4,8 @@ use ferry_proto::{AccountId, SigningKey, UnixTime};
 
 use super::{Auth, ClientError, SettlementClient};
 use crate::{
-    CreateVoucherRequest, RedeemVoucherRequest, VoucherBlockBody, VoucherBlockRequest, VoucherBody,
-    VoucherCreated, VoucherListBody, VoucherRedeemResult,
+    CreateVoucherRequest, RedeemVoucherRequest, RiskAlertsBody, VoucherBlockBody,
+    VoucherBlockRequest, VoucherBody, VoucherCreated, VoucherListBody, VoucherRedeemResult,
 };
 
 impl SettlementClient {
@@ -66,6 +66,20 @@ impl SettlementClient {
             now,
         )
         .await
+    }
+
+    /// Admin: the newest risk alerts, of every account or of `account`.
+    pub async fn risk_alerts(
+        &self,
+        admin_token: &str,
+        account: Option<AccountId>,
+    ) -> Result<RiskAlertsBody, ClientError> {
+        let path = match account {
+            Some(a) => format!("/v1/fraud/alerts?account={}", a.to_hex()),
+            None => "/v1/fraud/alerts".to_owned(),
+        };
+        self.get(&path, Auth::Bearer(admin_token), UnixTime(0))
+            .await
     }
 
     /// Blocks (or unblocks) voucher creation on the account.

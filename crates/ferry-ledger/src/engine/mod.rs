@@ -15,6 +15,7 @@ mod journal_sync;
 mod orders;
 mod payments;
 pub mod phones;
+pub mod risk;
 mod settler;
 mod views;
 pub mod vouchers;

@@ -31,6 +31,7 @@ mod journal;
 mod orders;
 mod phone;
 mod registry;
+mod risk;
 mod rows;
 mod sms;
 mod sql;
@@ -49,6 +50,7 @@ pub use phone::{
     decode_pin_hash, encode_pin_hash,
 };
 pub use registry::WalletRow;
+pub use risk::{AlertRow, NewAlert};
 pub use sms::{SmsRow, notice_kind};
 pub use vouchers::{MicroDegrees, RedemptionRow, VoucherRow, VoucherState};
 

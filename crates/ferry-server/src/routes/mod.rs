@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod public;
+pub mod risk;
 pub mod settlement;
 pub mod ussd;
 pub mod vouchers;

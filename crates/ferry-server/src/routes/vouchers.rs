@@ -240,6 +240,10 @@ pub fn redeem_result(outcome: RedeemOutcome, voucher_id: Option<String>) -> Vouc
                     VoucherReason::ReceiverFailures,
                     "security exception: too many failed redemptions from this account; try again later",
                 ),
+                SecurityReason::Velocity => (
+                    VoucherReason::Velocity,
+                    "security exception: more voucher redemptions than usual in a short time; try again later",
+                ),
             };
             r.reason = Some(reason);
             r.message = message.to_owned();

@@ -41,11 +41,12 @@ use ferry_proto::voucher::{
 use ferry_proto::{AccountId, Currency, Hash32, Money, UnixTime};
 use thiserror::Error;
 
+use super::risk::{RiskAction, VelocityRule};
 use super::{Engine, EngineError, push_fee};
 use crate::accounts::LedgerAccount;
 use crate::store::{
-    MicroDegrees, Posted, RedemptionRow, Store, StoreError, VoucherRow, VoucherState, WriteTx,
-    post_in,
+    MicroDegrees, NewAlert, Posted, RedemptionRow, Store, StoreError, VoucherRow, VoucherState,
+    WriteTx, post_in,
 };
 use crate::transfer::{Posting, Transfer};
 
@@ -72,6 +73,8 @@ pub struct VoucherConfig {
     pub receiver_failure_limit: u32,
     /// The window of [`VoucherConfig::receiver_failure_limit`], seconds.
     pub receiver_failure_window_secs: u64,
+    /// Velocity of a receiver's redemptions (count and value per sliding window), if any.
+    pub redeem_velocity: Option<VelocityRule>,
 }
 
 impl std::fmt::Debug for VoucherConfig {
@@ -86,6 +89,7 @@ impl std::fmt::Debug for VoucherConfig {
                 "receiver_failure_window_secs",
                 &self.receiver_failure_window_secs,
             )
+            .field("redeem_velocity", &self.redeem_velocity)
             .finish_non_exhaustive()
     }
 }
@@ -102,6 +106,7 @@ impl Default for VoucherConfig {
             travel_floor_km: 50,
             receiver_failure_limit: 20,
             receiver_failure_window_secs: 600,
+            redeem_velocity: None,
         }
     }
 }
@@ -181,6 +186,9 @@ pub enum SecurityReason {
     ImpossibleTravel,
     /// This receiver failed too many attempts recently; its redemptions are refused for a while.
     ReceiverFailures,
+    /// This receiver redeemed too often or too much within the velocity window (the rule's
+    /// action is `block`); the voucher stays valid.
+    Velocity,
 }
 
 /// What a redemption did.
@@ -521,6 +529,24 @@ impl Vouchers {
             .await?
             >= u64::from(self.config.receiver_failure_limit.max(1))
         {
+            let evidence = serde_json::json!({
+                "failures_at_least": self.config.receiver_failure_limit,
+                "window_secs": self.config.receiver_failure_window_secs,
+            });
+            self.store()
+                .record_risk_alert(
+                    &NewAlert {
+                        account: req.receiver,
+                        channel: "voucher",
+                        rule: "receiver_failures",
+                        action: "blocked",
+                        message: "too many failed voucher redemptions; redemptions refused for a while",
+                        evidence: &evidence.to_string(),
+                    },
+                    since,
+                    now,
+                )
+                .await?;
             return Ok(RedeemOutcome::SecurityException(
                 SecurityReason::ReceiverFailures,
             ));
@@ -619,6 +645,24 @@ impl Vouchers {
             let outcome = if failures >= max {
                 self.close(&mut tx, &row, Close::Invalidated("brute_force"), now)
                     .await?;
+                let evidence = serde_json::json!({
+                    "voucher": row.id.to_string(),
+                    "emitter": row.emitter.to_string(),
+                    "failures": failures,
+                    "last": kind,
+                });
+                tx.insert_risk_alert(
+                    &NewAlert {
+                        account: req.receiver,
+                        channel: "voucher",
+                        rule: "brute_force",
+                        action: "blocked",
+                        message: "too many wrong passwords: the voucher is invalidated",
+                        evidence: &evidence.to_string(),
+                    },
+                    now,
+                )
+                .await?;
                 RedeemOutcome::SecurityException(SecurityReason::BruteForce)
             } else {
                 tx.set_voucher_failures(id, failures).await?;
@@ -642,7 +686,7 @@ impl Vouchers {
             if let Some((p, at)) = row.last_place {
                 seen.push((p, at.secs()));
             }
-            if seen.iter().any(|(p, at)| {
+            if let Some((p, at)) = seen.iter().find(|(p, at)| {
                 impossible(
                     *p,
                     *at,
@@ -654,6 +698,26 @@ impl Vouchers {
             }) {
                 self.close(&mut tx, &row, Close::Invalidated("impossible_travel"), now)
                     .await?;
+                let evidence = serde_json::json!({
+                    "voucher": row.id.to_string(),
+                    "emitter": row.emitter.to_string(),
+                    "from": {"lat_micro": p.lat, "lon_micro": p.lon, "at": at},
+                    "to": {"lat_micro": here.lat, "lon_micro": here.lon, "at": t},
+                    "distance_m": distance_m(*p, here),
+                    "max_speed_kmh": self.config.max_speed_kmh,
+                });
+                tx.insert_risk_alert(
+                    &NewAlert {
+                        account: req.receiver,
+                        channel: "voucher",
+                        rule: "impossible_travel",
+                        action: "blocked",
+                        message: "the voucher was used too far away too recently: it is invalidated",
+                        evidence: &evidence.to_string(),
+                    },
+                    now,
+                )
+                .await?;
                 tx.commit().await.map_err(StoreError::from)?;
                 return Ok(RedeemOutcome::SecurityException(
                     SecurityReason::ImpossibleTravel,
@@ -665,6 +729,37 @@ impl Vouchers {
             return Ok(RedeemOutcome::AmountExceedsVoucher {
                 remaining: self.money(row.remaining),
             });
+        }
+        if let Some(rule) = self.config.redeem_velocity {
+            let since = now.minus_secs(rule.window_secs);
+            let (count, total) = tx.redemptions_since(req.receiver, since).await?;
+            if rule.exceeded(count, total, amount) {
+                let evidence = serde_json::json!({
+                    "voucher": row.id.to_string(),
+                    "window_secs": rule.window_secs,
+                    "count_in_window": count,
+                    "total_in_window": total,
+                    "amount": amount,
+                    "max_count": rule.max_count,
+                    "max_amount": rule.max_amount,
+                });
+                tx.insert_risk_alert(
+                    &NewAlert {
+                        account: req.receiver,
+                        channel: "voucher",
+                        rule: "velocity",
+                        action: rule.action.as_str(),
+                        message: "more voucher redemptions than usual in a short time",
+                        evidence: &evidence.to_string(),
+                    },
+                    now,
+                )
+                .await?;
+                if rule.action == RiskAction::Block {
+                    tx.commit().await.map_err(StoreError::from)?;
+                    return Ok(RedeemOutcome::SecurityException(SecurityReason::Velocity));
+                }
+            }
         }
         let mut postings = vec![
             Posting::debit(LedgerAccount::Voucher(id), debit),
