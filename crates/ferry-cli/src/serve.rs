@@ -39,6 +39,11 @@ pub struct ServeArgs {
     /// and 30, the others to 0). Repeatable.
     #[arg(long = "fee", value_name = "KIND=BPS")]
     fees: Vec<String>,
+    /// Risk rules for every channel (TOML: wallet caps, velocity, geo-velocity, brute force);
+    /// presets in crates/ferry-server/risk/ (upi-lite, digital-euro, e-cny-anonymous), each in
+    /// its own currency (give --currency to match).
+    #[arg(long, value_name = "FILE")]
+    risk: Option<std::path::PathBuf>,
     /// An OEM attestation root (hex Ed25519 key) trusted for hardware wallets. Repeatable.
     #[arg(long = "oem-root", value_name = "HEX")]
     oem_roots: Vec<String>,
@@ -120,6 +125,12 @@ fn config(args: &ServeArgs) -> Result<ServeConfig> {
         .ok()
         .with_context(|| format!("--currency {}: not an ISO 4217 code", args.currency))?;
     c.fees = parse_fees(&args.fees)?;
+    if let Some(path) = &args.risk {
+        let file = ferry_server::risk::RiskFile::load(path)
+            .with_context(|| format!("--risk {}", path.display()))?;
+        file.apply(&mut c)
+            .with_context(|| format!("--risk {}", path.display()))?;
+    }
     c.hardware_roots = args
         .oem_roots
         .iter()

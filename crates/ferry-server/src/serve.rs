@@ -59,6 +59,8 @@ pub struct ServeConfig {
     /// Offline Pix vouchers: brute-force and travel rules, password verifiers. An empty pepper
     /// is replaced by the data directory's `pin.pepper`.
     pub vouchers: ferry_ledger::engine::vouchers::VoucherConfig,
+    /// Offline caps of software-tier wallets from a risk file (`--risk`); the defaults without.
+    pub wallet_caps: Option<crate::risk::WalletCaps>,
 }
 
 /// The server's limits and timeouts (defaults in ARCHITECTURE.md, "Limits and timeouts").
@@ -110,6 +112,7 @@ impl ServeConfig {
             database_retry: Duration::ZERO,
             ussd: crate::ussd::UssdConfig::default(),
             vouchers: ferry_ledger::engine::vouchers::VoucherConfig::default(),
+            wallet_caps: None,
         }
     }
 
@@ -128,7 +131,14 @@ impl ServeConfig {
             registration: RegistrationPolicy {
                 client_cert_validity_secs: 2 * 365 * 86_400,
                 ta_cert_validity_secs: 90 * 86_400,
-                software_limits: limits(500_00, 100_00, 50, 7),
+                software_limits: self.wallet_caps.map_or(limits(500_00, 100_00, 50, 7), |w| {
+                    limits(
+                        w.max_balance,
+                        w.max_payment,
+                        w.max_payments_between_syncs,
+                        w.max_offline_days,
+                    )
+                }),
                 hardware_limits: limits(5_000_00, 1_000_00, 200, 14),
                 attestation_roots: AttestationRoots {
                     hardware: self.hardware_roots.clone(),
