@@ -16,6 +16,7 @@ mod orders;
 mod payments;
 pub mod phones;
 pub mod risk;
+pub mod risk_eval;
 mod settler;
 mod views;
 pub mod vouchers;
