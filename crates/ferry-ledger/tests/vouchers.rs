@@ -832,6 +832,103 @@ async fn twenty_concurrent_redemptions_never_pay_more_than_the_value() {
     }
 }
 
+/// Failing payloads that share the emitter (many receivers guessing at one emitter's vouchers)
+/// or a voucher-id prefix (ids being enumerated) raise one alert each, with the evidence.
+#[tokio::test]
+async fn failures_sharing_an_emitter_or_an_id_prefix_raise_alerts() {
+    let cfg = VoucherConfig {
+        shared_failure_limit: 6,
+        ..config()
+    };
+    for s in setups(cfg.clone()).await {
+        let n = s.name;
+        let emitter = AccountId::random();
+        fund(&s.store, emitter, 1_000_00).await;
+        let mut texts = Vec::new();
+        for _ in 0..3 {
+            let v = s
+                .vouchers
+                .create(
+                    emitter,
+                    brl(10_00),
+                    T.plus_secs(HOUR),
+                    &pw("pix offline"),
+                    None,
+                    T,
+                )
+                .await
+                .expect("create");
+            texts.push(v.sealed.to_text());
+        }
+        // Two wrong passwords on each of three vouchers, each by another receiver: no voucher
+        // reaches its limit, no receiver its own.
+        for t in &texts {
+            for _ in 0..2 {
+                let out = s
+                    .vouchers
+                    .redeem(
+                        &redeem(t, "guess-guess", AccountId::random(), 1_00),
+                        T.plus_secs(5),
+                    )
+                    .await
+                    .expect("redeem");
+                assert!(matches!(
+                    out,
+                    RedeemOutcome::InvalidVoucher(InvalidReason::WrongPassword { .. })
+                ));
+            }
+        }
+        let alerts = s
+            .engine
+            .risk_alerts(Some(emitter), 10)
+            .await
+            .expect("alerts");
+        assert_eq!(alerts.len(), 1, "{n}: {alerts:?}");
+        assert_eq!(alerts[0].rule, "emitter_failures", "{n}");
+        assert_eq!(alerts[0].action, "alert", "{n}");
+        let evidence: serde_json::Value =
+            serde_json::from_str(&alerts[0].evidence).expect("evidence JSON");
+        assert_eq!(evidence["failures_in_window"], 6, "{n}");
+
+        // Six unknown ids that share their first 8 hex digits, from six receivers.
+        let mut last = None;
+        for i in 0..6u8 {
+            let mut raw = ferry_proto::random_bytes::<16>();
+            raw[..4].copy_from_slice(&[0xab, 0xcd, 0xef, 0x01]);
+            raw[6] = (raw[6] & 0x0f) | 0x40;
+            raw[8] = (raw[8] & 0x3f) | 0x80;
+            let payload = VoucherPayload {
+                id: VoucherId(raw),
+                created_at: T,
+                expires_at: T.plus_secs(HOUR),
+                emitter,
+                initial_amount: brl(1_00 + i64::from(i)),
+            };
+            let text = SealedVoucher::seal(&payload, "pix offline")
+                .expect("seal")
+                .to_text();
+            let r = AccountId::random();
+            assert_eq!(
+                s.vouchers
+                    .redeem(&redeem(&text, "pix offline", r, 1_00), T.plus_secs(10))
+                    .await
+                    .expect("redeem"),
+                RedeemOutcome::InvalidVoucher(InvalidReason::Unknown),
+                "{n}"
+            );
+            last = Some(r);
+        }
+        let last = last.expect("a receiver");
+        let alerts = s.engine.risk_alerts(Some(last), 10).await.expect("alerts");
+        assert_eq!(alerts.len(), 1, "{n}: {alerts:?}");
+        assert_eq!(alerts[0].rule, "id_prefix_failures", "{n}");
+        let evidence: serde_json::Value =
+            serde_json::from_str(&alerts[0].evidence).expect("evidence JSON");
+        assert_eq!(evidence["id_prefix"], "abcdef01", "{n}");
+        assert_clean(&s).await;
+    }
+}
+
 #[tokio::test]
 async fn the_velocity_rule_blocks_or_only_alerts() {
     use ferry_ledger::engine::risk::{RiskAction, VelocityRule};

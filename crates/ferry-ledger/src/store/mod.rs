@@ -52,7 +52,9 @@ pub use phone::{
 pub use registry::WalletRow;
 pub use risk::{AlertRow, NewAlert};
 pub use sms::{SmsRow, notice_kind};
-pub use vouchers::{MicroDegrees, RedemptionRow, VoucherRow, VoucherState};
+pub use vouchers::{
+    MicroDegrees, RedemptionRow, VoucherFailure, VoucherRow, VoucherState, id_prefix,
+};
 
 pub(crate) use sql::Params;
 

@@ -208,7 +208,59 @@ fn lon(p: Option<MicroDegrees>) -> Option<i64> {
     p.map(|p| i64::from(p.lon))
 }
 
+/// A failed redemption attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoucherFailure<'a> {
+    /// The voucher attacked, when it exists here.
+    pub voucher: Option<VoucherId>,
+    /// The voucher id presented (known or not), when the text had one.
+    pub presented: Option<VoucherId>,
+    /// The attacked voucher's emitter, when it exists here.
+    pub emitter: Option<AccountId>,
+    /// Who asked.
+    pub receiver: AccountId,
+    /// `malformed`, `unknown`, `wrong_password` or `mismatch`.
+    pub kind: &'a str,
+}
+
+/// The first 8 hex digits of a voucher id: what the id-prefix rule groups by.
+pub fn id_prefix(id: VoucherId) -> String {
+    id.to_string()[..8].to_owned()
+}
+
 impl Store {
+    /// Failed attempts at or after `since` on vouchers of `emitter`.
+    pub async fn voucher_failures_of_emitter_since(
+        &self,
+        emitter: AccountId,
+        since: UnixTime,
+    ) -> Result<u64, StoreError> {
+        let n: i64 =
+            sqlx::query("SELECT COUNT(*) FROM voucher_failures WHERE emitter = $1 AND at >= $2")
+                .bind(emitter.as_bytes().to_vec())
+                .bind(secs(since))
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Failed attempts at or after `since` presenting ids that start with `prefix`.
+    pub async fn voucher_failures_with_prefix_since(
+        &self,
+        prefix: &str,
+        since: UnixTime,
+    ) -> Result<u64, StoreError> {
+        let n: i64 =
+            sqlx::query("SELECT COUNT(*) FROM voucher_failures WHERE id_prefix = $1 AND at >= $2")
+                .bind(prefix.to_owned())
+                .bind(secs(since))
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// The voucher `id`, if it exists.
     pub async fn voucher(&self, id: VoucherId) -> Result<Option<VoucherRow>, StoreError> {
         let sql = format!("SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE id = $1");
@@ -347,14 +399,11 @@ impl Store {
     /// Records a failed attempt in its own transaction.
     pub async fn record_voucher_failure(
         &self,
-        voucher: Option<VoucherId>,
-        receiver: AccountId,
-        kind: &str,
+        failure: &VoucherFailure<'_>,
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        tx.insert_voucher_failure(voucher, receiver, kind, now)
-            .await?;
+        tx.insert_voucher_failure(failure, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -526,18 +575,19 @@ impl WriteTx {
     /// Records a failed redemption attempt.
     pub async fn insert_voucher_failure(
         &mut self,
-        voucher: Option<VoucherId>,
-        receiver: AccountId,
-        kind: &str,
+        f: &VoucherFailure<'_>,
         now: UnixTime,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO voucher_failures (voucher_id, receiver, kind, at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO voucher_failures (voucher_id, receiver, kind, at, emitter, id_prefix)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(voucher.map(|v| v.as_bytes().to_vec()))
-        .bind(receiver.as_bytes().to_vec())
-        .bind(kind.to_owned())
+        .bind(f.voucher.map(|v| v.as_bytes().to_vec()))
+        .bind(f.receiver.as_bytes().to_vec())
+        .bind(f.kind.to_owned())
         .bind(secs(now))
+        .bind(f.emitter.map(|e| e.as_bytes().to_vec()))
+        .bind(f.presented.map(id_prefix))
         .execute(&mut **self)
         .await?;
         Ok(())

@@ -45,8 +45,8 @@ use super::risk::{RiskAction, VelocityRule};
 use super::{Engine, EngineError, push_fee};
 use crate::accounts::LedgerAccount;
 use crate::store::{
-    MicroDegrees, NewAlert, Posted, RedemptionRow, Store, StoreError, VoucherRow, VoucherState,
-    WriteTx, post_in,
+    MicroDegrees, NewAlert, Posted, RedemptionRow, Store, StoreError, VoucherFailure, VoucherRow,
+    VoucherState, WriteTx, id_prefix, post_in,
 };
 use crate::transfer::{Posting, Transfer};
 
@@ -75,6 +75,9 @@ pub struct VoucherConfig {
     pub receiver_failure_window_secs: u64,
     /// Velocity of a receiver's redemptions (count and value per sliding window), if any.
     pub redeem_velocity: Option<VelocityRule>,
+    /// Failed attempts within the receiver window sharing an emitter or a voucher-id prefix
+    /// that raise an alert (alert only).
+    pub shared_failure_limit: u32,
 }
 
 impl std::fmt::Debug for VoucherConfig {
@@ -90,6 +93,7 @@ impl std::fmt::Debug for VoucherConfig {
                 &self.receiver_failure_window_secs,
             )
             .field("redeem_velocity", &self.redeem_velocity)
+            .field("shared_failure_limit", &self.shared_failure_limit)
             .finish_non_exhaustive()
     }
 }
@@ -107,6 +111,7 @@ impl Default for VoucherConfig {
             receiver_failure_limit: 20,
             receiver_failure_window_secs: 600,
             redeem_velocity: None,
+            shared_failure_limit: 20,
         }
     }
 }
@@ -552,9 +557,14 @@ impl Vouchers {
             ));
         }
         let Ok(sealed) = SealedVoucher::from_text(req.text.trim()) else {
-            self.store()
-                .record_voucher_failure(None, req.receiver, "malformed", now)
-                .await?;
+            let failure = VoucherFailure {
+                voucher: None,
+                presented: None,
+                emitter: None,
+                receiver: req.receiver,
+                kind: "malformed",
+            };
+            self.store().record_voucher_failure(&failure, now).await?;
             return Ok(RedeemOutcome::InvalidVoucher(InvalidReason::Malformed));
         };
         let id = sealed.id();
@@ -563,9 +573,15 @@ impl Vouchers {
             return self.answered(&done).await;
         }
         let Some(row) = self.store().voucher(id).await? else {
-            self.store()
-                .record_voucher_failure(None, req.receiver, "unknown", now)
-                .await?;
+            let failure = VoucherFailure {
+                voucher: None,
+                presented: Some(id),
+                emitter: None,
+                receiver: req.receiver,
+                kind: "unknown",
+            };
+            self.store().record_voucher_failure(&failure, now).await?;
+            self.shared_failure_alerts(&failure, now).await?;
             return Ok(RedeemOutcome::InvalidVoucher(InvalidReason::Unknown));
         };
         if let Some(reason) = closed_reason(&row, now) {
@@ -601,7 +617,25 @@ impl Vouchers {
             return Err(corrupt("stored voucher verifier"));
         }
         let wrong_password = matches!(opened, Opened::WrongPassword);
-        retry(|| self.redeem_locked(req, id, &key, wrong_password, matches, fee, debit, now)).await
+        let outcome =
+            retry(|| self.redeem_locked(req, id, &key, wrong_password, matches, fee, debit, now))
+                .await?;
+        if matches!(
+            outcome,
+            RedeemOutcome::InvalidVoucher(
+                InvalidReason::WrongPassword { .. } | InvalidReason::Mismatch
+            ) | RedeemOutcome::SecurityException(SecurityReason::BruteForce)
+        ) {
+            let failure = VoucherFailure {
+                voucher: Some(id),
+                presented: Some(id),
+                emitter: Some(row.emitter),
+                receiver: req.receiver,
+                kind: "wrong_password",
+            };
+            self.shared_failure_alerts(&failure, now).await?;
+        }
+        Ok(outcome)
     }
 
     /// The transaction of a redemption, once the password was checked.
@@ -639,8 +673,14 @@ impl Vouchers {
             } else {
                 "mismatch"
             };
-            tx.insert_voucher_failure(Some(id), req.receiver, kind, now)
-                .await?;
+            let failure = VoucherFailure {
+                voucher: Some(id),
+                presented: Some(id),
+                emitter: Some(row.emitter),
+                receiver: req.receiver,
+                kind,
+            };
+            tx.insert_voucher_failure(&failure, now).await?;
             let max = self.config.max_password_failures.max(1);
             let outcome = if failures >= max {
                 self.close(&mut tx, &row, Close::Invalidated("brute_force"), now)
@@ -802,6 +842,81 @@ impl Vouchers {
             remaining: self.money(remaining),
             duplicate: false,
         })
+    }
+
+    /// The brute-force rules over failing payloads that share a field other than the receiver:
+    /// the emitter of the vouchers attacked (many receivers guessing at one emitter's vouchers)
+    /// and the first 8 hex digits of the ids presented (someone enumerating ids). Each records
+    /// one alert per burst once `shared_failure_limit` failures fall in the window; they refuse
+    /// nothing (no one voucher or receiver is to blame), the per-voucher and per-receiver rules
+    /// do.
+    async fn shared_failure_alerts(
+        &self,
+        f: &VoucherFailure<'_>,
+        now: UnixTime,
+    ) -> Result<(), VoucherError> {
+        let window = self.config.receiver_failure_window_secs;
+        let since = now.minus_secs(window);
+        let limit = u64::from(self.config.shared_failure_limit.max(1));
+        if let Some(emitter) = f.emitter {
+            let n = self
+                .store()
+                .voucher_failures_of_emitter_since(emitter, since)
+                .await?;
+            if n >= limit {
+                let evidence = serde_json::json!({
+                    "emitter": emitter.to_string(),
+                    "failures_in_window": n,
+                    "window_secs": window,
+                    "last_voucher": f.voucher.map(|v| v.to_string()),
+                    "last_receiver": f.receiver.to_string(),
+                });
+                self.store()
+                    .record_risk_alert(
+                        &NewAlert {
+                            account: emitter,
+                            channel: "voucher",
+                            rule: "emitter_failures",
+                            action: "alert",
+                            message: "many failed attempts on this account's vouchers; consider invalidating them",
+                            evidence: &evidence.to_string(),
+                        },
+                        since,
+                        now,
+                    )
+                    .await?;
+            }
+        }
+        if let Some(presented) = f.presented {
+            let prefix = id_prefix(presented);
+            let n = self
+                .store()
+                .voucher_failures_with_prefix_since(&prefix, since)
+                .await?;
+            if n >= limit {
+                let evidence = serde_json::json!({
+                    "id_prefix": prefix,
+                    "failures_in_window": n,
+                    "window_secs": window,
+                    "last_receiver": f.receiver.to_string(),
+                });
+                self.store()
+                    .record_risk_alert(
+                        &NewAlert {
+                            account: f.receiver,
+                            channel: "voucher",
+                            rule: "id_prefix_failures",
+                            action: "alert",
+                            message: "many failed attempts on voucher ids that share a prefix",
+                            evidence: &evidence.to_string(),
+                        },
+                        since,
+                        now,
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// The answer to a redemption recorded before.
