@@ -748,8 +748,8 @@ fn a_wallet_links_a_phone_number_and_a_feature_phone_pays_it() {
         "40.00",
         "--server",
         &url,
-        "--token",
-        agent_token.trim(),
+        // `--token=…`: a token may start with `-`, which clap would take for a flag.
+        &format!("--token={}", agent_token.trim()),
     ]);
     let out = dial(caio, &format!("1*{phone}*25*4826*1"));
     // The screen wraps at the phone's width.
@@ -820,8 +820,8 @@ fn vouchers_from_the_command_line() {
         "200.00",
         "--server",
         &url,
-        "--token",
-        agent_token.trim(),
+        // `--token=…`: a token may start with `-`, which clap would take for a flag.
+        &format!("--token={}", agent_token.trim()),
     ]);
     let png = tmp.path().join("voucher.png");
     let txt = tmp.path().join("voucher.txt");

@@ -929,6 +929,60 @@ async fn failures_sharing_an_emitter_or_an_id_prefix_raise_alerts() {
     }
 }
 
+/// With `block_after_alert_secs`, a receiver a rule blocked (here: brute force) is refused on
+/// every voucher until the time has passed.
+#[tokio::test]
+async fn a_blocking_alert_blocks_the_receiver_for_a_while() {
+    let cfg = VoucherConfig {
+        block_after_alert_secs: HOUR,
+        ..config()
+    };
+    for s in setups(cfg.clone()).await {
+        let n = s.name;
+        let (_, text, _) = emitter_with_voucher(&s, 10_00).await;
+        let (_, other, _) = emitter_with_voucher(&s, 10_00).await;
+        let thief = AccountId::random();
+        for _ in 0..5 {
+            s.vouchers
+                .redeem(&redeem(&text, "guess-guess", thief, 1_00), T.plus_secs(1))
+                .await
+                .expect("redeem");
+        }
+        // Another voucher, with its right password: refused for the hour.
+        assert_eq!(
+            s.vouchers
+                .redeem(&redeem(&other, "pix offline", thief, 1_00), T.plus_secs(60))
+                .await
+                .expect("redeem"),
+            RedeemOutcome::SecurityException(SecurityReason::AccountBlocked),
+            "{n}"
+        );
+        assert_eq!(online(&s.store, thief).await, 0, "{n}");
+        // Somebody else is not affected; after the hour the thief is not either.
+        assert!(matches!(
+            s.vouchers
+                .redeem(
+                    &redeem(&other, "pix offline", AccountId::random(), 1_00),
+                    T.plus_secs(60)
+                )
+                .await
+                .expect("redeem"),
+            RedeemOutcome::Redeemed { .. }
+        ));
+        assert!(matches!(
+            s.vouchers
+                .redeem(
+                    &redeem(&other, "pix offline", thief, 1_00),
+                    T.plus_secs(HOUR + 2)
+                )
+                .await
+                .expect("redeem"),
+            RedeemOutcome::Redeemed { .. }
+        ));
+        assert_clean(&s).await;
+    }
+}
+
 #[tokio::test]
 async fn the_velocity_rule_blocks_or_only_alerts() {
     use ferry_ledger::engine::risk::{RiskAction, VelocityRule};

@@ -73,6 +73,9 @@ pub struct BruteForce {
     pub receiver_failure_limit: u32,
     /// ... within this window, seconds.
     pub receiver_failure_window_secs: u64,
+    /// After a rule blocked a receiver, refuse its redemptions this long (seconds; 0: no).
+    #[serde(default)]
+    pub block_after_alert_secs: u64,
 }
 
 /// Velocity per account per sliding window.
@@ -185,6 +188,7 @@ impl RiskFile {
             v.max_password_failures = b.max_password_failures;
             v.receiver_failure_limit = b.receiver_failure_limit;
             v.receiver_failure_window_secs = b.receiver_failure_window_secs;
+            v.block_after_alert_secs = b.block_after_alert_secs;
         }
         if let Some(r) = self.velocity {
             v.redeem_velocity = Some(VelocityRule {

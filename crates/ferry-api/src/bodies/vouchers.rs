@@ -140,6 +140,8 @@ pub enum VoucherReason {
     ReceiverFailures,
     /// This account redeemed too often or too much in a short time; try again later.
     Velocity,
+    /// A security rule blocked this account's redemptions for a while.
+    AccountBlocked,
 }
 
 /// The answer to `POST /v1/vouchers/redeem`.

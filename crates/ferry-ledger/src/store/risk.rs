@@ -119,6 +119,30 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Whether a rule refused an operation of `account` on `channel` at or after `since` (an
+    /// alert with action `blocked` of a rule that blames the account: brute force, impossible
+    /// travel, velocity).
+    pub async fn blocking_alert_since(
+        &self,
+        account: AccountId,
+        channel: &str,
+        since: UnixTime,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "SELECT 1 FROM risk_alerts WHERE account_id = $1 AND channel = $2 AND action = 'blocked'
+             AND rule IN ('brute_force', 'impossible_travel', 'velocity') AND created_at >= $3
+             LIMIT 1",
+        )
+        .bind(account.as_bytes().to_vec())
+        .bind(channel.to_owned())
+        .bind(secs(since))
+        .fetch_optional(self.pool())
+        .await?
+        .is_some())
+    }
+}
+
 impl WriteTx {
     /// Records an alert in this transaction.
     pub async fn insert_risk_alert(

@@ -240,6 +240,10 @@ pub fn redeem_result(outcome: RedeemOutcome, voucher_id: Option<String>) -> Vouc
                     VoucherReason::ReceiverFailures,
                     "security exception: too many failed redemptions from this account; try again later",
                 ),
+                SecurityReason::AccountBlocked => (
+                    VoucherReason::AccountBlocked,
+                    "security exception: a security rule blocked voucher redemptions on this account for a while",
+                ),
                 SecurityReason::Velocity => (
                     VoucherReason::Velocity,
                     "security exception: more voucher redemptions than usual in a short time; try again later",

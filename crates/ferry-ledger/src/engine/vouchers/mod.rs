@@ -78,6 +78,9 @@ pub struct VoucherConfig {
     /// Failed attempts within the receiver window sharing an emitter or a voucher-id prefix
     /// that raise an alert (alert only).
     pub shared_failure_limit: u32,
+    /// After a `blocked` alert on a receiver (brute force, impossible travel, velocity), refuse
+    /// its voucher redemptions for this long, seconds; 0 (the default) blocks nothing more.
+    pub block_after_alert_secs: u64,
 }
 
 impl std::fmt::Debug for VoucherConfig {
@@ -94,6 +97,7 @@ impl std::fmt::Debug for VoucherConfig {
             )
             .field("redeem_velocity", &self.redeem_velocity)
             .field("shared_failure_limit", &self.shared_failure_limit)
+            .field("block_after_alert_secs", &self.block_after_alert_secs)
             .finish_non_exhaustive()
     }
 }
@@ -112,6 +116,7 @@ impl Default for VoucherConfig {
             receiver_failure_window_secs: 600,
             redeem_velocity: None,
             shared_failure_limit: 20,
+            block_after_alert_secs: 0,
         }
     }
 }
@@ -194,6 +199,9 @@ pub enum SecurityReason {
     /// This receiver redeemed too often or too much within the velocity window (the rule's
     /// action is `block`); the voucher stays valid.
     Velocity,
+    /// A rule blocked this receiver recently (`block_after_alert_secs`); redemptions are
+    /// refused until then.
+    AccountBlocked,
 }
 
 /// What a redemption did.
@@ -555,6 +563,18 @@ impl Vouchers {
             return Ok(RedeemOutcome::SecurityException(
                 SecurityReason::ReceiverFailures,
             ));
+        }
+        if self.config.block_after_alert_secs > 0 {
+            let since = now.minus_secs(self.config.block_after_alert_secs);
+            if self
+                .store()
+                .blocking_alert_since(req.receiver, "voucher", since)
+                .await?
+            {
+                return Ok(RedeemOutcome::SecurityException(
+                    SecurityReason::AccountBlocked,
+                ));
+            }
         }
         let Ok(sealed) = SealedVoucher::from_text(req.text.trim()) else {
             let failure = VoucherFailure {
