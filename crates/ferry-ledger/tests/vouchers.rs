@@ -271,6 +271,33 @@ async fn a_retried_request_is_answered_again_and_moves_nothing() {
             "{n}: {again:?}"
         );
         assert_eq!(online(&s.store, r).await, 10_00, "{n}");
+        // Even after the receiver is refused for its failures, the retry gets its answer.
+        for _ in 0..20 {
+            s.vouchers
+                .redeem(&redeem("FV1:NOPE", "pix offline", r, 1_00), T.plus_secs(3))
+                .await
+                .expect("redeem");
+        }
+        assert_eq!(
+            s.vouchers
+                .redeem(&redeem(&text, "pix offline", r, 1_00), T.plus_secs(4))
+                .await
+                .expect("refused"),
+            RedeemOutcome::SecurityException(SecurityReason::ReceiverFailures),
+            "{n}"
+        );
+        let again = s.vouchers.redeem(&req, T.plus_secs(5)).await.expect("3");
+        assert!(
+            matches!(
+                again,
+                RedeemOutcome::Redeemed {
+                    duplicate: true,
+                    ..
+                }
+            ),
+            "{n}: {again:?}"
+        );
+        assert_eq!(online(&s.store, r).await, 10_00, "{n}");
         assert_clean(&s).await;
     }
 }

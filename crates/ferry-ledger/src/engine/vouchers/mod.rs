@@ -535,6 +535,14 @@ impl Vouchers {
             .minor()
             .checked_add(fee)
             .ok_or(VoucherError::InvalidAmount(self.currency()))?;
+        // A retried request gets its first answer before any rule looks at it.
+        let parsed = SealedVoucher::from_text(req.text.trim()).ok();
+        if let Some(s) = &parsed {
+            let key = redemption_key(s.id(), req.receiver, &req.request_id);
+            if let Some(done) = self.store().voucher_redemption(&key).await? {
+                return self.answered(&done).await;
+            }
+        }
         let since = now.minus_secs(self.config.receiver_failure_window_secs);
         if self
             .store()
@@ -576,7 +584,7 @@ impl Vouchers {
                 ));
             }
         }
-        let Ok(sealed) = SealedVoucher::from_text(req.text.trim()) else {
+        let Some(sealed) = parsed else {
             let failure = VoucherFailure {
                 voucher: None,
                 presented: None,
@@ -589,9 +597,6 @@ impl Vouchers {
         };
         let id = sealed.id();
         let key = redemption_key(id, req.receiver, &req.request_id);
-        if let Some(done) = self.store().voucher_redemption(&key).await? {
-            return self.answered(&done).await;
-        }
         let Some(row) = self.store().voucher(id).await? else {
             let failure = VoucherFailure {
                 voucher: None,
