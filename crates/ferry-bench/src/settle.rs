@@ -112,6 +112,10 @@ pub struct SettleArgs {
     /// Claims or sealed envelopes.
     #[arg(long, value_enum, default_value_t = Mode::Claims)]
     mode: Mode,
+    /// Run the in-process server with one transaction per request (`ferry serve
+    /// --no-group-commit`), to compare with group commit.
+    #[arg(long, conflicts_with = "url")]
+    no_group_commit: bool,
     /// Print one JSON object instead of a summary.
     #[arg(long)]
     json: bool,
@@ -244,6 +248,7 @@ impl Target {
         let dir = tempfile::tempdir().context("creating a temporary directory")?;
         let mut config = ServeConfig::new(dir.path().to_owned());
         config.listen = ([127, 0, 0, 1], 0).into();
+        config.group_commit = !args.no_group_commit;
         let mut schema = None;
         if let Some(url) = &args.database_url {
             let name = format!("ferry_bench_{}", AccountId::random().to_hex());
@@ -701,6 +706,10 @@ fn measure(rt: &tokio::runtime::Runtime, target: &Target, args: &SettleArgs) -> 
         batches.len()
     );
     let cpu_started = process_cpu_seconds();
+    let grouped_before = target
+        .server
+        .as_ref()
+        .map(|s| s.engine.group_commit_stats());
     let duration = args.duration.map(Duration::from_secs_f64);
     let Posted {
         mut tally,
@@ -724,6 +733,17 @@ fn measure(rt: &tokio::runtime::Runtime, target: &Target, args: &SettleArgs) -> 
         (true, Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
+    // Requests per transaction (in process only: a server at --url keeps its engine).
+    let grouping = match (grouped_before, target.server.as_ref()) {
+        (Some(before), Some(server)) => {
+            let after = server.engine.group_commit_stats();
+            Some((
+                after.transactions - before.transactions,
+                after.requests - before.requests,
+            ))
+        }
+        _ => None,
+    };
     let audit = rt
         .block_on(target.client.audit(&target.admin_token))
         .context("fetching the audit")?;
@@ -734,6 +754,7 @@ fn measure(rt: &tokio::runtime::Runtime, target: &Target, args: &SettleArgs) -> 
     let round = |x: f64, places: i32| (x * 10f64.powi(places)).round() / 10f64.powi(places);
     Ok(json!({
         "mode": args.mode.name(),
+        "group_commit": target.server.as_ref().map(|s| s.engine.config().group_commit),
         "database": target.database,
         "payments": args.payments,
         "wallets": wallets,
@@ -759,6 +780,10 @@ fn measure(rt: &tokio::runtime::Runtime, target: &Target, args: &SettleArgs) -> 
         "cpu_us_per_settled": cpu_seconds
             .filter(|_| tally.settled > 0)
             .map(|c| round(c * 1e6 / tally.settled as f64, 1)),
+        "transactions": grouping.map(|(t, _)| t),
+        "requests_per_transaction": grouping
+            .filter(|(t, _)| *t > 0)
+            .map(|(t, r)| round(r as f64 / t as f64, 2)),
         "ratio": round(ratio, 3),
         "target_ratio": goal.map(|(r, _)| r),
         "target_p99_ms": goal.and_then(|(_, p)| p),
@@ -816,6 +841,12 @@ fn print_summary(r: &Value) {
         n("ed25519_verify_per_sec"),
         n("ratio"),
     );
+    if let Some(per) = r["requests_per_transaction"].as_f64() {
+        println!(
+            "group commit: {} transactions, {per:.2} requests per transaction",
+            r["transactions"]
+        );
+    }
     if let (Some(cores), Some(per)) = (
         r["cpu_busy_cores"].as_f64(),
         r["cpu_us_per_settled"].as_f64(),
@@ -934,6 +965,9 @@ mod tests {
         assert_eq!(report["posted"], 40, "{report}");
         assert_eq!(report["settled"], 40, "{report}");
         assert_eq!(report["requests"], 40, "{report}");
+        assert_eq!(report["group_commit"], true, "{report}");
+        let transactions = report["transactions"].as_u64().expect("in process");
+        assert!((1..=40).contains(&transactions), "{report}");
         assert_eq!(report["ran_out"], true);
         assert_eq!(report["target_ratio"], 0.25);
         assert_eq!(report["audit_clean"], true);

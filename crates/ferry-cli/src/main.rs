@@ -1,6 +1,7 @@
 //! `ferry`: the command-line entry point.
 
 mod admin_cmd;
+mod demo;
 mod fraud_cmd;
 mod serve;
 mod sms_cmd;
@@ -21,6 +22,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// See Ferry work: a real server, a market town's people, payments offline, over USSD, a
+    /// caught double spend, the audit; then the server keeps running (--exit to stop).
+    Demo(demo::DemoArgs),
     /// Run the settlement server (embedded SQLite in ./ferry-data unless --database-url).
     Serve(serve::ServeArgs),
     /// Check that the ledger balances: every currency sums to zero, no float is negative
@@ -62,14 +66,21 @@ fn one_line_errors(result: Result<()>) -> Result<()> {
 }
 
 fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // The demo tells its own story; its server logs only what went wrong.
+    let default_filter = match cli.command {
+        Command::Demo(_) => "warn,sqlx=warn",
+        _ => "info,sqlx=warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    match cli.command {
+        Command::Demo(args) => one_line_errors(demo::run(args)),
         Command::Serve(args) => serve::serve(args),
         Command::Audit(storage) => {
             if serve::audit(storage)? {

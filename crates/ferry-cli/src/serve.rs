@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// Seconds the USSD channel stays locked after three wrong PINs.
     #[arg(long, value_name = "SECS", default_value_t = 1800)]
     ussd_lock_secs: u64,
+    /// Give every claim, envelope, journal and order request its own database transaction
+    /// instead of settling concurrent ones together (for comparison; slower).
+    #[arg(long)]
+    no_group_commit: bool,
 }
 
 fn parse_fees(specs: &[String]) -> Result<FeeSchedule> {
@@ -144,6 +148,7 @@ fn config(args: &ServeArgs) -> Result<ServeConfig> {
         })
         .collect::<Result<_>>()?;
     c.software_tier = !args.no_software_tier;
+    c.group_commit = !args.no_group_commit;
     c.sweep_every = Duration::from_secs(args.sweep_every.max(1));
     if args.max_connections == 0 || args.max_inflight_mib == 0 {
         bail!("--max-connections and --max-inflight-mib must be at least 1");

@@ -62,6 +62,15 @@ enum WalletCommand {
         /// e.g. 20.00
         amount: String,
     },
+    /// Move AMOUNT from the online balance into the holder's penalty bond, which covers losses
+    /// from this holder's compromised wallets before the insurance fund (needs the server).
+    Bond {
+        /// e.g. 50.00
+        amount: String,
+        /// Idempotency key: the same reference again posts nothing more (default: a new one).
+        #[arg(long)]
+        reference: Option<String>,
+    },
     /// Offline balance, payments held, online balance at the last sync.
     Balance,
     /// Create a payment request and show it as a QR code and as text.
@@ -232,6 +241,28 @@ async fn dispatch(args: WalletArgs, out: &mut dyn Write) -> Result<()> {
                 "withdrew {amount}; offline balance {balance}\n\
                  the server credits it online at this wallet's next sync"
             )?;
+            Ok(())
+        }
+        WalletCommand::Bond { amount, reference } => {
+            let amount = parse_amount(&amount, currency(&wallet)?)?;
+            let reference = match reference {
+                Some(r) => r,
+                None => format!("bond-{}", SystemClock.now().secs()),
+            };
+            match wallet
+                .post_bond(amount, &reference)
+                .await
+                .map_err(wallet_error)?
+            {
+                ferry_api::Outcome::Settled => {
+                    writeln!(out, "bonded {amount} (reference {reference})")?
+                }
+                ferry_api::Outcome::Duplicate => writeln!(
+                    out,
+                    "reference {reference} was already posted: nothing more moved"
+                )?,
+                other => anyhow::bail!("the server did not post the bond: {other}"),
+            }
             Ok(())
         }
         WalletCommand::Balance => balance(&wallet, out).await,

@@ -351,13 +351,21 @@ fn a_newcomer_pays_offline_and_everything_settles() {
     let cashed = succeeded(
         "cash in",
         Command::new(FERRY)
-            .args(["agent", "cash-in", &ana_id, "100.00", "--server", &url])
+            .args(["agent", "cash-in", &ana_id, "120.00", "--server", &url])
             .env("FERRY_AGENT_TOKEN", agent_token)
             .env("RUST_LOG", "warn")
             .output()
             .expect("run ferry"),
     );
-    assert!(cashed.starts_with("settled: 100.00 BRL"), "{cashed}");
+    assert!(cashed.starts_with("settled: 120.00 BRL"), "{cashed}");
+    // A bond of 20.00 of the 120.00 online, posted once however often it is sent; then
+    // deposit what is left.
+    let bonded = wallet_ok(&ana, &["bond", "20.00", "--reference", "b-1"]);
+    assert!(bonded.starts_with("bonded 20.00 BRL"), "{bonded}");
+    let again = wallet_ok(&ana, &["bond", "20.00", "--reference", "b-1"]);
+    assert!(again.contains("already posted"), "{again}");
+    let e = user_error("bond over balance", wallet(&ana, &["bond", "190.00"]));
+    assert!(e.contains("insufficient_funds"), "{e}");
     let deposited = wallet_ok(&ana, &["deposit", "100.00"]);
     assert!(
         deposited.contains("offline balance 100.00 BRL"),

@@ -24,6 +24,10 @@ pub fn engine_error(e: EngineError) -> ApiError {
             tracing::error!(error = %e, "cannot sign a document the server built: check the configuration");
             ApiError::internal()
         }
+        EngineError::Stopped => {
+            tracing::warn!("settlement committer stopped before answering (shutting down)");
+            ApiError::unavailable()
+        }
     }
 }
 
@@ -116,6 +120,9 @@ pub fn agent_error(e: AgentError) -> ApiError {
         A::WrongAgent => ApiError::forbidden(msg),
         A::Stale => ApiError::unprocessable(ErrorCode::Stale, msg).with_field("consent"),
         A::NotFundable => ApiError::invalid_field("account", msg),
+        A::OverBalanceLimit { .. } => {
+            ApiError::unprocessable(ErrorCode::OverBalanceLimit, msg).with_field("amount")
+        }
         A::Engine(e) => engine_error(e),
     }
 }

@@ -61,6 +61,8 @@ pub struct ServeConfig {
     pub vouchers: ferry_ledger::engine::vouchers::VoucherConfig,
     /// Offline caps of software-tier wallets from a risk file (`--risk`); the defaults without.
     pub wallet_caps: Option<crate::risk::WalletCaps>,
+    /// Settle concurrent small requests together in one transaction (on by default).
+    pub group_commit: bool,
 }
 
 /// The server's limits and timeouts (defaults in ARCHITECTURE.md, "Limits and timeouts").
@@ -113,6 +115,7 @@ impl ServeConfig {
             ussd: crate::ussd::UssdConfig::default(),
             vouchers: ferry_ledger::engine::vouchers::VoucherConfig::default(),
             wallet_caps: None,
+            group_commit: true,
         }
     }
 
@@ -153,6 +156,7 @@ impl ServeConfig {
             order_max_skew_secs: ferry_proto::order::DEFAULT_MAX_SKEW_SECS,
             sync_grace_secs: 2 * 86_400,
             params_validity_secs: 86_400,
+            group_commit: self.group_commit,
         }
     }
 }

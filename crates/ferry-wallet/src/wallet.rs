@@ -224,6 +224,7 @@ pub enum HistoryItem {
     Movement(Movement),
 }
 
+mod bond;
 mod phone_link;
 mod vouchers;
 

@@ -10,9 +10,10 @@ use ferry_proto::UnixTime;
 use ferry_proto::envelope::{Envelope, EnvelopeError, EnvelopeId};
 use ferry_proto::sealed::{OpenError, SealedContent, open_with};
 
+use super::group::{Settled, Work};
 use super::payments::{CheckedPayment, PaymentSubmission};
 use super::settler::Settler;
-use super::{Engine, EngineError, retry_transient};
+use super::{Engine, EngineError};
 use crate::kinds::SealedKind;
 use ferry_proto::outcome::{Outcome, Reason};
 
@@ -28,7 +29,8 @@ pub struct EnvelopeOutcome {
 }
 
 /// An envelope after the work that needs no database.
-enum Opened {
+#[derive(Clone)]
+pub(crate) enum Opened {
     Known,
     Failed(Reason),
     Payment(Box<Result<CheckedPayment, Reason>>),
@@ -61,7 +63,8 @@ impl Engine {
         }
     }
 
-    /// Ingests a batch of envelopes: one outcome each, in order, in one transaction.
+    /// Ingests a batch of envelopes: one outcome each, in order, atomically (in one
+    /// transaction, which concurrent requests may share: see `group`).
     pub async fn ingest_envelopes(
         &self,
         envelopes: Vec<Envelope>,
@@ -86,13 +89,13 @@ impl Engine {
                 }
             })
             .await?;
-        retry_transient(|| async {
-            let mut s = Settler::begin(&self.inner, now).await?;
-            let out = s.ingest(&ids, &opened).await?;
-            s.commit().await?;
-            Ok(out)
-        })
-        .await
+        match self
+            .settle_grouped(Work::Envelopes { ids, opened }, now)
+            .await?
+        {
+            Settled::Envelopes(outcomes) => Ok(outcomes),
+            other => Err(other.mismatch()),
+        }
     }
 
     async fn known_envelopes(
@@ -104,7 +107,9 @@ impl Engine {
 }
 
 impl Settler<'_> {
-    async fn ingest(
+    /// Settles opened envelopes and records the ids of those that settled, were duplicates or
+    /// are pending.
+    pub(crate) async fn ingest(
         &mut self,
         ids: &[EnvelopeId],
         opened: &[Opened],
@@ -180,7 +185,7 @@ impl Settler<'_> {
         let Some(cert) = self.inner.verified_cert(ta_cert) else {
             return Ok(Outcome::Invalid(Reason::BadCertificate));
         };
-        let report = self.sync(ta_cert, &cert, entries, &[]).await?;
+        let report = self.sync(ta_cert, &cert, entries, None, &[]).await?;
         Ok(match report.stopped {
             Some((_, r @ (Reason::JournalGap | Reason::MissingCollectedPayment))) => {
                 Outcome::Rejected(r)

@@ -12,9 +12,10 @@ use ferry_proto::{
 
 use ferry_proto::outcome::{Outcome, Reason};
 
+use super::group::{JournalWork, Settled, Work};
 use super::payments::{CheckedPayment, PaymentSubmission};
 use super::settler::{Debit, EntryRow, Recorded, Settler};
-use super::{Engine, EngineError, fee, retry_transient};
+use super::{Engine, EngineError, fee};
 use crate::accounts::LedgerAccount;
 use crate::kinds::{CaseKind, DebitKind, DebitState, DepositState};
 use crate::transfer::{Posting, Transfer};
@@ -53,7 +54,8 @@ pub struct SyncReport {
 }
 
 impl Engine {
-    /// Verifies and applies a journal upload in one transaction.
+    /// Verifies and applies a journal upload atomically (in one transaction, which concurrent
+    /// requests may share: see `group`).
     pub async fn sync_journal(
         &self,
         upload: JournalUpload,
@@ -66,17 +68,17 @@ impl Engine {
             return Ok(Err(Reason::CurrencyMismatch));
         }
         let collected = self.check_payments(upload.collected.clone()).await?;
-        let report = retry_transient(|| async {
-            let mut s = Settler::begin(&self.inner, now).await?;
-            let mut report = s
-                .sync(&upload.ta_cert, &cert, &upload.entries, &collected)
-                .await?;
-            let cases = s.commit().await?;
-            report.fraud_case = cases.first().copied();
-            Ok(report)
-        })
-        .await?;
-        Ok(Ok(report))
+        let signed_by_wallet = signatures(self, &upload.entries, &cert).await?;
+        let work = Work::Journal(Box::new(JournalWork {
+            upload,
+            cert,
+            signed_by_wallet,
+            collected,
+        }));
+        match self.settle_grouped(work, now).await? {
+            Settled::Journal(report) => Ok(Ok(*report)),
+            other => Err(other.mismatch()),
+        }
     }
 
     /// A renewed certificate for an honest wallet after a sync: same key and account, limits of
@@ -124,6 +126,19 @@ impl Engine {
     }
 }
 
+/// Whether each entry's signature verifies under the wallet's key, on every core for long
+/// uploads, before any transaction.
+async fn signatures(
+    engine: &Engine,
+    entries: &[SignedEntry],
+    cert: &TaCertBody,
+) -> Result<Vec<bool>, EngineError> {
+    let key = cert.ta_key;
+    engine
+        .parallel_map(entries.to_vec(), move |_, e| e.verify(&key).is_ok())
+        .await
+}
+
 impl Settler<'_> {
     async fn load_point(&mut self, ta: TaId) -> Result<ChainPoint, EngineError> {
         Ok(self.tx.chain_point(ta, self.now).await?)
@@ -134,11 +149,15 @@ impl Settler<'_> {
     }
 
     /// Replays `entries` from the server's copy of the wallet's journal.
+    ///
+    /// `signed_by_wallet[i]` says whether entry `i`'s signature verified under the wallet's key
+    /// (checked before the transaction, see [`signatures`]); `None` checks them here.
     pub(crate) async fn sync(
         &mut self,
         ta_cert: &TaCertificate,
         cert: &TaCertBody,
         entries: &[SignedEntry],
+        signed_by_wallet: Option<&[bool]>,
         collected: &[Result<CheckedPayment, Reason>],
     ) -> Result<SyncReport, EngineError> {
         let ta = cert.ta_id();
@@ -146,12 +165,17 @@ impl Settler<'_> {
         let mut point = start;
         let mut outcomes = Vec::new();
         let mut stopped = None;
-        for signed in entries {
+        for (i, signed) in entries.iter().enumerate() {
             let j = signed.unverified().j;
-            let Ok(entry) = signed.verify(&cert.ta_key) else {
+            let verified = match signed_by_wallet {
+                Some(checked) => checked.get(i).copied().unwrap_or(false),
+                None => signed.verify(&cert.ta_key).is_ok(),
+            };
+            if !verified {
                 stopped = Some((j, Reason::BadSignature));
                 break;
-            };
+            }
+            let entry = signed.unverified();
             if j < point.next_j {
                 match self.stored_entry(ta, j).await? {
                     Some(s) if s.to_bytes() == signed.to_bytes() => {

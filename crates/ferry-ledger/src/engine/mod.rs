@@ -11,6 +11,7 @@
 mod agents;
 mod deposits;
 mod envelopes;
+mod group;
 mod journal_sync;
 mod orders;
 mod payments;
@@ -42,6 +43,7 @@ pub use agents::{AgentError, CashOut};
 pub use deposits::DepositError;
 pub use envelopes::EnvelopeOutcome;
 pub use ferry_proto::outcome::{Outcome, Reason};
+pub use group::GroupCommitStats;
 pub use journal_sync::{JournalUpload, SyncReport};
 pub use payments::PaymentSubmission;
 pub use phones::{PhoneBackend, PhoneConfig, PhoneError};
@@ -64,6 +66,9 @@ pub struct EngineConfig {
     pub sync_grace_secs: u64,
     /// How long signed network parameters are valid.
     pub params_validity_secs: u64,
+    /// Settle concurrent small requests together in one transaction (see `group`); off, each
+    /// request has its own transaction.
+    pub group_commit: bool,
 }
 
 /// An operation failed as a whole (nothing changed). Item-level failures are [`Outcome`]s.
@@ -82,6 +87,10 @@ pub enum EngineError {
     /// means the server's configuration (limits, validity periods) is inconsistent.
     #[error("cannot sign a document the server built: {0}")]
     Signing(ferry_proto::DecodeError),
+    /// The engine's committer stopped before answering (the runtime is shutting down); the
+    /// work may or may not have been committed, and a retry is safe.
+    #[error("the settlement committer stopped before answering")]
+    Stopped,
 }
 
 /// Most items (payments, envelopes, orders, journal entries) one request may carry.
@@ -99,6 +108,8 @@ struct Inner {
     config: EngineConfig,
     /// TA certificates whose issuer signature verified, by hash of their bytes.
     cert_cache: Mutex<HashMap<Hash32, ferry_proto::cert::TaCertBody>>,
+    /// The queue to the group committers.
+    group: group::GroupCommit,
 }
 
 /// The settlement engine. Cheap to clone; share one per process.
@@ -133,6 +144,7 @@ impl Engine {
                 issuers,
                 config,
                 cert_cache: Mutex::new(HashMap::new()),
+                group: group::GroupCommit::default(),
             }),
         }
     }
@@ -235,7 +247,11 @@ impl Engine {
 
     /// Runs `f` over `items` on every core (signature checks and envelope opening dominate
     /// large batches), keeping the order. Small batches run inline.
-    async fn parallel_map<T, R, F>(&self, items: Vec<T>, f: F) -> Result<Vec<R>, EngineError>
+    pub(crate) async fn parallel_map<T, R, F>(
+        &self,
+        items: Vec<T>,
+        f: F,
+    ) -> Result<Vec<R>, EngineError>
     where
         T: Send + 'static,
         R: Send + 'static,

@@ -5,30 +5,26 @@ use ferry_proto::UnixTime;
 use ferry_proto::order::{FreshnessError, OrderError, SignedOrder, check_freshness, verify_order};
 use ferry_proto::verify::verify_client_cert;
 
+use super::group::{Settled, Work};
 use super::settler::Settler;
-use super::{Engine, EngineError, fee, push_fee, retry_transient};
+use super::{Engine, EngineError, fee, push_fee};
 use crate::accounts::LedgerAccount;
 use crate::store::StoreError;
 use crate::transfer::{Posting, Transfer};
 use ferry_proto::outcome::{Outcome, Reason};
 
 impl Engine {
-    /// Settles a batch of deferred orders, one outcome each, in one transaction.
+    /// Settles a batch of deferred orders, one outcome each, atomically (in one transaction,
+    /// which concurrent requests may share: see `group`).
     pub async fn submit_orders(
         &self,
         orders: Vec<SignedOrder>,
         now: UnixTime,
     ) -> Result<Vec<Outcome>, EngineError> {
-        retry_transient(|| async {
-            let mut s = Settler::begin(&self.inner, now).await?;
-            let mut out = Vec::with_capacity(orders.len());
-            for o in &orders {
-                out.push(s.settle_order(o).await?);
-            }
-            s.commit().await?;
-            Ok(out)
-        })
-        .await
+        match self.settle_grouped(Work::Orders(orders), now).await? {
+            Settled::Orders(outcomes) => Ok(outcomes),
+            other => Err(other.mismatch()),
+        }
     }
 }
 

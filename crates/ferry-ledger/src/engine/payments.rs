@@ -10,8 +10,9 @@ use ferry_proto::{
 
 use ferry_proto::outcome::{Outcome, Reason};
 
+use super::group::{Settled, Work};
 use super::settler::{Debit, EntryRow, Recorded, Settler};
-use super::{Engine, EngineError, retry_transient};
+use super::{Engine, EngineError};
 use crate::accounts::LedgerAccount;
 use crate::kinds::{DebitKind, DebitState};
 
@@ -78,20 +79,18 @@ impl Engine {
             .await
     }
 
-    /// OPS Claim: settles a batch of payments, one outcome per item, in one transaction.
+    /// OPS Claim: settles a batch of payments, one outcome per item, atomically (in one
+    /// transaction, which concurrent requests may share: see `group`).
     pub async fn claim(
         &self,
         subs: Vec<PaymentSubmission>,
         now: UnixTime,
     ) -> Result<Vec<Outcome>, EngineError> {
         let checked = self.check_payments(subs).await?;
-        retry_transient(|| async {
-            let mut s = Settler::begin(&self.inner, now).await?;
-            let outcomes = s.settle_payments(&checked, None).await?;
-            s.commit().await?;
-            Ok(outcomes)
-        })
-        .await
+        match self.settle_grouped(Work::Claims(checked), now).await? {
+            Settled::Claims(outcomes) => Ok(outcomes),
+            other => Err(other.mismatch()),
+        }
     }
 }
 

@@ -135,6 +135,7 @@ pub mod kit {
 
     pub fn config(fees: FeeSchedule, software_root: &SigningKey) -> EngineConfig {
         EngineConfig {
+            group_commit: true,
             currency: Currency::BRL,
             fees,
             registration: RegistrationPolicy {

@@ -1,0 +1,58 @@
+//! `ferry demo --exit` as a process: the whole story on a real server, exit status 0, every
+//! step reported, the data directory left behind audits clean with `ferry audit`, and a second
+//! run on the same (now non-empty) directory is refused without touching it.
+
+use std::process::Command;
+
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+
+fn demo(dir: &std::path::Path) -> std::process::Output {
+    Command::new(FERRY)
+        .args(["demo", "--exit", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run ferry demo")
+}
+
+#[test]
+fn the_demo_tells_the_whole_story_and_its_ledger_audits_clean() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("demo");
+    let out = demo(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {}: {stdout}{stderr}",
+        out.status
+    );
+    for step in 1..=6 {
+        assert!(
+            stdout.contains(&format!("[{step}/6]")),
+            "step {step}: {stdout}"
+        );
+    }
+    assert_eq!(stdout.matches("      ok (").count(), 6, "{stdout}");
+    for expected in [
+        "server stopped: nobody can reach it",
+        "Sent 12.00 BRL",
+        "fraud case 1 opened",
+        "online balance 142.00 BRL",
+        "audit: clean",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?}: {stdout}");
+    }
+    // The server's data, reopened by another process, balances.
+    ferry_testkit::process::cli_audit(FERRY, &dir.join("server"), None);
+    // The wallets are there for `ferry wallet --wallet DIR/wallets/NAME`.
+    for name in ["Ana", "Bia", "Mercado", "Ana-clone"] {
+        assert!(dir.join("wallets").join(name).is_dir(), "{name}");
+    }
+
+    let again = demo(&dir);
+    assert_eq!(again.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("is not empty"), "{err}");
+    ferry_testkit::process::cli_audit(FERRY, &dir.join("server"), None);
+}
