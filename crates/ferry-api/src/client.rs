@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 mod phones;
+mod vouchers;
 pub use phones::{FORM_CONTENT_TYPE, encode_ussd_form};
 
 use crate::auth::{FERRY_ACCOUNT, FERRY_KEY, key_header_value, sign_request};

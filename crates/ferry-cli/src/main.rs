@@ -2,12 +2,14 @@
 
 mod admin_cmd;
 mod demo;
+mod fraud_cmd;
 mod json_log;
 mod mesh_cmd;
 mod mesh_sim;
 mod serve;
 mod sms_cmd;
 mod ussd_cmd;
+mod voucher_cmd;
 mod wallet_cmd;
 
 use anyhow::Result;
@@ -54,6 +56,11 @@ enum Command {
     Mesh {
         #[command(subcommand)]
         what: mesh_cmd::Mesh,
+    },
+    /// Risk alerts a running server recorded, with their evidence (operator).
+    Fraud {
+        #[command(subcommand)]
+        what: fraud_cmd::Fraud,
     },
 }
 
@@ -110,5 +117,6 @@ fn main() -> Result<()> {
         }
         Command::Sms { what } => one_line_errors(sms_cmd::run(what, &mut std::io::stdout())),
         Command::Mesh { what } => one_line_errors(mesh_cmd::run(what, &mut std::io::stdout())),
+        Command::Fraud { what } => one_line_errors(fraud_cmd::run(what, &mut std::io::stdout())),
     }
 }

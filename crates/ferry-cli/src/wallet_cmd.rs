@@ -108,6 +108,9 @@ enum WalletCommand {
         #[arg(long)]
         code: Option<String>,
     },
+    /// Offline Pix vouchers: create, redeem, list, invalidate, block, unblock.
+    #[command(subcommand)]
+    Voucher(crate::voucher_cmd::VoucherCommand),
 }
 
 /// `ferry wallet new`.
@@ -318,6 +321,7 @@ async fn dispatch(args: WalletArgs, out: &mut dyn Write) -> Result<()> {
         WalletCommand::LinkPhone { phone, code } => {
             crate::ussd_cmd::link_phone(&wallet, &phone, code.as_deref(), out).await
         }
+        WalletCommand::Voucher(cmd) => crate::voucher_cmd::run(&wallet, cmd, out).await,
     }
 }
 
@@ -330,7 +334,7 @@ fn pin_from_env() -> Option<Zeroizing<String>> {
 }
 
 /// A library error as one line; the messages already say what to do next.
-fn wallet_error(e: WalletError) -> anyhow::Error {
+pub(crate) fn wallet_error(e: WalletError) -> anyhow::Error {
     match e {
         WalletError::Server(ClientError::Transport(_)) => {
             anyhow!("{e} (is the server up? if it moved: `ferry wallet sync --server URL`)")
@@ -345,7 +349,7 @@ async fn open(dir: &Path) -> Result<Wallet> {
         .map_err(wallet_error)
 }
 
-fn currency(wallet: &Wallet) -> Result<Currency> {
+pub(crate) fn currency(wallet: &Wallet) -> Result<Currency> {
     wallet
         .secure()
         .status()

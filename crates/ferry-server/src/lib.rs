@@ -18,6 +18,7 @@ pub mod extract;
 pub mod issuer;
 pub mod metrics;
 pub mod openapi;
+pub mod risk;
 pub mod router;
 pub mod routes;
 pub mod serve;

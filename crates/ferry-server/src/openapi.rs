@@ -16,7 +16,7 @@ use utoipa::openapi::security::{
 };
 use utoipa::openapi::{Content, HeaderBuilder, Ref, RefOr};
 
-use crate::routes::{admin, demo, public, settlement, ussd, wallets};
+use crate::routes::{admin, demo, public, risk, settlement, ussd, vouchers, wallets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,7 @@ use crate::routes::{admin, demo, public, settlement, ussd, wallets};
         admin::cash_in, admin::cash_out, admin::create_agent, admin::fund, admin::sweep, admin::audit, admin::fraud_cases,
         demo::state, demo::inject, demo::round, demo::flush, demo::reset,
         ussd::africastalking_callback, ussd::hubtel_callback, ussd::register_phone, ussd::phone_account, ussd::ussd_cash_out, ussd::link_phone, ussd::sms_outbox,
+        vouchers::create, vouchers::list, vouchers::redeem, vouchers::invalidate, vouchers::block, risk::alerts,
     ),
     components(schemas(ferry_api::ErrorBody)),
     modifiers(&Conventions)
@@ -46,6 +47,11 @@ const SIGNED: &[(&str, &str)] = &[
     ("get", "/v1/accounts/{id}/payments"),
     ("get", "/v1/payments/{ta}/{j}"),
     ("post", "/v1/phones/link"),
+    ("post", "/v1/vouchers"),
+    ("get", "/v1/vouchers"),
+    ("post", "/v1/vouchers/redeem"),
+    ("post", "/v1/vouchers/block"),
+    ("post", "/v1/vouchers/{id}/invalidate"),
 ];
 /// Requests signed by the key they register.
 const SIGNED_BY_NEW_KEY: &[(&str, &str)] = &[("post", "/v1/accounts")];

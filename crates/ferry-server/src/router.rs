@@ -136,6 +136,8 @@ pub fn router(state: AppState, limits: RouterLimits) -> Router {
         .route("/v1/fraud/cases", get(admin::fraud_cases))
         .merge(routes::ussd::routes())
         .merge(routes::demo::routes())
+        .merge(routes::vouchers::routes())
+        .merge(routes::risk::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

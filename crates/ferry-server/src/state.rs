@@ -31,6 +31,8 @@ pub struct AppState {
     pub ussd: Arc<crate::ussd::UssdService>,
     /// The demo mesh, with `ferry serve --demo` only.
     pub demo: Option<Arc<crate::demo::DemoMesh>>,
+    /// Offline Pix vouchers.
+    pub vouchers: ferry_ledger::engine::vouchers::Vouchers,
 }
 
 /// Most certificates [`CertificateCache`] keeps; it is emptied when full.

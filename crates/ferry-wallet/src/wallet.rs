@@ -234,6 +234,7 @@ mod remote;
 pub use remote::{
     DEFAULT_REMOTE_LIFETIME_SECS, DEFAULT_REMOTE_TTL, RemoteOptions, RemotePayment, drop_into_inbox,
 };
+mod vouchers;
 
 mod keys {
     pub const SERVER: &str = "server_url";

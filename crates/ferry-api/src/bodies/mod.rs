@@ -9,6 +9,7 @@ mod operator;
 mod phones;
 mod public;
 mod settlement;
+mod vouchers;
 
 pub use accounts::*;
 pub use demo::*;
@@ -16,6 +17,7 @@ pub use operator::*;
 pub use phones::*;
 pub use public::*;
 pub use settlement::*;
+pub use vouchers::*;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -31,10 +31,12 @@ mod journal;
 mod orders;
 mod phone;
 mod registry;
+mod risk;
 mod rows;
 mod sms;
 mod sql;
 mod ussd_sessions;
+mod vouchers;
 
 pub(crate) use batch::CHUNK;
 pub use batch::LedgerBatch;
@@ -48,7 +50,11 @@ pub use phone::{
     decode_pin_hash, encode_pin_hash,
 };
 pub use registry::WalletRow;
+pub use risk::{AlertRow, NewAlert};
 pub use sms::{SmsRow, notice_kind};
+pub use vouchers::{
+    MicroDegrees, RedemptionRow, VoucherFailure, VoucherRow, VoucherState, id_prefix,
+};
 
 pub(crate) use sql::Params;
 
