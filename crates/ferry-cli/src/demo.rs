@@ -52,6 +52,8 @@ const JOAO_PIN: &str = "2468";
 /// The merchant's phone, linked to the merchant's account so feature phones can pay it.
 const SHOP_PHONE: &str = "+5581999990002";
 const USSD_CODE: &str = "*384*3#";
+/// The password Ana gives her voucher (demo data, printed nowhere).
+const VOUCHER_PASSWORD: &str = "mango-tree-42";
 
 /// BRL amounts in minor units.
 fn brl(minor: i64) -> Money {
@@ -143,11 +145,13 @@ struct Story {
     ana: Person,
     bia: Person,
     shop: Person,
+    /// Found Ana's voucher QR on the ground.
+    stranger: Person,
     step: usize,
     started: Instant,
 }
 
-const STEPS: usize = 7;
+const STEPS: usize = 8;
 
 impl Story {
     /// Starts the server and creates everyone: the agent (funded), insurance, three
@@ -189,6 +193,7 @@ impl Story {
             ("Ana", "Caruaru", 300_00, 150_00),
             ("Bia", "Caruaru", 100_00, 60_00),
             ("Mercado Bom Preço", "Caruaru", 0, 0),
+            ("Zé", "Recife", 0, 0),
         ] {
             let wdir = dir
                 .join("wallets")
@@ -219,6 +224,7 @@ impl Story {
                 dir: wdir,
             });
         }
+        let stranger = people.pop().context("stranger")?;
         let shop = people.pop().context("merchant")?;
         let bia = people.pop().context("Bia")?;
         let ana = people.pop().context("Ana")?;
@@ -240,6 +246,7 @@ impl Story {
             ana,
             bia,
             shop,
+            stranger,
             step: 0,
             started: Instant::now(),
         })
@@ -261,6 +268,7 @@ impl Story {
         self.face_to_face_while_offline().await?;
         self.through_the_mesh().await?;
         self.feature_phone().await?;
+        self.voucher().await?;
         self.cloned_phone().await?;
         self.merchant_end_of_day().await?;
         Ok(())
@@ -326,7 +334,10 @@ impl Story {
             outcomes.first().map(|o| &o.outcome) == Some(&Outcome::Settled),
             "the bridge's upload did not settle: {outcomes:?}"
         );
-        let again = self.client.envelopes(&[sent.envelope.clone()]).await?;
+        let again = self
+            .client
+            .envelopes(std::slice::from_ref(&sent.envelope))
+            .await?;
         ensure!(
             again.first().map(|o| &o.outcome) == Some(&Outcome::Duplicate),
             "a second delivery was not a duplicate: {again:?}"
@@ -393,7 +404,75 @@ impl Story {
         Ok(())
     }
 
-    /// Step 4: a copy of Ana's phone (the same secure wallet state) spends the same offline
+    /// Step 4: Ana, who will be away, leaves a 30.00 voucher for her errands; the shop redeems
+    /// 20.00 of it with the password; a stranger who found the QR guesses passwords and is
+    /// stopped (the voucher is invalidated and the rest goes back to Ana, once).
+    async fn voucher(&mut self) -> Result<()> {
+        use ferry_api::{VoucherReason, VoucherRedeemOutcome as Redeem};
+        self.announce("A voucher, redeemed by the shop; a stranger's guessing stopped");
+        let created = self
+            .ana
+            .wallet
+            .create_voucher(brl(30_00), 6 * 3600, VOUCHER_PASSWORD, None)
+            .await?;
+        let paid = self
+            .shop
+            .wallet
+            .redeem_voucher(&created.text, VOUCHER_PASSWORD, brl(20_00), None)
+            .await?;
+        ensure!(
+            paid.outcome == Redeem::Redeemed,
+            "the shop's redemption: {}",
+            paid.message
+        );
+        let mut guesses = 0;
+        let stopped = loop {
+            guesses += 1;
+            let r = self
+                .stranger
+                .wallet
+                .redeem_voucher(&created.text, &format!("guess-{guesses}"), brl(10_00), None)
+                .await?;
+            match r.outcome {
+                Redeem::SecurityException => break r,
+                Redeem::InvalidVoucher if guesses < 20 => continue,
+                other => bail!("a wrong password gave {other:?}: {}", r.message),
+            }
+        };
+        ensure!(
+            stopped.reason == Some(VoucherReason::BruteForce),
+            "the stranger was stopped for {:?}",
+            stopped.reason
+        );
+        let after = self
+            .shop
+            .wallet
+            .redeem_voucher(&created.text, VOUCHER_PASSWORD, brl(5_00), None)
+            .await?;
+        ensure!(
+            after.outcome == Redeem::InvalidVoucher,
+            "the invalidated voucher still paid: {}",
+            after.message
+        );
+        let mine = self.ana.wallet.vouchers().await?;
+        let returned = mine
+            .vouchers
+            .iter()
+            .find(|v| v.voucher_id == created.voucher_id)
+            .and_then(|v| v.returned.as_ref())
+            .map(|a| a.amount)
+            .context("the rest of the voucher did not go back to Ana")?;
+        self.done(format!(
+            "voucher {} for 30.00 (fee {}); the shop redeemed 20.00; {guesses} wrong passwords \
+             → security exception, voucher invalidated; {} went back to Ana",
+            created.voucher_id,
+            brl(created.creation_fee.amount),
+            brl(returned)
+        ));
+        Ok(())
+    }
+
+    /// Step 5: a copy of Ana's phone (the same secure wallet state) spends the same offline
     /// money again, at Bia; Ana's original pays the shop. At sync the server finds the fork,
     /// revokes the wallet, and pays both receivers (the second from bond, then insurance).
     async fn cloned_phone(&mut self) -> Result<()> {
@@ -455,7 +534,7 @@ impl Story {
         Ok(())
     }
 
-    /// Step 5: the merchant's end of day: one sync claims what it holds and brings every
+    /// Step 6: the merchant's end of day: one sync claims what it holds and brings every
     /// status; the day's takings, by payment.
     async fn merchant_end_of_day(&mut self) -> Result<()> {
         self.announce("The merchant's end of day");
@@ -494,12 +573,12 @@ impl Story {
         }
         let online = report.online_balance.unwrap_or(0);
         ensure!(
-            online == 130_00 + 10_00 + 12_00,
+            online == 130_00 + 10_00 + 12_00 + 20_00,
             "the shop's online balance is {online}"
         );
         self.done(format!(
             "{} offline payments (face to face and through the mesh), {} in all, settled; \
-             online balance {} (with 12.00 by USSD)",
+             online balance {} (with 12.00 by USSD and 20.00 from a voucher)",
             received.len(),
             Money::new(total, Currency::BRL),
             Money::new(online, Currency::BRL)
@@ -507,7 +586,7 @@ impl Story {
         Ok(())
     }
 
-    /// Steps 6 and 7: everyone syncs twice (the second round brings final statuses), the
+    /// Steps 7 and 8: everyone syncs twice (the second round brings final statuses), the
     /// balances, and the audit. Returns whether the audit is clean.
     async fn finish(&mut self) -> Result<bool> {
         self.announce("Everyone syncs");
