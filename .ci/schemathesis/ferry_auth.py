@@ -34,7 +34,11 @@ SIGNED = {
     ("POST", "/v1/wallets"),
     ("POST", "/v1/deposits"),
     ("POST", "/v1/bonds"),
+    ("GET", "/v1/vouchers"),
+    ("POST", "/v1/vouchers"),
 }
+# Every voucher route (create, redeem, block, invalidate) is signed by the account.
+SIGNED_ANY_METHOD_PREFIXES = ("/v1/vouchers/",)
 SIGNED_PREFIXES = ("/v1/accounts/", "/v1/payments/")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$")
 
@@ -93,7 +97,11 @@ class FerryAuth(requests.auth.AuthBase):
             r.headers["ferry-key"] = public
             r.headers["ferry-time"] = str(now)
             r.headers["ferry-signature"] = sign(key, r, now)
-        elif (method, path) in SIGNED or (method == "GET" and path.startswith(SIGNED_PREFIXES)):
+        elif (
+            (method, path) in SIGNED
+            or (method == "GET" and path.startswith(SIGNED_PREFIXES))
+            or path.startswith(SIGNED_ANY_METHOD_PREFIXES)
+        ):
             account, key = FIXTURE["account_id"], ACCOUNT_KEY
             if path.startswith("/v1/accounts/"):
                 with LOCK:

@@ -18,6 +18,7 @@ use thiserror::Error;
 
 mod dashboard;
 mod phones;
+mod vouchers;
 pub use dashboard::TransferQuery;
 pub use phones::{FORM_CONTENT_TYPE, encode_ussd_form};
 
@@ -27,8 +28,8 @@ use crate::{
     CashOutRequest, ClaimItem, ClaimOutcome, ClaimsRequest, ClaimsResponse, CreateAgent,
     DepositIssued, DepositRequest, EnvelopeOutcome, EnvelopesRequest, EnvelopesResponse, ErrorBody,
     ErrorCode, FraudCaseBody, FundRequest, JournalRequest, JournalResponse, OrdersRequest,
-    OrdersResponse, Outcome, PaymentStatusBody, RegisterAccount, RegisterWallet, SignedDocument,
-    SweepResult, UNKNOWN_OUTCOME, WalletRegistered,
+    OrdersResponse, Outcome, PaymentStatusBody, ReceivedPaymentsBody, RegisterAccount,
+    RegisterWallet, SignedDocument, SweepResult, UNKNOWN_OUTCOME, WalletRegistered,
 };
 
 /// How long a connection may take to open, by default.
@@ -441,6 +442,21 @@ impl SettlementClient {
         now: UnixTime,
     ) -> Result<AccountBody, ClientError> {
         let path = format!("/v1/accounts/{account}");
+        self.get(&path, Auth::Account(key, account), now).await
+    }
+
+    /// One page of the payments `account` received (`after`: the previous page's `next`).
+    pub async fn received_payments(
+        &self,
+        key: &SigningKey,
+        account: AccountId,
+        after: Option<&str>,
+        now: UnixTime,
+    ) -> Result<ReceivedPaymentsBody, ClientError> {
+        let path = match after {
+            Some(a) => format!("/v1/accounts/{account}/payments?after={a}"),
+            None => format!("/v1/accounts/{account}/payments"),
+        };
         self.get(&path, Auth::Account(key, account), now).await
     }
 

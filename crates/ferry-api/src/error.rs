@@ -118,6 +118,8 @@ error_codes! {
     LinkExpired => "link_expired",
     /// The one-time code is wrong.
     WrongCode => "wrong_code",
+    /// The account holder blocked voucher creation on this account.
+    VoucherCreationBlocked => "voucher_creation_blocked",
     /// The server is overloaded or a dependency failed; retry later (see `Retry-After`).
     Unavailable => "unavailable",
     /// A server bug.

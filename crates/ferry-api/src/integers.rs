@@ -53,6 +53,11 @@ pub fn u32_field<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     d.deserialize_any(Integral::<u32>(PhantomData))
 }
 
+/// Deserializes a `u64` field, accepting integral floats.
+pub fn u64_field<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    d.deserialize_any(Integral::<u64>(PhantomData))
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;

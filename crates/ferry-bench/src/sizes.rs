@@ -44,6 +44,7 @@ struct Report {
     messages: Vec<Size>,
     payee_request_qr: Vec<QrSize>,
     payment_budget_bytes: usize,
+    remote_payment_envelope_budget_bytes: usize,
     request_qr_budget_version: i16,
     within_budget: bool,
 }
@@ -108,6 +109,15 @@ fn measure() -> Result<Report> {
         receipt: Some(receipt.clone()),
     };
     let envelope = sealed::seal(params.unverified(), &bundle, T0.plus_secs(86_400), 16)?;
+    let remote_envelope = sealed::seal(
+        params.unverified(),
+        &SealedContent::RemotePayment {
+            ta: payer.ta_id(),
+            payment: payment.clone(),
+        },
+        T0.plus_secs(86_400),
+        16,
+    )?;
     let order_envelope = sealed::seal(
         params.unverified(),
         &SealedContent::Order(order.clone()),
@@ -205,6 +215,10 @@ fn measure() -> Result<Report> {
             bytes: envelope.to_bytes().len(),
         },
         Size {
+            message: "envelope: remote payment (TA id)",
+            bytes: remote_envelope.to_bytes().len(),
+        },
+        Size {
             message: "envelope: deferred order",
             bytes: order_envelope.to_bytes().len(),
         },
@@ -249,6 +263,7 @@ fn measure() -> Result<Report> {
         });
     }
     let within_budget = payment.to_bytes().len() <= PAYMENT_BUDGET_BYTES
+        && remote_envelope.to_bytes().len() <= sealed::REMOTE_PAYMENT_ENVELOPE_BUDGET
         && qr
             .iter()
             .all(|q| q.qr_version_m <= REQUEST_QR_BUDGET_VERSION);
@@ -256,6 +271,7 @@ fn measure() -> Result<Report> {
         messages,
         payee_request_qr: qr,
         payment_budget_bytes: PAYMENT_BUDGET_BYTES,
+        remote_payment_envelope_budget_bytes: sealed::REMOTE_PAYMENT_ENVELOPE_BUDGET,
         request_qr_budget_version: REQUEST_QR_BUDGET_VERSION,
         within_budget,
     })
@@ -287,8 +303,9 @@ pub fn run(json: bool, out: &mut impl Write) -> Result<()> {
         }
         writeln!(
             out,
-            "\nbudgets: payment <= {} bytes, request QR <= version {} (M): {}",
+            "\nbudgets: payment <= {} bytes, remote-payment envelope <= {} bytes, request QR <= version {} (M): {}",
             report.payment_budget_bytes,
+            report.remote_payment_envelope_budget_bytes,
             report.request_qr_budget_version,
             if report.within_budget {
                 "met"
@@ -313,6 +330,22 @@ mod tests {
             .find(|m| m.message.starts_with("payment ("))
             .unwrap();
         assert_eq!(payment.bytes, 148);
+        let remote = report
+            .messages
+            .iter()
+            .find(|m| m.message.starts_with("envelope: remote payment"))
+            .unwrap();
+        assert_eq!(remote.bytes, 238);
+        assert!(remote.bytes <= 256);
+        let full = report
+            .messages
+            .iter()
+            .find(|m| m.message.starts_with("envelope: payment + TA cert"))
+            .unwrap();
+        assert!(
+            full.bytes > 256,
+            "the full form is what the compact one replaces"
+        );
         assert!(
             report.payee_request_qr.iter().all(|q| q.qr_version_m <= 10),
             "{:?}",

@@ -20,11 +20,16 @@ use clap::Args;
 use ferry_api::client::SettlementClient;
 use ferry_api::{Outcome, UssdCallbackForm};
 use ferry_link::ble::{self, BleParams};
+use ferry_mesh::node::{Node, NodeConfig, run_contact};
+use ferry_mesh::sim::rng::Rng;
+use ferry_mesh::stamp;
+use ferry_mesh::strategy::Strategy;
+use ferry_proto::envelope::Envelope;
 use ferry_proto::{AccountId, Clock, Currency, Money, SystemClock};
 use ferry_server::serve::{RunningServer, ServeConfig, start};
 use ferry_wallet::secure::SecureWallet;
 use ferry_wallet::store::{Direction, PaymentStatus};
-use ferry_wallet::wallet::{KeyBackend, Wallet, WalletConfig};
+use ferry_wallet::wallet::{KeyBackend, RemoteOptions, Wallet, WalletConfig};
 
 /// `ferry demo` options.
 #[derive(Args, Debug)]
@@ -47,6 +52,8 @@ const JOAO_PIN: &str = "2468";
 /// The merchant's phone, linked to the merchant's account so feature phones can pay it.
 const SHOP_PHONE: &str = "+5581999990002";
 const USSD_CODE: &str = "*384*3#";
+/// The password Ana gives her voucher (demo data, printed nowhere).
+const VOUCHER_PASSWORD: &str = "mango-tree-42";
 
 /// BRL amounts in minor units.
 fn brl(minor: i64) -> Money {
@@ -138,11 +145,13 @@ struct Story {
     ana: Person,
     bia: Person,
     shop: Person,
+    /// Found Ana's voucher QR on the ground.
+    stranger: Person,
     step: usize,
     started: Instant,
 }
 
-const STEPS: usize = 6;
+const STEPS: usize = 8;
 
 impl Story {
     /// Starts the server and creates everyone: the agent (funded), insurance, three
@@ -184,6 +193,7 @@ impl Story {
             ("Ana", "Caruaru", 300_00, 150_00),
             ("Bia", "Caruaru", 100_00, 60_00),
             ("Mercado Bom Preço", "Caruaru", 0, 0),
+            ("Zé", "Recife", 0, 0),
         ] {
             let wdir = dir
                 .join("wallets")
@@ -214,6 +224,7 @@ impl Story {
                 dir: wdir,
             });
         }
+        let stranger = people.pop().context("stranger")?;
         let shop = people.pop().context("merchant")?;
         let bia = people.pop().context("Bia")?;
         let ana = people.pop().context("Ana")?;
@@ -235,6 +246,7 @@ impl Story {
             ana,
             bia,
             shop,
+            stranger,
             step: 0,
             started: Instant::now(),
         })
@@ -254,7 +266,9 @@ impl Story {
 
     async fn tell(&mut self) -> Result<()> {
         self.face_to_face_while_offline().await?;
+        self.through_the_mesh().await?;
         self.feature_phone().await?;
+        self.voucher().await?;
         self.cloned_phone().await?;
         self.merchant_end_of_day().await?;
         Ok(())
@@ -294,7 +308,48 @@ impl Story {
         Ok(())
     }
 
-    /// Step 2: the merchant links its phone number; Seu João registers on first dial, is
+    /// Step 2: Bia, in a basement with no signal, pays the shop 10.00 remotely: her wallet
+    /// signs and seals the payment, and the envelope hops phone to phone through a simulated
+    /// crowd (the real relay protocol, spray-and-wait) until a phone that is a bridge uploads
+    /// it; the shop learns of it at its next sync.
+    async fn through_the_mesh(&mut self) -> Result<()> {
+        self.announce(&format!(
+            "A remote payment through a mesh of {MESH_PHONES} phones to a bridge"
+        ));
+        let shop = self
+            .shop
+            .wallet
+            .account_id()
+            .await?
+            .context("the shop is not registered")?;
+        let sent = self
+            .bia
+            .wallet
+            .send_remote(shop, brl(10_00), RemoteOptions::default())
+            .await?;
+        let size = ferry_proto::Message::to_bytes(&sent.envelope).len();
+        let (rounds, contacts, bridge) = carry(&sent.envelope, self.started)?;
+        let outcomes = self.client.envelopes(&[bridge]).await?;
+        ensure!(
+            outcomes.first().map(|o| &o.outcome) == Some(&Outcome::Settled),
+            "the bridge's upload did not settle: {outcomes:?}"
+        );
+        let again = self
+            .client
+            .envelopes(std::slice::from_ref(&sent.envelope))
+            .await?;
+        ensure!(
+            again.first().map(|o| &o.outcome) == Some(&Outcome::Duplicate),
+            "a second delivery was not a duplicate: {again:?}"
+        );
+        self.done(format!(
+            "a {size}-byte sealed envelope reached a bridge after {rounds} rounds ({contacts} \
+             phone-to-phone contacts); settled once, a second bridge's copy was a duplicate"
+        ));
+        Ok(())
+    }
+
+    /// Step 3: the merchant links its phone number; Seu João registers on first dial, is
     /// cashed in at the agent, and sends 12.00 to the merchant's number over USSD.
     async fn feature_phone(&mut self) -> Result<()> {
         self.announce("A feature phone over USSD, with an SMS notice");
@@ -349,7 +404,75 @@ impl Story {
         Ok(())
     }
 
-    /// Step 3: a copy of Ana's phone (the same secure wallet state) spends the same offline
+    /// Step 4: Ana, who will be away, leaves a 30.00 voucher for her errands; the shop redeems
+    /// 20.00 of it with the password; a stranger who found the QR guesses passwords and is
+    /// stopped (the voucher is invalidated and the rest goes back to Ana, once).
+    async fn voucher(&mut self) -> Result<()> {
+        use ferry_api::{VoucherReason, VoucherRedeemOutcome as Redeem};
+        self.announce("A voucher, redeemed by the shop; a stranger's guessing stopped");
+        let created = self
+            .ana
+            .wallet
+            .create_voucher(brl(30_00), 6 * 3600, VOUCHER_PASSWORD, None)
+            .await?;
+        let paid = self
+            .shop
+            .wallet
+            .redeem_voucher(&created.text, VOUCHER_PASSWORD, brl(20_00), None)
+            .await?;
+        ensure!(
+            paid.outcome == Redeem::Redeemed,
+            "the shop's redemption: {}",
+            paid.message
+        );
+        let mut guesses = 0;
+        let stopped = loop {
+            guesses += 1;
+            let r = self
+                .stranger
+                .wallet
+                .redeem_voucher(&created.text, &format!("guess-{guesses}"), brl(10_00), None)
+                .await?;
+            match r.outcome {
+                Redeem::SecurityException => break r,
+                Redeem::InvalidVoucher if guesses < 20 => continue,
+                other => bail!("a wrong password gave {other:?}: {}", r.message),
+            }
+        };
+        ensure!(
+            stopped.reason == Some(VoucherReason::BruteForce),
+            "the stranger was stopped for {:?}",
+            stopped.reason
+        );
+        let after = self
+            .shop
+            .wallet
+            .redeem_voucher(&created.text, VOUCHER_PASSWORD, brl(5_00), None)
+            .await?;
+        ensure!(
+            after.outcome == Redeem::InvalidVoucher,
+            "the invalidated voucher still paid: {}",
+            after.message
+        );
+        let mine = self.ana.wallet.vouchers().await?;
+        let returned = mine
+            .vouchers
+            .iter()
+            .find(|v| v.voucher_id == created.voucher_id)
+            .and_then(|v| v.returned.as_ref())
+            .map(|a| a.amount)
+            .context("the rest of the voucher did not go back to Ana")?;
+        self.done(format!(
+            "voucher {} for 30.00 (fee {}); the shop redeemed 20.00; {guesses} wrong passwords \
+             → security exception, voucher invalidated; {} went back to Ana",
+            created.voucher_id,
+            brl(created.creation_fee.amount),
+            brl(returned)
+        ));
+        Ok(())
+    }
+
+    /// Step 5: a copy of Ana's phone (the same secure wallet state) spends the same offline
     /// money again, at Bia; Ana's original pays the shop. At sync the server finds the fork,
     /// revokes the wallet, and pays both receivers (the second from bond, then insurance).
     async fn cloned_phone(&mut self) -> Result<()> {
@@ -411,7 +534,7 @@ impl Story {
         Ok(())
     }
 
-    /// Step 4: the merchant's end of day: one sync claims what it holds and brings every
+    /// Step 6: the merchant's end of day: one sync claims what it holds and brings every
     /// status; the day's takings, by payment.
     async fn merchant_end_of_day(&mut self) -> Result<()> {
         self.announce("The merchant's end of day");
@@ -433,8 +556,8 @@ impl Story {
             .collect();
         let total: i64 = received.iter().map(|p| p.amount.minor()).sum();
         ensure!(
-            total == 130_00,
-            "the shop received {total} in face-to-face payments"
+            total == 130_00 + 10_00,
+            "the shop received {total} in offline payments"
         );
         ensure!(
             received.iter().all(|p| p.status == PaymentStatus::Settled),
@@ -450,11 +573,12 @@ impl Story {
         }
         let online = report.online_balance.unwrap_or(0);
         ensure!(
-            online == 130_00 + 12_00,
+            online == 130_00 + 10_00 + 12_00 + 20_00,
             "the shop's online balance is {online}"
         );
         self.done(format!(
-            "{} face-to-face payments, {} in all, settled; online balance {} (with 12.00 by USSD)",
+            "{} offline payments (face to face and through the mesh), {} in all, settled; \
+             online balance {} (with 12.00 by USSD and 20.00 from a voucher)",
             received.len(),
             Money::new(total, Currency::BRL),
             Money::new(online, Currency::BRL)
@@ -462,7 +586,7 @@ impl Story {
         Ok(())
     }
 
-    /// Step 5 and 6: everyone syncs twice (the second round brings final statuses), the
+    /// Steps 7 and 8: everyone syncs twice (the second round brings final statuses), the
     /// balances, and the audit. Returns whether the audit is clean.
     async fn finish(&mut self) -> Result<bool> {
         self.announce("Everyone syncs");
@@ -561,6 +685,75 @@ impl Story {
             .map(|m| (m.kind, m.text))
             .collect())
     }
+}
+
+/// Phones in the demo's mesh, of which [`MESH_BRIDGES`] come online.
+const MESH_PHONES: usize = 300;
+const MESH_BRIDGES: usize = 6;
+/// Pairs of phones that meet in one round (people walking past each other).
+const MESH_MEETINGS_PER_ROUND: usize = 40;
+const MESH_MAX_ROUNDS: u64 = 2_000;
+/// Hashcash bits of postage the demo's relays ask for.
+const MESH_STAMP_BITS: u8 = 8;
+
+/// Carries `envelope` from phone 0 through a crowd of [`MESH_PHONES`] relay nodes (random
+/// meetings each round, fixed seed) until a bridge holds it; the rounds and contacts it took,
+/// and the envelope as the bridge holds it.
+fn carry(envelope: &Envelope, started: Instant) -> Result<(u64, u64, Envelope)> {
+    let mut rng = Rng::new(2026);
+    let mut phones: Vec<Node> = (0..MESH_PHONES)
+        .map(|i| {
+            Node::new(NodeConfig {
+                node_id: i as u64 + 1,
+                bridge: i >= MESH_PHONES - MESH_BRIDGES,
+                strategy: Strategy::SprayAndWait { copies: 8 },
+                stamp_bits: MESH_STAMP_BITS,
+                issuer_key: Some(envelope.key_id()),
+                ..NodeConfig::default()
+            })
+        })
+        .collect();
+    let now = SystemClock.now();
+    let stamp = stamp::mint(
+        &envelope.id(),
+        envelope.expires_at(),
+        MESH_STAMP_BITS,
+        0,
+        u64::MAX,
+    )
+    .context("no postage stamp found")?;
+    phones[0]
+        .inject(envelope.clone(), stamp, now)
+        .map_err(|e| anyhow::anyhow!("the first phone refused the envelope: {e}"))?;
+    let mut contacts = 0;
+    for round in 1..=MESH_MAX_ROUNDS {
+        for k in 0..MESH_MEETINGS_PER_ROUND {
+            let a = rng.below(MESH_PHONES as u64) as usize;
+            let b = rng.below(MESH_PHONES as u64) as usize;
+            if a == b {
+                continue;
+            }
+            let (lo, hi) = (a.min(b), a.max(b));
+            let (left, right) = phones.split_at_mut(hi);
+            let salt = round.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ k as u64;
+            if run_contact(&mut left[lo], &mut right[0], salt, now).is_ok() {
+                contacts += 1;
+            }
+        }
+        if let Some(held) = phones[MESH_PHONES - MESH_BRIDGES..]
+            .iter()
+            .find_map(|bridge| bridge.undelivered().next())
+        {
+            return Ok((round, contacts, held.envelope.clone()));
+        }
+        if round % 100 == 0 {
+            println!(
+                "      … round {round}, {contacts} contacts ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    bail!("no bridge received the envelope in {MESH_MAX_ROUNDS} rounds")
 }
 
 /// `payer` pays `payee` `minor` face to face over the BLE link model.

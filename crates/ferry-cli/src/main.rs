@@ -2,9 +2,14 @@
 
 mod admin_cmd;
 mod demo;
+mod fraud_cmd;
+mod json_log;
+mod mesh_cmd;
+mod mesh_sim;
 mod serve;
 mod sms_cmd;
 mod ussd_cmd;
+mod voucher_cmd;
 mod wallet_cmd;
 
 use anyhow::Result;
@@ -47,6 +52,16 @@ enum Command {
         #[command(subcommand)]
         what: sms_cmd::Sms,
     },
+    /// The mesh relay: a relay node process (`node`), the city simulator (`simulate`).
+    Mesh {
+        #[command(subcommand)]
+        what: mesh_cmd::Mesh,
+    },
+    /// Risk alerts a running server recorded, with their evidence (operator).
+    Fraud {
+        #[command(subcommand)]
+        what: fraud_cmd::Fraud,
+    },
 }
 
 /// Ends a user-facing command: its error on one line on stderr and exit status 1.
@@ -65,13 +80,21 @@ fn main() -> Result<()> {
         Command::Demo(_) => "warn,sqlx=warn",
         _ => "info,sqlx=warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
+    let json = matches!(&cli.command, Command::Mesh { what } if what.log_json());
+    if json {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .event_format(json_log::JsonLines)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match cli.command {
         Command::Demo(args) => one_line_errors(demo::run(args)),
         Command::Serve(args) => serve::serve(args),
@@ -93,5 +116,7 @@ fn main() -> Result<()> {
             one_line_errors(ussd_cmd::run(args, &mut std::io::stdout()).map(|_| ()))
         }
         Command::Sms { what } => one_line_errors(sms_cmd::run(what, &mut std::io::stdout())),
+        Command::Mesh { what } => one_line_errors(mesh_cmd::run(what, &mut std::io::stdout())),
+        Command::Fraud { what } => one_line_errors(fraud_cmd::run(what, &mut std::io::stdout())),
     }
 }

@@ -35,9 +35,15 @@ pub struct ServeArgs {
     #[arg(long, default_value = "BRL")]
     currency: String,
     /// A fee in basis points, e.g. `--fee payment=50` (kinds: payment, deposit, withdraw,
-    /// cash_in, cash_out, order). Repeatable.
+    /// cash_in, cash_out, order, voucher_create, voucher_redeem; the voucher fees default to 100
+    /// and 30, the others to 0). Repeatable.
     #[arg(long = "fee", value_name = "KIND=BPS")]
     fees: Vec<String>,
+    /// Risk rules for every channel (TOML: wallet caps, velocity, geo-velocity, brute force);
+    /// presets in crates/ferry-server/risk/ (upi-lite, digital-euro, e-cny-anonymous), each in
+    /// its own currency (give --currency to match).
+    #[arg(long, value_name = "FILE")]
+    risk: Option<std::path::PathBuf>,
     /// An OEM attestation root (hex Ed25519 key) trusted for hardware wallets. Repeatable.
     #[arg(long = "oem-root", value_name = "HEX")]
     oem_roots: Vec<String>,
@@ -82,6 +88,10 @@ pub struct ServeArgs {
     /// Seconds the USSD channel stays locked after three wrong PINs.
     #[arg(long, value_name = "SECS", default_value_t = 1800)]
     ussd_lock_secs: u64,
+    /// Enable the demo mesh routes (`/v1/demo/mesh…`): a small in-process mesh a dashboard
+    /// drives (inject an envelope, run a gossip round, flush the bridges, reset, read it).
+    #[arg(long)]
+    demo: bool,
     /// Give every claim, envelope, journal and order request its own database transaction
     /// instead of settling concurrent ones together (for comparison; slower).
     #[arg(long)]
@@ -89,7 +99,7 @@ pub struct ServeArgs {
 }
 
 fn parse_fees(specs: &[String]) -> Result<FeeSchedule> {
-    let mut fees = FeeSchedule::default();
+    let mut fees = ferry_server::serve::default_fees();
     for spec in specs {
         let (kind, bps) = spec
             .split_once('=')
@@ -106,6 +116,8 @@ fn parse_fees(specs: &[String]) -> Result<FeeSchedule> {
             "cash_in" => &mut fees.cash_in_bps,
             "cash_out" => &mut fees.cash_out_bps,
             "order" => &mut fees.order_bps,
+            "voucher_create" => &mut fees.voucher_create_bps,
+            "voucher_redeem" => &mut fees.voucher_redeem_bps,
             other => bail!("--fee: unknown kind {other:?}"),
         };
         *slot = bps;
@@ -121,6 +133,12 @@ fn config(args: &ServeArgs) -> Result<ServeConfig> {
         .ok()
         .with_context(|| format!("--currency {}: not an ISO 4217 code", args.currency))?;
     c.fees = parse_fees(&args.fees)?;
+    if let Some(path) = &args.risk {
+        let file = ferry_server::risk::RiskFile::load(path)
+            .with_context(|| format!("--risk {}", path.display()))?;
+        file.apply(&mut c)
+            .with_context(|| format!("--risk {}", path.display()))?;
+    }
     c.hardware_roots = args
         .oem_roots
         .iter()
@@ -134,6 +152,7 @@ fn config(args: &ServeArgs) -> Result<ServeConfig> {
         })
         .collect::<Result<_>>()?;
     c.software_tier = !args.no_software_tier;
+    c.demo = args.demo;
     c.group_commit = !args.no_group_commit;
     c.sweep_every = Duration::from_secs(args.sweep_every.max(1));
     if args.max_connections == 0 || args.max_inflight_mib == 0 {

@@ -11,10 +11,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{ArgGroup, Args, Subcommand};
 use ferry_link::tcp::TcpLink;
+use ferry_mesh::runtime::{HandOverConfig, hand_over};
 use ferry_pay::{PayPlan, SessionError};
 use ferry_proto::qr::request_from_emv;
 use ferry_proto::request::{MAX_CITY_LEN, MAX_NAME_LEN, MAX_REFERENCE_LEN};
-use ferry_proto::{Clock, Currency, Money, PaymentRequest, SystemClock};
+use ferry_proto::{AccountId, Clock, Currency, Message, Money, PaymentRequest, SystemClock};
 use ferry_wallet::atomic_file::write_atomically;
 use ferry_wallet::client::ClientError;
 use ferry_wallet::qr_image;
@@ -22,7 +23,8 @@ use ferry_wallet::secure::SecureWallet;
 use ferry_wallet::secure::pkcs11::Pkcs11Config;
 use ferry_wallet::store::MovementKind;
 use ferry_wallet::wallet::{
-    HistoryItem, KeyBackend, PlannedPayment, SyncProgress, Wallet, WalletConfig, WalletError,
+    HistoryItem, KeyBackend, PlannedPayment, RemoteOptions, SyncProgress, Wallet, WalletConfig,
+    WalletError, drop_into_inbox,
 };
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -79,6 +81,10 @@ enum WalletCommand {
     Receive(ReceiveArgs),
     /// Pay a request over TCP (TCP stands in for Bluetooth).
     Pay(PayArgs),
+    /// Pay an account whose holder is not here, through the mesh: the payment is signed and
+    /// sealed now and handed to a mesh node; the payee is credited when a bridge delivers it
+    /// (and this wallet's next sync settles it in any case).
+    Send(SendArgs),
     /// Collect held payments into the secure wallet (OPS Collect) to re-spend them offline.
     Collect,
     /// Upload the journal, claim held payments, learn statuses and the online balance.
@@ -102,6 +108,9 @@ enum WalletCommand {
         #[arg(long)]
         code: Option<String>,
     },
+    /// Offline Pix vouchers: create, redeem, list, invalidate, block, unblock.
+    #[command(subcommand)]
+    Voucher(crate::voucher_cmd::VoucherCommand),
 }
 
 /// `ferry wallet new`.
@@ -189,6 +198,45 @@ struct PayArgs {
     amount: Option<String>,
 }
 
+/// `ferry wallet send`.
+#[derive(Args, Debug)]
+struct SendArgs {
+    /// The payee's account id (hex, as `ferry wallet register` printed it).
+    #[arg(long, value_name = "ACCOUNT", required_unless_present = "resend")]
+    to: Option<String>,
+    /// Amount to pay, e.g. 50.00.
+    #[arg(long, required_unless_present = "resend")]
+    amount: Option<String>,
+    /// Seal again a remote payment this wallet sent (`TA/J`, as `send` printed it) and hand
+    /// the new envelope to the mesh: for an envelope lost or expired before this wallet could
+    /// sync. Nothing new is signed; the server settles the payment once.
+    #[arg(long, value_name = "PAYMENT", conflicts_with_all = ["to", "amount"])]
+    resend: Option<String>,
+    /// The mesh node: its inbox directory (`ferry mesh node --inbox DIR`), or its address
+    /// (HOST:PORT) to hand the envelope over by the relay protocol. Default: the wallet's
+    /// `mesh-inbox` directory.
+    #[arg(long, value_name = "DIR|ADDR")]
+    via: Option<String>,
+    /// Seconds until the envelope expires (relays refuse more than a day).
+    #[arg(long, value_name = "SECS", default_value_t = ferry_wallet::wallet::DEFAULT_REMOTE_LIFETIME_SECS)]
+    lifetime: u64,
+    /// Relay hops the envelope may make.
+    #[arg(long, default_value_t = ferry_wallet::wallet::DEFAULT_REMOTE_TTL)]
+    ttl: u8,
+    /// With an address: the node's spray-and-wait L and stamp bits.
+    #[arg(long, default_value_t = ferry_mesh::runtime::HandOverConfig::default().copies)]
+    copies: u16,
+    /// With an address: hashcash bits the node demands.
+    #[arg(long, default_value_t = ferry_mesh::runtime::HandOverConfig::default().stamp_bits)]
+    stamp_bits: u8,
+    /// Also write the envelope's bytes to FILE.
+    #[arg(long, value_name = "FILE")]
+    envelope_out: Option<PathBuf>,
+    /// Print a JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Parses a positive amount of `currency` strictly (`12.34`; no sign, exponent or comma).
 pub fn parse_amount(text: &str, currency: Currency) -> Result<Money> {
     Money::parse(text, currency)
@@ -266,12 +314,14 @@ async fn dispatch(args: WalletArgs, out: &mut dyn Write) -> Result<()> {
         WalletCommand::Request(a) => request(&wallet, a, out).await,
         WalletCommand::Receive(a) => receive(&mut wallet, a, out).await,
         WalletCommand::Pay(a) => pay(&mut wallet, a, out).await,
+        WalletCommand::Send(a) => send(&mut wallet, a, out).await,
         WalletCommand::Collect => collect(&mut wallet, out).await,
         WalletCommand::Sync { server } => sync(&mut wallet, server, out).await,
         WalletCommand::History { json } => history(&wallet, json, out).await,
         WalletCommand::LinkPhone { phone, code } => {
             crate::ussd_cmd::link_phone(&wallet, &phone, code.as_deref(), out).await
         }
+        WalletCommand::Voucher(cmd) => crate::voucher_cmd::run(&wallet, cmd, out).await,
     }
 }
 
@@ -284,7 +334,7 @@ fn pin_from_env() -> Option<Zeroizing<String>> {
 }
 
 /// A library error as one line; the messages already say what to do next.
-fn wallet_error(e: WalletError) -> anyhow::Error {
+pub(crate) fn wallet_error(e: WalletError) -> anyhow::Error {
     match e {
         WalletError::Server(ClientError::Transport(_)) => {
             anyhow!("{e} (is the server up? if it moved: `ferry wallet sync --server URL`)")
@@ -299,7 +349,7 @@ async fn open(dir: &Path) -> Result<Wallet> {
         .map_err(wallet_error)
 }
 
-fn currency(wallet: &Wallet) -> Result<Currency> {
+pub(crate) fn currency(wallet: &Wallet) -> Result<Currency> {
     wallet
         .secure()
         .status()
@@ -638,6 +688,13 @@ async fn sync(wallet: &mut Wallet, server: Option<String>, out: &mut dyn Write) 
     for (id, why) in &report.rejected {
         writeln!(out, "rejected {id}: {why}")?;
     }
+    if report.received > 0 {
+        writeln!(
+            out,
+            "received {} payments made while away (remote payments)",
+            report.received
+        )?;
+    }
     if let (Some(online), Ok(cur)) = (report.online_balance, currency(wallet)) {
         writeln!(out, "online balance {}", Money::new(online, cur))?;
     }
@@ -721,6 +778,105 @@ fn history_json(item: &HistoryItem) -> Value {
             "created_at": m.created_at.0,
         }),
     }
+}
+
+/// `ferry wallet send`: sign, seal, hand to the mesh.
+async fn send(wallet: &mut Wallet, args: SendArgs, out: &mut dyn Write) -> Result<()> {
+    if args.lifetime == 0 || args.lifetime > 24 * 3600 {
+        bail!("--lifetime: 1 to 86400 seconds (relays refuse envelopes that expire later)");
+    }
+    let options = RemoteOptions {
+        lifetime_secs: args.lifetime,
+        ttl: args.ttl,
+    };
+    let via = args
+        .via
+        .clone()
+        .unwrap_or_else(|| wallet.dir().join("mesh-inbox").display().to_string());
+    let sent = match (&args.resend, &args.to, &args.amount) {
+        (Some(id), _, _) => {
+            let bad = || anyhow!("--resend {id}: expected a payment id TA/J");
+            let (ta, j) = id.trim().split_once('/').ok_or_else(bad)?;
+            let id = ferry_proto::PaymentId {
+                ta: ta.parse().map_err(|_| bad())?,
+                j: j.parse().map_err(|_| bad())?,
+            };
+            wallet
+                .reseal_remote(id, options)
+                .await
+                .map_err(wallet_error)?
+        }
+        (None, Some(to), Some(amount)) => {
+            let payee: AccountId = to
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("--to {to}: expected an account id (32 hex characters)"))?;
+            let amount = parse_amount(amount, currency(wallet)?)?;
+            wallet
+                .send_remote(payee, amount, options)
+                .await
+                .map_err(wallet_error)?
+        }
+        _ => bail!("give --to and --amount, or --resend PAYMENT"),
+    };
+    let payee = sent.payment.payee();
+    let amount = sent.payment.amount();
+    let bytes = sent.envelope.to_bytes();
+    // From here the payment is signed and recorded: a failure below loses nothing.
+    let signed = |e: anyhow::Error| {
+        anyhow!(
+            "payment {} was signed but not handed to the mesh ({e:#}); it is not lost: this \
+             wallet's next sync settles it",
+            sent.id
+        )
+    };
+    if let Some(file) = &args.envelope_out {
+        write_atomically(file, &bytes)
+            .with_context(|| format!("writing {}", file.display()))
+            .map_err(signed)?;
+    }
+    let handed = match via.parse::<SocketAddr>() {
+        Ok(addr) => {
+            let cfg = HandOverConfig {
+                copies: args.copies,
+                stamp_bits: args.stamp_bits,
+                ..HandOverConfig::default()
+            };
+            hand_over(addr, sent.envelope.clone(), cfg, clock())
+                .await
+                .map_err(|e| signed(e.into()))?;
+            format!("handed to the mesh node at {addr}")
+        }
+        Err(_) => {
+            let path = drop_into_inbox(Path::new(&via), &sent.envelope)
+                .with_context(|| format!("dropping the envelope into {via}"))
+                .map_err(signed)?;
+            format!("dropped into {}", path.display())
+        }
+    };
+    if args.json {
+        let v = json!({
+            "payment": sent.id.to_string(),
+            "to": payee.to_hex(),
+            "amount": amount.minor(),
+            "currency": amount.currency().code(),
+            "envelope": sent.envelope.id().to_hex(),
+            "envelope_bytes": bytes.len(),
+            "expires_at": sent.envelope.expires_at().secs(),
+            "via": via,
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(
+            out,
+            "sent {amount} to {payee} as payment {}: envelope {} ({} bytes) {handed}\n\
+             the payee is credited when a bridge delivers it; this wallet's next sync settles it in any case",
+            sent.id,
+            sent.envelope.id(),
+            bytes.len()
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -63,6 +63,7 @@ async fn the_operator_routes_show_the_demo_ledger_and_need_the_admin_token() {
         "fees",
         "agent",
         "cash_out_reserve",
+        "voucher",
     ];
     assert_eq!(kinds.iter().map(|k| total(k)).sum::<i64>(), overview.issued);
     assert_eq!(total("issuance"), -overview.issued);

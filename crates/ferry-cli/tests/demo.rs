@@ -27,18 +27,18 @@ fn the_demo_tells_the_whole_story_and_its_ledger_audits_clean() {
         "exit {}: {stdout}{stderr}",
         out.status
     );
-    for step in 1..=6 {
+    for step in 1..=8 {
         assert!(
-            stdout.contains(&format!("[{step}/6]")),
+            stdout.contains(&format!("[{step}/8]")),
             "step {step}: {stdout}"
         );
     }
-    assert_eq!(stdout.matches("      ok (").count(), 6, "{stdout}");
+    assert_eq!(stdout.matches("      ok (").count(), 8, "{stdout}");
     for expected in [
         "server stopped: nobody can reach it",
         "Sent 12.00 BRL",
         "fraud case 1 opened",
-        "online balance 142.00 BRL",
+        "online balance 172.00 BRL",
         "audit: clean",
     ] {
         assert!(stdout.contains(expected), "missing {expected:?}: {stdout}");

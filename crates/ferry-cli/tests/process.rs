@@ -540,3 +540,93 @@ async fn the_ussd_simulator_drives_ferry_serve_and_the_sms_outbox_shows_the_noti
     drop(server);
     cli_audit(dir.path(), None);
 }
+
+/// 20 receivers redeem 7.00 each at once from one 100.00 voucher, half through each of two
+/// `ferry serve` processes on one PostgreSQL database: exactly 14 are paid, never more than the
+/// voucher's value leaves its reserve, and both servers (and `ferry audit`) find the ledger clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_voucher_redemptions_across_two_server_processes_never_overpay() {
+    use ferry_api::{CreateVoucherRequest, RedeemVoucherRequest, VoucherRedeemOutcome};
+    use ferry_testkit::{brl, now, random_hex};
+    let Some(url) = postgres::fresh_schema().await else {
+        return;
+    };
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data = temp.path().join("data");
+    let a = start(&data, Some(&url), temp.path().join("serve-a.log")).await;
+    let b = start(&data, Some(&url), temp.path().join("serve-b.log")).await;
+    let admin = admin_token(&data);
+    let agent = new_agent(&a.client(), &admin, 1_000_00).await;
+    let emitter = Account::register(&a.client()).await;
+    a.client()
+        .cash_in(&agent.token, emitter.id, brl(200_00), &random_hex())
+        .await
+        .expect("cash in");
+    let voucher = a
+        .client()
+        .create_voucher(
+            &emitter.key,
+            emitter.id,
+            &CreateVoucherRequest {
+                amount: 100_00,
+                currency: "BRL".into(),
+                expires_in_secs: 3600,
+                password: "pix offline".into(),
+                place: None,
+            },
+            now(),
+        )
+        .await
+        .expect("create");
+    let mut receivers = Vec::new();
+    for i in 0..20 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        receivers.push(Account::register(&server.client()).await);
+    }
+    let receivers = Arc::new(receivers);
+    let clients = [a.client(), b.client()];
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (client, receivers, text) = (
+                clients[i % 2].clone(),
+                receivers.clone(),
+                voucher.text.clone(),
+            );
+            tokio::spawn(async move {
+                let r = &receivers[i];
+                let req = RedeemVoucherRequest {
+                    voucher: text,
+                    password: "pix offline".into(),
+                    amount: 7_00,
+                    currency: "BRL".into(),
+                    request_id: random_hex(),
+                    place: None,
+                };
+                client
+                    .redeem_voucher(&r.key, r.id, &req, now())
+                    .await
+                    .expect("answered")
+                    .outcome
+            })
+        })
+        .collect();
+    let mut paid = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            VoucherRedeemOutcome::Redeemed => paid += 1,
+            VoucherRedeemOutcome::AmountExceedsVoucher => {}
+            other => panic!("{other:?}\nA: {}\nB: {}", a.log_text(), b.log_text()),
+        }
+    }
+    assert_eq!(paid, 14);
+    let mut total = 0;
+    for r in receivers.iter() {
+        total += r.online(&b.client()).await;
+    }
+    assert_eq!(total, 98_00);
+    assert_audit_clean(&a.client(), &admin).await;
+    assert_audit_clean(&b.client(), &admin).await;
+    drop(a);
+    drop(b);
+    cli_audit(&data, Some(&url));
+}

@@ -756,8 +756,8 @@ fn a_wallet_links_a_phone_number_and_a_feature_phone_pays_it() {
         "40.00",
         "--server",
         &url,
-        "--token",
-        agent_token.trim(),
+        // `--token=…`: a token may start with `-`, which clap would take for a flag.
+        &format!("--token={}", agent_token.trim()),
     ]);
     let out = dial(caio, &format!("1*{phone}*25*4826*1"));
     // The screen wraps at the phone's width.
@@ -771,4 +771,262 @@ fn a_wallet_links_a_phone_number_and_a_feature_phone_pays_it() {
         balance.contains("online:  25.00 BRL (at the last sync)"),
         "{account}: {balance}"
     );
+}
+
+/// `ferry wallet voucher …` with the password from `FERRY_VOUCHER_PASSWORD`.
+fn voucher(dir: &Path, password: &str, args: &[&str]) -> Output {
+    let mut all = vec!["wallet", "--wallet", path(dir), "voucher"];
+    all.extend_from_slice(args);
+    Command::new(FERRY)
+        .args(&all)
+        .env("RUST_LOG", "warn")
+        .env("FERRY_VOUCHER_PASSWORD", password)
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ferry")
+}
+
+/// An emitter creates a voucher (QR in the terminal, text and PNG files), a receiver redeems
+/// part of it from the PNG and the rest from the text; failures end with the RFC's outcome
+/// names and status 1; the emitter lists, invalidates, blocks and unblocks.
+#[test]
+fn vouchers_from_the_command_line() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("ferry-data");
+    let token_file = data.join("admin.token");
+    let (ana, bia) = (tmp.path().join("ana"), tmp.path().join("bia"));
+    let server = Server::start(&data, tmp.path().join("serve.log"));
+    let url = server.url.clone();
+    wallet_ok(&ana, &["new", "--server", &url, "--name", "Ana"]);
+    wallet_ok(&bia, &["new", "--server", &url, "--name", "Bia"]);
+    let ana_id = register(&ana);
+    register(&bia);
+    let agent_token = ok(&[
+        "admin",
+        "create-agent",
+        "kiosk-9",
+        "--server",
+        &url,
+        "--token-file",
+        path(&token_file),
+    ]);
+    ok(&[
+        "admin",
+        "fund",
+        "agent:kiosk-9",
+        "500.00",
+        "--server",
+        &url,
+        "--token-file",
+        path(&token_file),
+    ]);
+    ok(&[
+        "agent",
+        "cash-in",
+        &ana_id,
+        "200.00",
+        "--server",
+        &url,
+        // `--token=…`: a token may start with `-`, which clap would take for a flag.
+        &format!("--token={}", agent_token.trim()),
+    ]);
+    let png = tmp.path().join("voucher.png");
+    let txt = tmp.path().join("voucher.txt");
+    let out = succeeded(
+        "create",
+        voucher(
+            &ana,
+            "pix offline",
+            &[
+                "create",
+                "--amount",
+                "100.00",
+                "--expires",
+                "6h",
+                "--png",
+                path(&png),
+                "--text-out",
+                path(&txt),
+            ],
+        ),
+    );
+    assert!(out.contains("creation fee 1.00 BRL"), "{out}");
+    assert!(out.contains("fee reserve 0.30 BRL"), "{out}");
+    let text = std::fs::read_to_string(&txt).expect("voucher text");
+    assert!(out.contains(&text), "{out}");
+    // Over 12 hours: refused before anything is asked.
+    let line = user_error(
+        "13h",
+        voucher(
+            &ana,
+            "pix offline",
+            &["create", "--amount", "1.00", "--expires", "13h"],
+        ),
+    );
+    assert!(line.contains("12 hours"), "{line}");
+
+    // Bia redeems 30.00 from the PNG, then tries too much, a wrong password, three decimals.
+    let out = succeeded(
+        "redeem",
+        voucher(
+            &bia,
+            "pix offline",
+            &["redeem", "--qr", path(&png), "--amount", "30.00"],
+        ),
+    );
+    assert!(out.contains("redeemed 30.00 BRL; 70.00 BRL left"), "{out}");
+    let line = user_error(
+        "too much",
+        voucher(
+            &bia,
+            "pix offline",
+            &["redeem", "--qr", &text, "--amount", "70.01"],
+        ),
+    );
+    assert!(line.contains("amount_exceeds_voucher"), "{line}");
+    let line = user_error(
+        "wrong password",
+        voucher(
+            &bia,
+            "guess-guess",
+            &["redeem", "--qr", path(&txt), "--amount", "1.00"],
+        ),
+    );
+    assert!(
+        line.contains("invalid_voucher") && line.contains("wrong password"),
+        "{line}"
+    );
+    for bad in ["1.005", "0", "-1", "abc", "99999999999999999999.00"] {
+        let flag = format!("--amount={bad}");
+        user_error(
+            bad,
+            voucher(&bia, "pix offline", &["redeem", "--qr", &text, &flag]),
+        );
+    }
+    let line = user_error(
+        "truncated",
+        voucher(
+            &bia,
+            "pix offline",
+            &["redeem", "--qr", &text[..150], "--amount", "1.00"],
+        ),
+    );
+    assert!(line.contains("invalid_voucher"), "{line}");
+    // A coordinate that is not a number is a usage error (status 2), never a panic.
+    let out = voucher(
+        &bia,
+        "pix offline",
+        &[
+            "redeem", "--qr", &text, "--amount", "1.00", "--lat", "north", "--lon", "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!self::text(&out.stderr).contains("panicked"));
+    let line = user_error(
+        "latitude out of range",
+        voucher(
+            &bia,
+            "pix offline",
+            &[
+                "redeem", "--qr", &text, "--amount", "1.00", "--lat", "95", "--lon", "1",
+            ],
+        ),
+    );
+    assert!(line.contains("latitude"), "{line}");
+    // Ana lists, invalidates (the rest comes back), blocks and unblocks.
+    let list = wallet_ok(&ana, &["voucher", "list", "--json"]);
+    let list: Value = serde_json::from_str(&list).expect("list JSON");
+    let id = list["vouchers"][0]["voucher_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(list["vouchers"][0]["remaining"]["amount"], 70_00);
+    assert_eq!(
+        list["vouchers"][0]["redemptions"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let out = wallet_ok(&ana, &["voucher", "invalidate", &id]);
+    assert!(
+        out.contains("invalidated") && out.contains("returned 70.21 BRL"),
+        "{out}"
+    );
+    assert!(wallet_ok(&ana, &["voucher", "block"]).contains("blocked"));
+    let line = user_error(
+        "blocked",
+        voucher(
+            &ana,
+            "pix offline",
+            &["create", "--amount", "1.00", "--expires", "1h"],
+        ),
+    );
+    assert!(line.contains("voucher_creation_blocked"), "{line}");
+    assert!(wallet_ok(&ana, &["voucher", "unblock"]).contains("allowed"));
+    succeeded(
+        "create again",
+        voucher(
+            &ana,
+            "pix offline",
+            &["create", "--amount", "1.00", "--expires", "1h"],
+        ),
+    );
+    // Five wrong passwords: a security exception, and the operator sees the alert.
+    let out = succeeded(
+        "create",
+        voucher(
+            &ana,
+            "pix offline",
+            &[
+                "create",
+                "--amount",
+                "5.00",
+                "--expires",
+                "1h",
+                "--text-out",
+                path(&txt),
+            ],
+        ),
+    );
+    assert!(out.contains("voucher "), "{out}");
+    let text = std::fs::read_to_string(&txt).expect("voucher text");
+    for _ in 0..4 {
+        user_error(
+            "wrong",
+            voucher(
+                &bia,
+                "guess-guess",
+                &["redeem", "--qr", &text, "--amount", "1.00"],
+            ),
+        );
+    }
+    let line = user_error(
+        "fifth",
+        voucher(
+            &bia,
+            "guess-guess",
+            &["redeem", "--qr", &text, "--amount", "1.00"],
+        ),
+    );
+    assert!(line.contains("security_exception"), "{line}");
+    let alerts = ok(&[
+        "fraud",
+        "alerts",
+        "--json",
+        "--server",
+        &url,
+        "--token-file",
+        path(&token_file),
+    ]);
+    let alerts: Value = serde_json::from_str(&alerts).expect("alerts JSON");
+    let rules: Vec<&str> = alerts["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter_map(|a| a["rule"].as_str())
+        .collect();
+    assert!(rules.contains(&"brute_force"), "{alerts}");
+    assert_eq!(alerts["alerts"][0]["evidence"]["failures"], 5, "{alerts}");
+    let audit = ok(&["audit", "--data-dir", path(&data)]);
+    let audit: Value = serde_json::from_str(&audit).expect("audit JSON");
+    assert_eq!(audit["clean"], true, "{audit}");
 }

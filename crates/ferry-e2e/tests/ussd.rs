@@ -1064,3 +1064,47 @@ async fn an_sms_gateway_gets_each_notice_until_it_takes_it_then_never_again() {
     assert!(m.delivered_at.is_some(), "{m:?}");
     assert_eq!(m.attempts, 2);
 }
+
+/// KYC tiers cap what a phone account holds, cash in included: a self-registered number
+/// (tier 0, 1 000.00) is refused a cash in that would take it over, with a typed 422 and
+/// nothing moved, and takes one that fits; an agent-verified number (tier 1) holds more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cash_in_respects_the_tier_balance_limit() {
+    for (db, w) in worlds().await {
+        w.register(ANA).await;
+        w.fund(ANA, 900_00).await;
+        let account = w.account(ANA).await;
+        let err = w
+            .client()
+            .cash_in(&w.agent.token, account, brl(100_01), "over-tier0")
+            .await
+            .expect_err("over the tier-0 limit");
+        assert_eq!(
+            err.code().map(|c| c.as_str()),
+            Some("over_balance_limit"),
+            "{db}: {err}"
+        );
+        assert_eq!(w.balance(ANA).await, 900_00, "{db}: nothing moved");
+        assert_eq!(
+            w.sms_kinds(ANA).await,
+            ["registered", "cashed_in"],
+            "{db}: no notice"
+        );
+        // The same reference can be used once the amount fits: the refusal burned nothing.
+        let fits = w
+            .client()
+            .cash_in(&w.agent.token, account, brl(100_00), "over-tier0")
+            .await
+            .expect("fits the limit");
+        assert_eq!(fits, ferry_api::Outcome::Settled, "{db}");
+        assert_eq!(w.balance(ANA).await, 1_000_00, "{db}");
+        // An agent verifies the number: tier 1 holds 10 000.00.
+        w.client()
+            .register_phone(&w.agent.token, ANA, "Ana Souza", None)
+            .await
+            .expect("agent verifies");
+        w.fund(ANA, 2_000_00).await;
+        assert_eq!(w.balance(ANA).await, 3_000_00, "{db}");
+        w.server.assert_audit_clean().await;
+    }
+}

@@ -853,10 +853,12 @@ async fn crashes_and_dropped_links_at_every_step_of_a_payment_lose_nothing_and_p
     let sent = payer.wallet.store().payments().await.unwrap();
     // 4 crash rounds + the measured payment + b1 + b2 + c.
     assert_eq!(sent.len(), 8);
+    // The payee saw all but (b2) face to face, and learned of (b2) at its sync (the server
+    // lists the payments made to an account).
     assert_eq!(
         bia.wallet.store().payments().await.unwrap().len(),
-        7,
-        "the payee saw all but (b2)"
+        8,
+        "the payee knows every payment made to it"
     );
     assert_books(&server, &payer, 100_00, &[&bia]).await;
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use ferry_proto::voucher::VoucherId;
 use ferry_proto::{AccountId, DecodeError, TaId};
 use thiserror::Error;
 
@@ -24,6 +25,9 @@ pub enum LedgerAccount {
     /// Cash-out codes issued over USSD and not yet paid out by an agent or lapsed: the amounts
     /// they reserve.
     CashOutReserve,
+    /// What an Offline Pix voucher reserves: the value receivers may still take and the part
+    /// that pays their transfer fees. Drained to zero when the voucher closes.
+    Voucher(VoucherId),
     /// Fees collected.
     Fees,
     /// The insurance fund that pays honest receivers after the bond.
@@ -62,6 +66,7 @@ impl fmt::Display for LedgerAccount {
             LedgerAccount::InTransit(t) => write!(f, "in-transit:{t}"),
             LedgerAccount::Agent(n) => write!(f, "agent:{n}"),
             LedgerAccount::CashOutReserve => f.write_str("cash-out-reserve"),
+            LedgerAccount::Voucher(v) => write!(f, "voucher:{v}"),
             LedgerAccount::Fees => f.write_str("fees"),
             LedgerAccount::Insurance => f.write_str("insurance"),
             LedgerAccount::Issuance => f.write_str("issuance"),
@@ -81,6 +86,7 @@ impl FromStr for LedgerAccount {
             Some(("float", id)) => Ok(LedgerAccount::Float(hex_id(id)?)),
             Some(("bond", id)) => Ok(LedgerAccount::Bond(hex_id(id)?)),
             Some(("in-transit", id)) => Ok(LedgerAccount::InTransit(hex_id(id)?)),
+            Some(("voucher", id)) => Ok(LedgerAccount::Voucher(hex_id(id)?)),
             Some(("agent", name)) if valid_agent_name(name) => {
                 Ok(LedgerAccount::Agent(name.to_owned()))
             }
@@ -115,6 +121,7 @@ mod tests {
             LedgerAccount::InTransit(TaId([4; 16])),
             LedgerAccount::Agent("kiosk-7".into()),
             LedgerAccount::CashOutReserve,
+            LedgerAccount::Voucher("0f1e2d3c-4b5a-4978-a695-847362514031".parse().expect("id")),
             LedgerAccount::Fees,
             LedgerAccount::Insurance,
             LedgerAccount::Issuance,
@@ -128,6 +135,7 @@ mod tests {
             "agent:",
             "agent:UPPER",
             "fees:x",
+            "voucher:0f1e2d3c-4b5a-1978-a695-847362514031",
             "nope",
         ] {
             assert_eq!(bad.parse::<LedgerAccount>(), Err(BadAccountKey), "{bad}");

@@ -5,14 +5,14 @@ mod common;
 
 use common::kit::{Kit, brl};
 use common::stores;
-use ferry_ledger::engine::DebitState;
+use ferry_ledger::engine::{DebitState, SealedKind};
 use ferry_ledger::engine::{DepositError, PaymentSubmission};
 use ferry_ledger::{LedgerAccount, Outcome, Reason};
 use ferry_proto::cert::FeeSchedule;
 use ferry_proto::envelope::Envelope;
 use ferry_proto::order::{DeferredOrder, OrderNonce, SignedOrder};
-use ferry_proto::sealed::{SealedContent, seal};
-use ferry_proto::{Currency, Message};
+use ferry_proto::sealed::{REMOTE_PAYMENT_ENVELOPE_BUDGET, SealedContent, seal};
+use ferry_proto::{Currency, Message, Payment, TaId};
 use ferry_testkit::T0;
 
 #[tokio::test]
@@ -384,6 +384,107 @@ async fn envelopes_settle_once_whatever_the_copies_and_tampering() {
             .unwrap();
         assert_eq!(late[0].outcome, Outcome::Invalid(Reason::Expired), "{name}");
         assert_eq!(kit.online(payee).await, 25_00, "{name}");
+        kit.assert_clean(name).await;
+    }
+}
+
+/// A remote payment (the mesh's compact form: the payer's TA id instead of its certificate,
+/// no receipt) settles like any payment, once, whatever else carries the same payment.
+#[tokio::test]
+async fn remote_payments_name_their_wallet_and_settle_once() {
+    for (name, store, _dir) in stores().await {
+        let kit = Kit::new(store);
+        let mut payer = kit.holder().await;
+        let other = kit.holder().await;
+        let (_, payee, _) = kit.account().await;
+        kit.fund(&mut payer, 100_00).await;
+        let p = payer.pay(payee, 20_00);
+        let remote = |ta: TaId, p: &Payment| SealedContent::RemotePayment {
+            ta,
+            payment: p.clone(),
+        };
+        let env = sealed(&kit, &remote(payer.ta(), &p));
+        assert!(env.to_bytes().len() <= REMOTE_PAYMENT_ENVELOPE_BUDGET);
+        let resealed = sealed(&kit, &remote(payer.ta(), &p));
+        let full = sealed(
+            &kit,
+            &SealedContent::Payment {
+                ta_cert: payer.ta_cert.clone(),
+                payment: p.clone(),
+                receipt: None,
+            },
+        );
+        // Naming another registered wallet: its key did not sign the payment.
+        let wrong_ta = sealed(&kit, &remote(other.ta(), &p));
+        // Naming a wallet the server never registered.
+        let unknown = sealed(&kit, &remote(TaId([7; 16]), &p));
+        let mut tampered = env.to_bytes();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        let tampered = Envelope::from_bytes(&tampered).unwrap();
+        let out = kit
+            .engine
+            .ingest_envelopes(
+                vec![
+                    wrong_ta,
+                    unknown,
+                    tampered,
+                    env.clone(),
+                    env.clone(),
+                    resealed,
+                    full,
+                ],
+                T0,
+            )
+            .await
+            .unwrap();
+        let got: Vec<_> = out.iter().map(|o| o.outcome).collect();
+        assert_eq!(
+            got,
+            vec![
+                Outcome::Invalid(Reason::BadSignature),
+                Outcome::Invalid(Reason::BadCertificate),
+                Outcome::Invalid(Reason::Tampered),
+                Outcome::Settled,
+                Outcome::Duplicate,
+                Outcome::Duplicate,
+                Outcome::Duplicate,
+            ],
+            "{name}"
+        );
+        assert_eq!(out[3].kind, Some(SealedKind::Payment), "{name}");
+        assert_eq!(kit.online(payee).await, 20_00, "{name}");
+        // A claim of the same payment, and the payer's journal upload, settle nothing more.
+        let again = kit
+            .engine
+            .claim(vec![payer.submission(&p)], T0)
+            .await
+            .unwrap();
+        assert_eq!(again, vec![Outcome::Duplicate], "{name}");
+
+        // A payment signed under the first certificate reaches the server after the wallet
+        // synced (without it) and got a renewed certificate: it is checked against the
+        // certificate valid when it was signed, and settles.
+        let q = payer.pay(payee, 5_00);
+        let held_back = payer.unsynced.pop().unwrap();
+        assert_eq!(&held_back, q.entry());
+        let later = T0.plus_secs(3 * 3600);
+        let report = kit
+            .engine
+            .sync_and_renew(payer.upload(vec![]), later)
+            .await
+            .unwrap()
+            .unwrap();
+        let renewed = report.certificate.expect("renewed");
+        assert!(renewed.unverified().issued_at > q.body().time, "{name}");
+        let out = kit
+            .engine
+            .ingest_envelopes(vec![sealed(&kit, &remote(payer.ta(), &q))], later)
+            .await
+            .unwrap();
+        assert_eq!(out[0].outcome, Outcome::Settled, "{name}");
+        assert_eq!(kit.online(payee).await, 25_00, "{name}");
+        assert_eq!(kit.float(&payer).await, 75_00, "{name}");
         kit.assert_clean(name).await;
     }
 }

@@ -6,8 +6,12 @@ use ferry_proto::hash::Hash32;
 use ferry_proto::keys::{X25519Public, X25519Secret};
 use ferry_proto::time::UnixTime;
 
-/// Plaintext length that makes a remote-payment-sized envelope (235 bytes sealed).
-pub const PAYMENT_PLAINTEXT_LEN: usize = 165;
+/// Plaintext length that makes a remote-payment-sized envelope: the plaintext of a real
+/// `SealedContent::RemotePayment` (168 bytes, sealed to
+/// [`ferry_proto::sealed::REMOTE_PAYMENT_ENVELOPE_LEN`] = 238 bytes).
+pub const PAYMENT_PLAINTEXT_LEN: usize = ferry_proto::sealed::REMOTE_PAYMENT_ENVELOPE_LEN
+    - ferry_proto::envelope::HEADER_LEN
+    - ferry_proto::envelope::TAG_LEN;
 
 /// The fixed test sealing secret (all bytes 0x5e).
 pub fn test_issuer_secret() -> X25519Secret {

@@ -71,6 +71,9 @@ pub struct NodeConfig {
     pub issuer_key: Option<KeyId>,
     /// Envelopes expiring further ahead than this are refused.
     pub max_lifetime_secs: u64,
+    /// A leaf carries nothing for others: it says so in its hello and peers send it no
+    /// items (a wallet handing over its own payment, `runtime::hand_over`).
+    pub leaf: bool,
 }
 
 impl Default for NodeConfig {
@@ -86,6 +89,7 @@ impl Default for NodeConfig {
             stamp_bits: 16,
             issuer_key: None,
             max_lifetime_secs: 24 * 3600,
+            leaf: false,
         }
     }
 }
@@ -576,6 +580,8 @@ impl State {
 struct Peer {
     id: u64,
     view: RelayView,
+    /// The peer carries nothing for others: it is sent no items.
+    leaf: bool,
 }
 
 /// One contact with a peer, fed frames and returning frames. Pass the same [`Node`] to every
@@ -597,6 +603,7 @@ impl Session {
         let hello = Frame::Hello(Hello {
             node_id: node.cfg.node_id,
             bridge: node.cfg.bridge,
+            leaf: node.cfg.leaf,
             p_bridge: p_to_wire(node.p_bridge(now)),
             salt,
         })
@@ -669,6 +676,7 @@ impl Session {
                 self.peer = Some(Peer {
                     id: h.node_id,
                     view,
+                    leaf: h.leaf,
                 });
                 self.salt = h.salt;
                 let root = Reconciler::new(&node.items, |s: &Stored| s.short, self.salt).root();
@@ -693,6 +701,7 @@ impl Session {
                 let peer = Peer {
                     id: h.node_id,
                     view,
+                    leaf: false,
                 };
                 self.peer = Some(peer);
                 let mut ans = Answer::default();
@@ -765,8 +774,11 @@ impl Session {
             wants: ans.i_lack,
             items: Vec::new(),
         };
-        let mut candidates: Vec<ShortId> = wants_in.to_vec();
-        candidates.extend_from_slice(&ans.peer_lacks);
+        let mut candidates: Vec<ShortId> = Vec::new();
+        if !peer.leaf {
+            candidates.extend_from_slice(wants_in);
+            candidates.extend_from_slice(&ans.peer_lacks);
+        }
         candidates.sort_unstable();
         candidates.dedup();
         // Soonest expiry first: what has least time left goes first.
@@ -1031,6 +1043,37 @@ mod tests {
         let mut c = Node::new(cfg(4, s));
         run_contact(&mut bridge, &mut c, 3, NOW).unwrap();
         assert!(c.held().is_empty());
+    }
+
+    /// A leaf (a wallet handing over its own payment) gives its envelope and is given
+    /// nothing, so the relay keeps every copy it had: nothing is lost to a device that will
+    /// not carry it.
+    #[test]
+    fn a_leaf_hands_over_and_is_sent_nothing() {
+        let s = Strategy::SprayAndWait { copies: 4 };
+        let mut relay = Node::new(cfg(2, s));
+        relay.inject(test_envelope(2, 165), 0, NOW).unwrap();
+        relay.inject(test_envelope(3, 165), 0, NOW).unwrap();
+        let mut lc = cfg(1, Strategy::SprayAndWait { copies: 8 });
+        lc.leaf = true;
+        let mut leaf = Node::new(lc);
+        leaf.inject(test_envelope(1, 165), 0, NOW).unwrap();
+        let (sent, got) = run_contact(&mut leaf, &mut relay, 9, NOW).unwrap();
+        assert_eq!((sent.items_sent, got.items_sent), (1, 0));
+        assert_eq!(leaf.held().len(), 1, "the leaf got nothing");
+        assert_eq!(relay.held().len(), 3);
+        let copies = |n: &Node, id: EnvelopeId| {
+            n.held()
+                .iter()
+                .find(|x| x.envelope.id() == id)
+                .map(|x| x.copies)
+        };
+        assert_eq!(copies(&relay, test_envelope(1, 165).id()), Some(4));
+        assert_eq!(copies(&relay, test_envelope(2, 165).id()), Some(4));
+        assert_eq!(copies(&leaf, test_envelope(1, 165).id()), Some(4));
+        // A second contact moves nothing: the relay holds it.
+        let (sent, got) = run_contact(&mut leaf, &mut relay, 10, NOW).unwrap();
+        assert_eq!((sent.items_sent, got.items_sent), (0, 0));
     }
 
     #[test]

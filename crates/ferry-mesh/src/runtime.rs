@@ -496,3 +496,114 @@ async fn bridge_loop<U: Uploader>(
         }
     }
 }
+
+/// Settings of [`hand_over`].
+#[derive(Debug, Clone, Copy)]
+pub struct HandOverConfig {
+    /// The node's spray-and-wait L: the node is given L copies (it clamps to its own L).
+    pub copies: u16,
+    /// Hashcash bits the node demands of a stamp.
+    pub stamp_bits: u8,
+    /// Timeout of the connect, of each read and write, and (×6) of the whole contact.
+    pub io_timeout: Duration,
+}
+
+impl Default for HandOverConfig {
+    fn default() -> Self {
+        let node = NodeConfig::default();
+        HandOverConfig {
+            copies: node.strategy.initial_copies(),
+            stamp_bits: node.stamp_bits,
+            io_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why [`hand_over`] failed.
+#[derive(Debug, Error)]
+pub enum HandOverError {
+    /// The envelope could not be minted a stamp or is refused locally (expired, too far ahead).
+    #[error("envelope refused: {0}")]
+    Refused(String),
+    /// The contact failed.
+    #[error("contact with {addr} failed: {reason}")]
+    Contact {
+        /// The node.
+        addr: SocketAddr,
+        /// What failed.
+        reason: String,
+    },
+    /// The contact ended without the node taking the envelope (its quota, share or budget).
+    #[error("the node at {0} did not take the envelope")]
+    NotTaken(SocketAddr),
+}
+
+/// Hands one envelope made on this device (a payer's remote payment) to the mesh node at
+/// `addr` over the relay protocol: a *leaf* node (its hello says it carries nothing for
+/// others, so the node sends it no items and loses no copies to it) holding only the
+/// envelope, with 2·L spray-and-wait copies so that the binary split gives the node L, dials
+/// it and runs one contact as initiator. Succeeds once the node took the envelope (or held it already: then
+/// nothing needed sending). The copies left here die with this call; the node has the L a
+/// payment starts with.
+pub async fn hand_over(
+    addr: SocketAddr,
+    envelope: Envelope,
+    cfg: HandOverConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<(), HandOverError> {
+    let copies = cfg.copies.max(1).saturating_mul(2);
+    let node = Node::new(NodeConfig {
+        node_id: u64::from_be_bytes(ferry_proto::random_bytes::<8>()),
+        strategy: crate::strategy::Strategy::SprayAndWait { copies },
+        stamp_bits: cfg.stamp_bits,
+        leaf: true,
+        ..NodeConfig::default()
+    });
+    let (id, expires, bits) = (envelope.id(), envelope.expires_at(), cfg.stamp_bits);
+    let nonce = tokio::task::spawn_blocking(move || stamp::mint(&id, expires, bits, 0, u64::MAX))
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| HandOverError::Refused("no stamp found".into()))?;
+    let shared = Shared {
+        node: Mutex::new(node),
+        clock: clock.clone(),
+        io_timeout: cfg.io_timeout,
+        contact_timeout: cfg.io_timeout.saturating_mul(6),
+        max_frame: MAX_FRAME,
+        counters: Counters::default(),
+    };
+    shared
+        .node()
+        .inject(envelope, nonce, clock.now())
+        .map_err(|e| HandOverError::Refused(e.to_string()))?;
+    let contact_error = |reason: String| HandOverError::Contact { addr, reason };
+    let copies_held = |shared: &Shared| {
+        shared
+            .node()
+            .held()
+            .iter()
+            .find(|s| s.envelope.id() == id)
+            .map(|s| s.copies)
+    };
+    // Two contacts at most: the first hands the envelope over; when it did send, the second
+    // proves the node kept it (a node that holds it lacks nothing, so nothing is sent again).
+    let mut before = copies;
+    for _ in 0..2 {
+        let stream = tokio::time::timeout(cfg.io_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| contact_error("connect timed out".into()))?
+            .map_err(|e| contact_error(e.to_string()))?;
+        contact(stream, &shared, true)
+            .await
+            .map_err(|e| contact_error(e.to_string()))?;
+        match copies_held(&shared) {
+            // A bridge is handed every copy and the holder forgets the envelope.
+            None => return Ok(()),
+            // Nothing was sent: the node holds it.
+            Some(c) if c == before => return Ok(()),
+            Some(c) => before = c,
+        }
+    }
+    Err(HandOverError::NotTaken(addr))
+}

@@ -71,10 +71,11 @@ fn arb_item() -> impl Strategy<Value = Item> {
 /// Any valid frame.
 pub fn arb_frame() -> impl Strategy<Value = Frame> {
     prop_oneof![
-        (any::<u64>(), any::<bool>(), any::<u16>(), any::<u64>()).prop_map(
-            |(node_id, bridge, p_bridge, salt)| Frame::Hello(Hello {
+        (any::<u64>(), 0u8..3, any::<u16>(), any::<u64>()).prop_map(
+            |(node_id, role, p_bridge, salt)| Frame::Hello(Hello {
                 node_id,
-                bridge,
+                bridge: role == 1,
+                leaf: role == 2,
                 p_bridge,
                 salt
             })

@@ -7,7 +7,7 @@
 //! [`ferry_proto::envelope::Envelope`]'s own codec.
 //!
 //! ```text
-//! Hello      = 0x01 ‖ node_id u64 ‖ flags u8 ‖ p_bridge u16 ‖ salt u64
+//! Hello      = 0x01 ‖ node_id u64 ‖ flags u8 (bit 0 bridge, bit 1 leaf) ‖ p_bridge u16 ‖ salt u64
 //! HelloReply = 0x02 ‖ node_id u64 ‖ flags u8 ‖ p_bridge u16 ‖ root(count u32 ‖ fp u64)
 //! Turn       = 0x03 ‖ n u16 ‖ Entry* ‖ m u16 ‖ want u64* ‖ k u16 ‖ Item*
 //! Entry      = depth u8 ‖ prefix u64 ‖ (0 ‖ count u32 ‖ fp u64
@@ -40,7 +40,7 @@ pub const MAX_ENTRIES: usize = 4096;
 pub const MAX_WANTS: usize = 4096;
 /// Most items in one turn.
 pub const MAX_ITEMS: usize = 512;
-/// Longest envelope a relay carries (a remote payment is about 235 bytes).
+/// Longest envelope a relay carries (a remote payment is 238 bytes).
 pub const MAX_ITEM_ENVELOPE: usize = 1024;
 /// Longest frame: a turn at its maxima fits well below this.
 pub const MAX_FRAME: usize = 1024 * 1024;
@@ -255,6 +255,10 @@ pub struct Hello {
     pub node_id: u64,
     /// The sender uploads to the server (a bridge).
     pub bridge: bool,
+    /// The sender carries nothing for others (a wallet handing over its own payments): the
+    /// responder sends it no items, so no copies are lost to it. Flag bit 1; a bridge is
+    /// never a leaf.
+    pub leaf: bool,
     /// The sender's PRoPHET delivery predictability toward bridges, in 1/65535.
     pub p_bridge: u16,
     /// The salt of this contact's fingerprints, chosen at random by the initiator.
@@ -322,6 +326,20 @@ fn read_flags(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
     }
 }
 
+/// A hello's flags: bit 0 bridge, bit 1 leaf (never both).
+fn hello_flags(bridge: bool, leaf: bool) -> u8 {
+    u8::from(bridge) | (u8::from(leaf) << 1)
+}
+
+fn read_hello_flags(r: &mut Reader<'_>) -> Result<(bool, bool), DecodeError> {
+    match r.u8("flags")? {
+        0 => Ok((false, false)),
+        1 => Ok((true, false)),
+        2 => Ok((false, true)),
+        _ => Err(DecodeError::invalid("flags", "unknown flag bits")),
+    }
+}
+
 /// Checks that `count` elements of at least `min_len` bytes each can still be read.
 fn check_count(
     r: &Reader<'_>,
@@ -366,7 +384,7 @@ impl Wire for Frame {
             Frame::Hello(h) => {
                 w.u8(1);
                 w.u64(h.node_id);
-                w.u8(flags(h.bridge));
+                w.u8(hello_flags(h.bridge, h.leaf && !h.bridge));
                 w.u16(h.p_bridge);
                 w.u64(h.salt);
             }
@@ -397,12 +415,17 @@ impl Wire for Frame {
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         match r.u8("frame_kind")? {
-            1 => Ok(Frame::Hello(Hello {
-                node_id: r.u64("node_id")?,
-                bridge: read_flags(r)?,
-                p_bridge: r.u16("p_bridge")?,
-                salt: r.u64("salt")?,
-            })),
+            1 => {
+                let node_id = r.u64("node_id")?;
+                let (bridge, leaf) = read_hello_flags(r)?;
+                Ok(Frame::Hello(Hello {
+                    node_id,
+                    bridge,
+                    leaf,
+                    p_bridge: r.u16("p_bridge")?,
+                    salt: r.u64("salt")?,
+                }))
+            }
             2 => Ok(Frame::HelloReply(HelloReply {
                 node_id: r.u64("node_id")?,
                 bridge: read_flags(r)?,
@@ -456,6 +479,7 @@ mod tests {
         let h = Frame::Hello(Hello {
             node_id: 7,
             bridge: true,
+            leaf: false,
             p_bridge: 9,
             salt: 3,
         });
@@ -470,11 +494,11 @@ mod tests {
         assert_eq!(hr.to_bytes().len(), HELLO_REPLY_LEN);
         let empty = Frame::Turn(Turn::default());
         assert_eq!(empty.to_bytes().len(), TURN_OVERHEAD);
-        let env = test_envelope(1, 165);
+        let env = test_envelope(1, crate::fixtures::PAYMENT_PLAINTEXT_LEN);
         assert_eq!(
             env.encoded_len(),
-            235,
-            "a remote payment envelope is 235 bytes"
+            238,
+            "a remote payment envelope is 238 bytes"
         );
         let t = Frame::Turn(Turn {
             entries: vec![Entry {

@@ -178,6 +178,9 @@ pub fn chain_hash(entry: &SignedEntry) -> Hash32 {
     entry.hash()
 }
 
+/// Wire length of every [`Payment`] (see the module documentation).
+pub const PAYMENT_LEN: usize = 148;
+
 /// An offline payment: a Pay entry of the payer's journal, exactly as the payer's TA signed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment(SignedEntry);

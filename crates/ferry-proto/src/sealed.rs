@@ -1,12 +1,16 @@
 //! What travels inside a sealed envelope: a payment with its certificate (and the payee's
-//! receipt when there is one), a journal segment, or a deferred order. Each is self-authenticating,
-//! which is why bridges need no secret: the envelope hides it, the signatures inside prove it.
+//! receipt when there is one), a remote payment (a payment that names its wallet's certificate
+//! by the wallet's id, for the mesh), a journal segment, or a deferred order. Each is
+//! self-authenticating, which is why bridges need no secret: the envelope hides it, the
+//! signatures inside prove it (a remote payment's certificate is the one the server issued to
+//! that wallet, which it keeps).
 
 use thiserror::Error;
 
 use crate::cert::{NetworkParamsBody, TaCertificate};
 use crate::codec::{DecodeError, Message, Reader, Wire, Writer};
-use crate::envelope::{Envelope, EnvelopeError, EnvelopeOpener};
+use crate::envelope::{Envelope, EnvelopeError, EnvelopeOpener, HEADER_LEN, TAG_LEN};
+use crate::ids::TaId;
 use crate::journal::{Payment, Receipt, SignedEntry};
 use crate::keys::X25519Secret;
 use crate::order::SignedOrder;
@@ -14,6 +18,18 @@ use crate::time::UnixTime;
 
 /// Most entries one sealed journal segment may carry.
 pub const MAX_SEGMENT_ENTRIES: usize = 256;
+
+/// Budget for a sealed remote payment, in bytes on the wire: every byte is carried many times
+/// over Bluetooth, phone to phone.
+pub const REMOTE_PAYMENT_ENVELOPE_BUDGET: usize = 256;
+
+/// Exact wire length of a sealed [`SealedContent::RemotePayment`]: the envelope header, the
+/// plaintext (version, kind, TA id, the 148-byte payment with its `u16` length prefix) and the
+/// AEAD tag: 238 bytes.
+pub const REMOTE_PAYMENT_ENVELOPE_LEN: usize =
+    HEADER_LEN + 1 + 1 + TaId::LEN + 2 + crate::journal::PAYMENT_LEN + TAG_LEN;
+
+const _: () = assert!(REMOTE_PAYMENT_ENVELOPE_LEN <= REMOTE_PAYMENT_ENVELOPE_BUDGET);
 
 /// The plaintext of an envelope.
 // A payment bundle is larger than an order; each is decoded once per envelope, so boxing would
@@ -29,6 +45,15 @@ pub enum SealedContent {
         payment: Payment,
         /// The payee's countersignature, when the sender has it.
         receipt: Option<Receipt>,
+    },
+    /// A payment sent to a payee who is not present, through the mesh: no receipt, and the
+    /// payer wallet's certificate named by the wallet's id (the server holds every certificate
+    /// it issued) so that the envelope stays within [`REMOTE_PAYMENT_ENVELOPE_BUDGET`].
+    RemotePayment {
+        /// The payer wallet (hash of its TA key).
+        ta: TaId,
+        /// The payment.
+        payment: Payment,
     },
     /// Consecutive entries of one wallet's journal.
     JournalSegment {
@@ -46,6 +71,7 @@ impl SealedContent {
     pub fn kind(&self) -> &'static str {
         match self {
             SealedContent::Payment { .. } => "payment",
+            SealedContent::RemotePayment { .. } => "remote_payment",
             SealedContent::JournalSegment { .. } => "journal_segment",
             SealedContent::Order(_) => "order",
         }
@@ -70,6 +96,11 @@ impl Wire for SealedContent {
                     }
                     None => w.bool(false),
                 }
+            }
+            SealedContent::RemotePayment { ta, payment } => {
+                w.u8(4);
+                ta.encode(w);
+                payment.encode(w);
             }
             SealedContent::JournalSegment { ta_cert, entries } => {
                 w.u8(2);
@@ -109,6 +140,10 @@ impl Wire for SealedContent {
                 Ok(SealedContent::JournalSegment { ta_cert, entries })
             }
             3 => Ok(SealedContent::Order(SignedOrder::decode(r)?)),
+            4 => Ok(SealedContent::RemotePayment {
+                ta: TaId::decode(r)?,
+                payment: Payment::decode(r)?,
+            }),
             _ => Err(DecodeError::invalid("content_kind", "unknown kind")),
         }
     }

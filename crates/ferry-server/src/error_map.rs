@@ -120,6 +120,9 @@ pub fn agent_error(e: AgentError) -> ApiError {
         A::WrongAgent => ApiError::forbidden(msg),
         A::Stale => ApiError::unprocessable(ErrorCode::Stale, msg).with_field("consent"),
         A::NotFundable => ApiError::invalid_field("account", msg),
+        A::OverBalanceLimit { .. } => {
+            ApiError::unprocessable(ErrorCode::OverBalanceLimit, msg).with_field("amount")
+        }
         A::Engine(e) => engine_error(e),
     }
 }

@@ -12,11 +12,13 @@
 pub mod api;
 pub mod conn;
 pub mod convert;
+pub mod demo;
 pub mod error_map;
 pub mod extract;
 pub mod issuer;
 pub mod metrics;
 pub mod openapi;
+pub mod risk;
 pub mod router;
 pub mod routes;
 pub mod serve;

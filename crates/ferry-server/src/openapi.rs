@@ -16,7 +16,7 @@ use utoipa::openapi::security::{
 };
 use utoipa::openapi::{Content, HeaderBuilder, Ref, RefOr};
 
-use crate::routes::{admin, dashboard, public, settlement, ussd, wallets};
+use crate::routes::{admin, dashboard, demo, public, risk, settlement, ussd, vouchers, wallets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,10 +26,12 @@ use crate::routes::{admin, dashboard, public, settlement, ussd, wallets};
     ),
     paths(
         public::healthz, public::metrics, public::openapi, public::params, public::revocations,
-        wallets::register_account, wallets::register_wallet, wallets::deposit, wallets::bond, wallets::account,
+        wallets::register_account, wallets::register_wallet, wallets::deposit, wallets::bond, wallets::account, wallets::received_payments,
         settlement::claims, settlement::journals, settlement::envelopes, settlement::orders, settlement::payment_status,
         admin::cash_in, admin::cash_out, admin::create_agent, admin::fund, admin::sweep, admin::audit, admin::fraud_cases,
+        demo::state, demo::inject, demo::round, demo::flush, demo::reset,
         ussd::africastalking_callback, ussd::hubtel_callback, ussd::register_phone, ussd::phone_account, ussd::ussd_cash_out, ussd::link_phone, ussd::sms_outbox,
+        vouchers::create, vouchers::list, vouchers::redeem, vouchers::invalidate, vouchers::block, risk::alerts,
         dashboard::overview, dashboard::transfers,
     ),
     components(schemas(ferry_api::ErrorBody)),
@@ -43,8 +45,14 @@ const SIGNED: &[(&str, &str)] = &[
     ("post", "/v1/deposits"),
     ("post", "/v1/bonds"),
     ("get", "/v1/accounts/{id}"),
+    ("get", "/v1/accounts/{id}/payments"),
     ("get", "/v1/payments/{ta}/{j}"),
     ("post", "/v1/phones/link"),
+    ("post", "/v1/vouchers"),
+    ("get", "/v1/vouchers"),
+    ("post", "/v1/vouchers/redeem"),
+    ("post", "/v1/vouchers/block"),
+    ("post", "/v1/vouchers/{id}/invalidate"),
 ];
 /// Requests signed by the key they register.
 const SIGNED_BY_NEW_KEY: &[(&str, &str)] = &[("post", "/v1/accounts")];

@@ -103,6 +103,10 @@ pub fn router(state: AppState, limits: RouterLimits) -> Router {
         .route("/v1/revocations", get(public::revocations))
         .route("/v1/accounts", post(wallets::register_account))
         .route("/v1/accounts/{id}", get(wallets::account))
+        .route(
+            "/v1/accounts/{id}/payments",
+            get(wallets::received_payments),
+        )
         .route("/v1/wallets", post(wallets::register_wallet))
         .route("/v1/deposits", post(wallets::deposit))
         .route("/v1/bonds", post(wallets::bond))
@@ -131,6 +135,9 @@ pub fn router(state: AppState, limits: RouterLimits) -> Router {
         .route("/v1/audit", get(admin::audit))
         .route("/v1/fraud/cases", get(admin::fraud_cases))
         .merge(routes::ussd::routes())
+        .merge(routes::demo::routes())
+        .merge(routes::vouchers::routes())
+        .merge(routes::risk::routes())
         .merge(routes::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -56,6 +56,13 @@ pub struct ServeConfig {
     pub database_retry: Duration,
     /// The USSD gateway, phone accounts and SMS notices.
     pub ussd: crate::ussd::UssdConfig,
+    /// Enables the demo mesh routes (`/v1/demo/mesh…`).
+    pub demo: bool,
+    /// Offline Pix vouchers: brute-force and travel rules, password verifiers. An empty pepper
+    /// is replaced by the data directory's `pin.pepper`.
+    pub vouchers: ferry_ledger::engine::vouchers::VoucherConfig,
+    /// Offline caps of software-tier wallets from a risk file (`--risk`); the defaults without.
+    pub wallet_caps: Option<crate::risk::WalletCaps>,
     /// Settle concurrent small requests together in one transaction (on by default).
     pub group_commit: bool,
 }
@@ -83,6 +90,16 @@ impl Default for ServerLimits {
     }
 }
 
+/// The default fees: none, except the Pix RFC's voucher fees (1 % at creation, 0.3 % of each
+/// redemption, from the emitter's reserve).
+pub fn default_fees() -> FeeSchedule {
+    FeeSchedule {
+        voucher_create_bps: 100,
+        voucher_redeem_bps: 30,
+        ..FeeSchedule::default()
+    }
+}
+
 impl ServeConfig {
     /// The defaults: `./ferry-data`, 127.0.0.1:8080, SQLite, BRL, no fees, software tier on.
     pub fn new(data_dir: PathBuf) -> Self {
@@ -91,13 +108,16 @@ impl ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: None,
             currency: Currency::BRL,
-            fees: FeeSchedule::default(),
+            fees: default_fees(),
             hardware_roots: Vec::new(),
             software_tier: true,
             sweep_every: Duration::from_secs(60),
             limits: ServerLimits::default(),
             database_retry: Duration::ZERO,
             ussd: crate::ussd::UssdConfig::default(),
+            demo: false,
+            vouchers: ferry_ledger::engine::vouchers::VoucherConfig::default(),
+            wallet_caps: None,
             group_commit: true,
         }
     }
@@ -117,7 +137,14 @@ impl ServeConfig {
             registration: RegistrationPolicy {
                 client_cert_validity_secs: 2 * 365 * 86_400,
                 ta_cert_validity_secs: 90 * 86_400,
-                software_limits: limits(500_00, 100_00, 50, 7),
+                software_limits: self.wallet_caps.map_or(limits(500_00, 100_00, 50, 7), |w| {
+                    limits(
+                        w.max_balance,
+                        w.max_payment,
+                        w.max_payments_between_syncs,
+                        w.max_offline_days,
+                    )
+                }),
                 hardware_limits: limits(5_000_00, 1_000_00, 200, 14),
                 attestation_roots: AttestationRoots {
                     hardware: self.hardware_roots.clone(),
@@ -290,6 +317,13 @@ pub async fn start_with_clock(
         &config.ussd,
         &config.data_dir,
     )?);
+    let vouchers = {
+        let mut vc = config.vouchers.clone();
+        if vc.pepper.is_empty() {
+            vc.pepper = crate::ussd::load_or_create_pepper(&config.data_dir)?;
+        }
+        ferry_ledger::engine::vouchers::Vouchers::new(engine.clone(), vc)
+    };
     let state = AppState {
         engine: engine.clone(),
         metrics: Arc::new(Metrics::new()),
@@ -297,6 +331,20 @@ pub async fn start_with_clock(
         clock: clock.clone(),
         certificates: Arc::default(),
         ussd,
+        demo: if config.demo {
+            let params = engine
+                .network_parameters(clock.now())
+                .map_err(|e| ServeError::Io {
+                    path: PathBuf::from("network parameters"),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+            Some(Arc::new(crate::demo::DemoMesh::new(
+                params.unverified().sealing_key_id(),
+            )))
+        } else {
+            None
+        },
+        vouchers: vouchers.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -318,6 +366,13 @@ pub async fn start_with_clock(
                 tick.tick().await;
                 if let Err(e) = engine.sweep(clock.now()).await {
                     tracing::warn!(error = %e, "fraud sweep failed; will retry");
+                }
+                match vouchers.expire(clock.now()).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(closed = n, "expired vouchers returned to their emitters")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "voucher expiry sweep failed; will retry"),
                 }
             }
         })

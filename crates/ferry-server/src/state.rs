@@ -29,6 +29,10 @@ pub struct AppState {
     pub certificates: Arc<CertificateCache>,
     /// The USSD gateway and phone accounts.
     pub ussd: Arc<crate::ussd::UssdService>,
+    /// The demo mesh, with `ferry serve --demo` only.
+    pub demo: Option<Arc<crate::demo::DemoMesh>>,
+    /// Offline Pix vouchers.
+    pub vouchers: ferry_ledger::engine::vouchers::Vouchers,
 }
 
 /// Most certificates [`CertificateCache`] keeps; it is emptied when full.

@@ -411,6 +411,39 @@ impl WalletStore {
         Ok(inserted)
     }
 
+    /// A received payment this wallet learned of from the server's listing (no receipt yet),
+    /// now delivered face to face for the request `request_nonce_hex`: stores the receipt the
+    /// payee gives and marks the request paid, in one transaction. False when the record is
+    /// not such a payment (then nothing changes).
+    pub async fn adopt_listed(
+        &self,
+        id: &PaymentId,
+        receipt: &[u8],
+        request_nonce_hex: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let adopted = sqlx::query(
+            "UPDATE payments SET receipt = ? WHERE ta = ? AND j = ? AND direction = 'received' \
+             AND receipt IS NULL",
+        )
+        .bind(receipt)
+        .bind(id.ta.to_hex())
+        .bind(i64::from(id.j))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if adopted {
+            sqlx::query("UPDATE requests SET paid_by = ? WHERE nonce = ? AND paid_by IS NULL")
+                .bind(id.to_string())
+                .bind(request_nonce_hex)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(adopted)
+    }
+
     /// True when this payment is already recorded (the payee's received-payments log).
     pub async fn has_payment(&self, id: &PaymentId) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT 1 FROM payments WHERE ta = ? AND j = ?")

@@ -209,6 +209,9 @@ pub struct SyncReport {
     pub pending: usize,
     /// Payments the server rejected, with the reason.
     pub rejected: Vec<(PaymentId, String)>,
+    /// Payments received that this wallet learned of from the server (remote payments the
+    /// mesh delivered while the payee was away).
+    pub received: usize,
     /// A renewed certificate was installed.
     pub renewed: bool,
     /// The online balance after the sync.
@@ -226,6 +229,12 @@ pub enum HistoryItem {
 
 mod bond;
 mod phone_link;
+mod remote;
+
+pub use remote::{
+    DEFAULT_REMOTE_LIFETIME_SECS, DEFAULT_REMOTE_TTL, RemoteOptions, RemotePayment, drop_into_inbox,
+};
+mod vouchers;
 
 mod keys {
     pub const SERVER: &str = "server_url";
@@ -1048,7 +1057,22 @@ impl Wallet {
         let first = timed(self.session_timeout, link.recv()).await?;
         let offered = session.on_offer(&first)?;
         let now = self.now();
-        let already = self.store.has_payment(&offered.claimed_id()).await?;
+        // A payment settled to this account while it was away (learned from the server's
+        // listing at a sync, so with no receipt) and now delivered face to face for this very
+        // request, byte for byte: it is not a replay of a payment received here but the
+        // payer completing its delivery. It is verified as new, and answered with a receipt;
+        // nothing new is recorded or claimed.
+        let listed = match self.store.payment(&offered.claimed_id()).await? {
+            Some(rec) => {
+                rec.direction == Direction::Received
+                    && rec.receipt.is_none()
+                    && rec.disposition == Disposition::Claimed
+                    && rec.payment == offered.offer.payment.to_bytes()
+                    && offered.offer.payment.nonce() == request.nonce
+            }
+            None => false,
+        };
+        let already = !listed && self.store.has_payment(&offered.claimed_id()).await?;
         let request_paid = self.store.request_paid(&request.nonce.to_hex()).await?;
         let issuers = IssuerKeys::new([issuer]);
         let view = PayeeView {
@@ -1094,11 +1118,16 @@ impl Wallet {
             status: PaymentStatus::Pending,
             reason: None,
         };
-        if !self
-            .store
-            .add_payment(&record, Some(&request.nonce.to_hex()))
-            .await?
-        {
+        let recorded = if listed {
+            self.store
+                .adopt_listed(&verified.id, &receipt.to_bytes(), &request.nonce.to_hex())
+                .await?
+        } else {
+            self.store
+                .add_payment(&record, Some(&request.nonce.to_hex()))
+                .await?
+        };
+        if !recorded {
             let reply = offered.refuse(Refusal::AlreadyReceived)?;
             let _ = timed(self.session_timeout, link.send(&reply)).await;
             return Err(SessionError::Refused(Refusal::AlreadyReceived).into());
@@ -1158,6 +1187,7 @@ impl Wallet {
         self.upload_journal(&client, &mut report, &mut progress)
             .await?;
         self.claim_held(&client, &mut report, &mut progress).await?;
+        self.refresh_received(&client, account, &mut report).await?;
         self.refresh_statuses(&client, account, &mut report, &mut progress)
             .await?;
         let acct = client

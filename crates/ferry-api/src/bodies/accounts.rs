@@ -103,3 +103,29 @@ pub struct AccountBody {
     /// Secure wallets.
     pub wallets: Vec<WalletBody>,
 }
+
+/// Payments an account received, in the order the server saw them
+/// (`GET /v1/accounts/{id}/payments`): how a payee learns of payments made while it was not
+/// there, such as remote payments carried by the mesh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReceivedPaymentsBody {
+    /// At most one page of payments.
+    pub payments: Vec<ReceivedPaymentBody>,
+    /// Pass as `after` to read the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// One payment an account received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReceivedPaymentBody {
+    /// `<ta>/<j>`.
+    pub payment_id: String,
+    /// Where it stands.
+    pub status: crate::PaymentState,
+    /// When the server first saw it (unix seconds).
+    pub received_at: u64,
+    /// The payment (a Pay entry) exactly as the payer's wallet signed it: the payee verifies it.
+    pub payment: B64,
+    /// The payer wallet's certificate, signed by the issuer (its key verifies the payment).
+    pub ta_certificate: B64,
+}

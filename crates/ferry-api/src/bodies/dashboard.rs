@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KindTotalBody {
     /// `online`, `float`, `bond`, `insurance`, `in_transit`, `fees`, `agent`,
-    /// `cash_out_reserve` or `issuance`.
+    /// `cash_out_reserve`, `voucher` or `issuance`.
     pub kind: String,
     /// How many accounts of this kind the ledger holds.
     pub accounts: u64,

@@ -5,17 +5,21 @@
 
 mod accounts;
 mod dashboard;
+mod demo;
 mod operator;
 mod phones;
 mod public;
 mod settlement;
+mod vouchers;
 
 pub use accounts::*;
 pub use dashboard::*;
+pub use demo::*;
 pub use operator::*;
 pub use phones::*;
 pub use public::*;
 pub use settlement::*;
+pub use vouchers::*;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -16,6 +16,14 @@ use crate::transfer::{Posting, Transfer};
 use ferry_proto::outcome::{Outcome, Reason};
 use ferry_ussd::sms::{Notice, NoticeKind};
 
+/// What posting a transfer that may credit a capped account did.
+enum Capped {
+    /// Posted (or a duplicate, or refused for funds): the outcome.
+    Posted(Outcome),
+    /// The credited account would go over its cap: nothing moved.
+    OverLimit,
+}
+
 /// Why an agent or funding operation was refused. Nothing moved.
 #[derive(Debug, Error)]
 pub enum AgentError {
@@ -52,6 +60,12 @@ pub enum AgentError {
     /// Only agents, the insurance fund and bonds can be funded this way.
     #[error("this ledger account cannot be funded")]
     NotFundable,
+    /// The credit would take a phone account over the balance its KYC tier may hold.
+    #[error("the account's tier may hold at most {limit}")]
+    OverBalanceLimit {
+        /// The tier's balance limit.
+        limit: Money,
+    },
     /// The operation failed as a whole.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -111,7 +125,11 @@ impl Engine {
     /// Posts one transfer with its own reference-based idempotency: `Duplicate` when the
     /// reference was posted before, `Rejected(insufficient_funds)` when a debit would overdraw.
     async fn post_once(&self, transfer: Transfer, now: UnixTime) -> Result<Outcome, EngineError> {
-        self.post_once_noticing(transfer, None, now).await
+        match self.post_once_noticing(transfer, None, now).await? {
+            Capped::Posted(outcome) => Ok(outcome),
+            // No notice, no cap.
+            Capped::OverLimit => Err(EngineError::Corrupt("a cap without an account".into())),
+        }
     }
 
     /// [`Engine::post_once`]; when the transfer settles now and `notice` names a phone account
@@ -119,18 +137,22 @@ impl Engine {
     async fn post_once_noticing(
         &self,
         transfer: Transfer,
-        notice: Option<(&PhoneRow, Money, &str)>,
+        notice: Option<(&PhoneRow, Money, &str, i64)>,
         now: UnixTime,
-    ) -> Result<Outcome, EngineError> {
+    ) -> Result<Capped, EngineError> {
         let dialect = self.inner.store.dialect();
         retry_transient(|| async {
             let mut tx = self.inner.store.begin().await?;
             match post_in(&mut tx, dialect, &transfer, now).await {
                 Ok(Posted::New(_)) => {
-                    if let Some((holder, amount, event_id)) = notice {
+                    if let Some((holder, amount, event_id, cap)) = notice {
                         let balance = tx
                             .balance_in(&LedgerAccount::Online(holder.account), amount.currency())
                             .await?;
+                        if balance > cap {
+                            // Dropping the transaction rolls the transfer back.
+                            return Ok(Capped::OverLimit);
+                        }
                         let sms = Notice {
                             event_id: event_id.to_owned(),
                             to: holder.phone.clone(),
@@ -143,11 +165,11 @@ impl Engine {
                         tx.enqueue_sms(&sms, now).await?;
                     }
                     tx.commit().await.map_err(StoreError::from)?;
-                    Ok(Outcome::Settled)
+                    Ok(Capped::Posted(Outcome::Settled))
                 }
-                Ok(Posted::Duplicate(_)) => Ok(Outcome::Duplicate),
+                Ok(Posted::Duplicate(_)) => Ok(Capped::Posted(Outcome::Duplicate)),
                 Err(StoreError::InsufficientFunds { .. }) => {
-                    Ok(Outcome::Rejected(Reason::InsufficientFunds))
+                    Ok(Capped::Posted(Outcome::Rejected(Reason::InsufficientFunds)))
                 }
                 Err(e) => Err(e.into()),
             }
@@ -168,7 +190,8 @@ impl Engine {
     }
 
     /// Agent `agent` took `amount` in cash from the holder of `account`: credit the account
-    /// from the agent's float. `reference` is the agent's idempotency key.
+    /// from the agent's float. `reference` is the agent's idempotency key. A phone account's
+    /// balance is not capped here: see [`Self::cash_in_within`].
     pub async fn cash_in(
         &self,
         agent: &str,
@@ -176,6 +199,22 @@ impl Engine {
         amount: Money,
         reference: &str,
         now: UnixTime,
+    ) -> Result<Outcome, AgentError> {
+        self.cash_in_within(agent, account, amount, reference, now, |_| i64::MAX)
+            .await
+    }
+
+    /// [`Self::cash_in`], refused with [`AgentError::OverBalanceLimit`] (nothing moved) when a
+    /// phone account would hold more than `balance_cap` of its KYC tier, checked in the
+    /// transaction that credits it.
+    pub async fn cash_in_within(
+        &self,
+        agent: &str,
+        account: AccountId,
+        amount: Money,
+        reference: &str,
+        now: UnixTime,
+        balance_cap: impl Fn(ferry_ussd::backend::Tier) -> i64,
     ) -> Result<Outcome, AgentError> {
         self.positive(amount)?;
         if !valid_reference(reference) {
@@ -197,8 +236,18 @@ impl Engine {
         // A phone account hears of it by SMS, once per transfer.
         let credited = Money::new(amount.minor() - fee, amount.currency());
         let event = format!("cash-in:{}", transfer.reference);
-        let notice = phone.as_ref().map(|p| (p, credited, event.as_str()));
-        Ok(self.post_once_noticing(transfer, notice, now).await?)
+        let notice = phone
+            .as_ref()
+            .map(|p| (p, credited, event.as_str(), balance_cap(p.tier)));
+        match self.post_once_noticing(transfer, notice, now).await? {
+            Capped::Posted(outcome) => Ok(outcome),
+            Capped::OverLimit => Err(AgentError::OverBalanceLimit {
+                limit: Money::new(
+                    phone.as_ref().map_or(i64::MAX, |p| balance_cap(p.tier)),
+                    amount.currency(),
+                ),
+            }),
+        }
     }
 
     /// Agent `agent` pays out cash against the holder's signed consent.

@@ -30,13 +30,15 @@ pub enum AccountKind {
     Agent,
     /// Amounts reserved by USSD cash-out codes not yet paid out.
     CashOutReserve,
+    /// Value held by vouchers created and not yet redeemed or invalidated.
+    Voucher,
     /// The mirror of all money in circulation (normally negative).
     Issuance,
 }
 
 impl AccountKind {
     /// Every kind, in the order the overview lists them.
-    pub const ALL: [AccountKind; 9] = [
+    pub const ALL: [AccountKind; 10] = [
         AccountKind::Online,
         AccountKind::Float,
         AccountKind::Bond,
@@ -45,6 +47,7 @@ impl AccountKind {
         AccountKind::Fees,
         AccountKind::Agent,
         AccountKind::CashOutReserve,
+        AccountKind::Voucher,
         AccountKind::Issuance,
     ];
 
@@ -57,6 +60,7 @@ impl AccountKind {
             LedgerAccount::InTransit(_) => AccountKind::InTransit,
             LedgerAccount::Agent(_) => AccountKind::Agent,
             LedgerAccount::CashOutReserve => AccountKind::CashOutReserve,
+            LedgerAccount::Voucher(_) => AccountKind::Voucher,
             LedgerAccount::Fees => AccountKind::Fees,
             LedgerAccount::Insurance => AccountKind::Insurance,
             LedgerAccount::Issuance => AccountKind::Issuance,
@@ -74,6 +78,7 @@ impl AccountKind {
             AccountKind::Fees => "fees",
             AccountKind::Agent => "agent",
             AccountKind::CashOutReserve => "cash_out_reserve",
+            AccountKind::Voucher => "voucher",
             AccountKind::Issuance => "issuance",
         }
     }

@@ -14,6 +14,8 @@ use super::group::{Settled, Work};
 use super::payments::{CheckedPayment, PaymentSubmission};
 use super::settler::Settler;
 use super::{Engine, EngineError};
+
+mod remote;
 use crate::kinds::SealedKind;
 use ferry_proto::outcome::{Outcome, Reason};
 
@@ -80,7 +82,7 @@ impl Engine {
                 (e, k)
             })
             .collect();
-        let opened = self
+        let mut opened = self
             .parallel_map(jobs, move |engine, (env, known)| {
                 if known {
                     Opened::Known
@@ -89,6 +91,7 @@ impl Engine {
                 }
             })
             .await?;
+        self.resolve_remote_payments(&mut opened).await?;
         match self
             .settle_grouped(Work::Envelopes { ids, opened }, now)
             .await?
@@ -156,7 +159,9 @@ impl Settler<'_> {
                 SealedContent::JournalSegment { ta_cert, entries } => {
                     self.segment(ta_cert, entries).await?
                 }
-                SealedContent::Payment { .. } => Outcome::Invalid(Reason::Malformed),
+                SealedContent::Payment { .. } | SealedContent::RemotePayment { .. } => {
+                    Outcome::Invalid(Reason::Malformed)
+                }
             };
         }
         let mut seen = HashSet::new();

@@ -17,8 +17,11 @@ mod journal_sync;
 mod orders;
 mod payments;
 pub mod phones;
+pub mod risk;
+pub mod risk_eval;
 mod settler;
 mod views;
+pub mod vouchers;
 
 use std::collections::HashMap;
 use std::future::Future;

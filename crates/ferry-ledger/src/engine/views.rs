@@ -85,6 +85,22 @@ impl Engine {
             }))
     }
 
+    /// Payments to `payee`, settled or pending, in the order the server saw them: at most
+    /// `limit` after `after` (a payee learns this way of payments made while it was absent,
+    /// such as remote payments carried by the mesh).
+    pub async fn received_payments(
+        &self,
+        payee: AccountId,
+        after: Option<crate::store::ReceivedCursor>,
+        limit: u32,
+    ) -> Result<Vec<crate::store::ReceivedRow>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .received_payments(payee, after, limit)
+            .await?)
+    }
+
     /// The balances of `account`, or `None` if it is not registered.
     pub async fn account_view(
         &self,

@@ -204,3 +204,81 @@ impl Store {
         }))
     }
 }
+
+/// A payment to an account, as its payee lists what it received
+/// ([`Store::received_payments`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedRow {
+    /// The payment's identity.
+    pub id: PaymentId,
+    /// Where it stands.
+    pub status: DebitState,
+    /// When the server first saw it (the listing's order, with the id).
+    pub received_at: UnixTime,
+    /// The payment as the payer's wallet signed it (a Pay entry).
+    pub payment: Vec<u8>,
+    /// The payer wallet's current certificate (its key verifies the payment).
+    pub ta_certificate: Vec<u8>,
+}
+
+/// Where a listing of received payments resumes: after this `(received_at, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivedCursor {
+    /// The last listed payment's `received_at`.
+    pub received_at: UnixTime,
+    /// The last listed payment.
+    pub id: PaymentId,
+}
+
+impl Store {
+    /// Payments to `payee` (not withdrawals), settled or pending, in the order the server saw
+    /// them, `limit` at most, after `after`.
+    pub async fn received_payments(
+        &self,
+        payee: AccountId,
+        after: Option<ReceivedCursor>,
+        limit: u32,
+    ) -> Result<Vec<ReceivedRow>, StoreError> {
+        let (t, ta, j) = match after {
+            Some(c) => (
+                secs(c.received_at),
+                c.id.ta.as_bytes().to_vec(),
+                i64::from(c.id.j),
+            ),
+            None => (-1, Vec::new(), -1),
+        };
+        let rows = sqlx::query(
+            "SELECT d.ta_id, d.j, d.status, d.received_at, e.entry, w.certificate
+             FROM debits d
+             JOIN journal_entries e ON e.ta_id = d.ta_id AND e.j = d.j
+             JOIN wallets w ON w.ta_id = d.ta_id
+             WHERE d.payee_account = $1 AND d.kind = 'payment'
+               AND (d.received_at > $2
+                    OR (d.received_at = $2 AND (d.ta_id > $3 OR (d.ta_id = $3 AND d.j > $4))))
+             ORDER BY d.received_at, d.ta_id, d.j
+             LIMIT $5",
+        )
+        .bind(payee.as_bytes().to_vec())
+        .bind(t)
+        .bind(ta)
+        .bind(j)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id = PaymentId {
+                    ta: super::rows::ta_id(&r.try_get::<Vec<u8>, _>(0)?)?,
+                    j: position(r.try_get(1)?)?,
+                };
+                Ok(ReceivedRow {
+                    id,
+                    status: state(&r.try_get::<String, _>(2)?)?,
+                    received_at: time(r.try_get(3)?),
+                    payment: r.try_get(4)?,
+                    ta_certificate: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -32,10 +32,12 @@ mod journal;
 mod orders;
 mod phone;
 mod registry;
+mod risk;
 mod rows;
 mod sms;
 mod sql;
 mod ussd_sessions;
+mod vouchers;
 
 pub(crate) use batch::CHUNK;
 pub use batch::LedgerBatch;
@@ -43,7 +45,7 @@ pub use cases::{Case, FraudCase, NewCase};
 pub use dashboard::{
     AccountBalance, DebitCount, MAX_TRANSFER_LIST, PostingRow, TransferFilter, TransferRow,
 };
-pub use debits::{Debit, DebitRecord};
+pub use debits::{Debit, DebitRecord, ReceivedCursor, ReceivedRow};
 pub use deposits::DepositRecord;
 pub use issuer::IssuerBinding;
 pub use journal::{EntryRow, Recorded};
@@ -52,7 +54,11 @@ pub use phone::{
     decode_pin_hash, encode_pin_hash,
 };
 pub use registry::WalletRow;
+pub use risk::{AlertRow, NewAlert};
 pub use sms::{SmsRow, notice_kind};
+pub use vouchers::{
+    MicroDegrees, RedemptionRow, VoucherFailure, VoucherRow, VoucherState, id_prefix,
+};
 
 pub(crate) use sql::Params;
 

@@ -70,17 +70,75 @@ impl Store {
         .bind(secs(now))
         .fetch_optional(self.pool())
         .await?;
+        if inserted.is_some() {
+            self.keep_wallet_certificate(cert).await?;
+        }
         Ok(inserted.is_some())
     }
 
-    /// Replaces a wallet's stored certificate (a renewal after sync).
+    /// Replaces a wallet's stored certificate (a renewal after sync), keeping the old one in
+    /// the wallet's certificate history.
     pub async fn set_wallet_certificate(&self, cert: &TaCertificate) -> Result<(), StoreError> {
         sqlx::query("UPDATE wallets SET certificate = $1 WHERE ta_id = $2")
             .bind(cert.to_bytes())
             .bind(cert.unverified().ta_id().as_bytes().to_vec())
             .execute(self.pool())
             .await?;
+        self.keep_wallet_certificate(cert).await
+    }
+
+    /// Adds `cert` to its wallet's certificate history (`wallet_certificates`). One per
+    /// `issued_at`: a second certificate issued in the same second replaces the first, as it
+    /// replaced it in `wallets`.
+    async fn keep_wallet_certificate(&self, cert: &TaCertificate) -> Result<(), StoreError> {
+        let body = cert.unverified();
+        sqlx::query(
+            "INSERT INTO wallet_certificates (ta_id, issued_at, expires_at, certificate)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (ta_id, issued_at)
+             DO UPDATE SET expires_at = excluded.expires_at, certificate = excluded.certificate",
+        )
+        .bind(body.ta_id().as_bytes().to_vec())
+        .bind(secs(body.issued_at))
+        .bind(secs(body.expires_at))
+        .bind(cert.to_bytes())
+        .execute(self.pool())
+        .await?;
         Ok(())
+    }
+
+    /// The certificate of wallet `ta` that was valid at `at` (the latest issued among those
+    /// valid then), for a remote payment signed at `at` that names its wallet by id. When none
+    /// was valid then, the current certificate (whose check then says why the payment is
+    /// refused); `None` for a wallet never registered.
+    pub async fn wallet_certificate_at(
+        &self,
+        ta: TaId,
+        at: UnixTime,
+    ) -> Result<Option<TaCertificate>, StoreError> {
+        let Some(current) = self.wallet_certificate(ta).await? else {
+            return Ok(None);
+        };
+        let body = current.unverified();
+        if body.issued_at <= at && at < body.expires_at {
+            return Ok(Some(current));
+        }
+        let row = sqlx::query(
+            "SELECT certificate FROM wallet_certificates
+             WHERE ta_id = $1 AND issued_at <= $2 AND expires_at > $2
+             ORDER BY issued_at DESC LIMIT 1",
+        )
+        .bind(ta.as_bytes().to_vec())
+        .bind(secs(at))
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(r) => Ok(Some(
+                TaCertificate::from_bytes(&r.try_get::<Vec<u8>, _>(0)?)
+                    .map_err(|e| corrupt(format!("stored certificate: {e}")))?,
+            )),
+            None => Ok(Some(current)),
+        }
     }
 
     /// The client certificate of `account`, if registered.

@@ -48,7 +48,7 @@ use rng::Rng;
 /// Unix time that simulated second 0 stands for (expiries are absolute in envelopes).
 pub const EPOCH: u64 = 1_800_000_000;
 /// Length of a junk envelope (the same as a payment's, or it would stand out).
-const JUNK_LEN: u16 = 235;
+const JUNK_LEN: u16 = ferry_proto::sealed::REMOTE_PAYMENT_ENVELOPE_LEN as u16;
 
 /// A payment placed by hand (for tests): device `device` pays at `at_secs`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -14,6 +14,7 @@
     fees: 'Fees',
     agent: 'Agent floats',
     cash_out_reserve: 'Cash-out reserve (USSD codes)',
+    voucher: 'Vouchers outstanding',
     issuance: 'Issuance (mirror of money issued)',
   };
   const MASKED_SMS = new Set(['cash_out_code', 'link_code']);
@@ -78,7 +79,7 @@
   function kindOf(key) {
     const prefix = key.split(':')[0];
     const map = { online: 'online', float: 'float', bond: 'bond', 'in-transit': 'in_transit',
-      agent: 'agent', 'cash-out-reserve': 'cash_out_reserve', fees: 'fees',
+      agent: 'agent', 'cash-out-reserve': 'cash_out_reserve', voucher: 'voucher', fees: 'fees',
       insurance: 'insurance', issuance: 'issuance' };
     return KIND_LABELS[map[prefix]] || prefix;
   }
@@ -115,7 +116,7 @@
     const issuedRow = row([el('th', 'Money issued'), amountCell(overview.issued)]);
     issuedRow.firstChild.scope = 'row';
     rows.push(issuedRow);
-    for (const kind of ['online', 'float', 'bond', 'insurance', 'in_transit', 'fees', 'agent', 'cash_out_reserve']) {
+    for (const kind of ['online', 'float', 'bond', 'insurance', 'in_transit', 'fees', 'agent', 'cash_out_reserve', 'voucher']) {
       const t = byKind[kind] || { balance: 0, accounts: 0 };
       const th = el('th', '+ ' + KIND_LABELS[kind] + ' (' + t.accounts + ')');
       th.scope = 'row';

@@ -22,7 +22,9 @@ use crate::state::AppState;
 /// An agent took cash from a holder: credit the holder's online balance from the agent's
 /// float. `reference` makes retries safe.
 #[utoipa::path(post, path = "/v1/agents/cash-in", request_body = CashInRequest,
-    responses((status = 200, body = Outcome), (status = 401, body = ferry_api::ErrorBody)),
+    responses((status = 200, body = Outcome), (status = 401, body = ferry_api::ErrorBody),
+        (status = 422, body = ferry_api::ErrorBody,
+         description = "unknown_account, currency_mismatch, or over_balance_limit (a phone account would hold more than its KYC tier allows)")),
     security(("bearer" = [])))]
 pub async fn cash_in(
     State(state): State<AppState>,
@@ -35,7 +37,8 @@ pub async fn cash_in(
     })?;
     let amount = state.money(req.amount, &req.currency)?;
     let outcome = state
-        .engine
+        .ussd
+        .phones()
         .cash_in(&agent, account, amount, &req.reference, state.now())
         .await
         .map_err(agent_error)?;
@@ -45,7 +48,9 @@ pub async fn cash_in(
 
 /// An agent pays out cash against the holder's signed consent.
 #[utoipa::path(post, path = "/v1/agents/cash-out", request_body = CashOutRequest,
-    responses((status = 200, body = Outcome), (status = 401, body = ferry_api::ErrorBody)),
+    responses((status = 200, body = Outcome), (status = 401, body = ferry_api::ErrorBody),
+        (status = 403, body = ferry_api::ErrorBody, description = "the consent names another agent"),
+        (status = 422, body = ferry_api::ErrorBody, description = "bad_signature, stale, unknown_account or currency_mismatch")),
     security(("bearer" = [])))]
 pub async fn cash_out(
     State(state): State<AppState>,
@@ -91,7 +96,8 @@ pub async fn create_agent(
 
 /// Issues money (backed by cash or reserves) into an agent's float or the insurance fund.
 #[utoipa::path(post, path = "/v1/admin/fund", request_body = FundRequest,
-    responses((status = 200, body = Outcome), (status = 400, body = ferry_api::ErrorBody)),
+    responses((status = 200, body = Outcome), (status = 400, body = ferry_api::ErrorBody),
+        (status = 422, body = ferry_api::ErrorBody, description = "unknown_account (an agent that does not exist), amount_too_large or currency_mismatch")),
     security(("bearer" = [])))]
 pub async fn fund(
     State(state): State<AppState>,

@@ -4,9 +4,12 @@
 
 pub mod admin;
 pub mod dashboard;
+pub mod demo;
 pub mod public;
+pub mod risk;
 pub mod settlement;
 pub mod ussd;
+pub mod vouchers;
 pub mod wallets;
 
 use ferry_api::ErrorCode;

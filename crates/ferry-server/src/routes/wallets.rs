@@ -2,14 +2,16 @@
 //! with the account key (registration: with the key being registered).
 
 use axum::Json;
-use axum::extract::{OriginalUri, Path, Request, State};
+use axum::extract::{OriginalUri, Path, RawQuery, Request, State};
 use axum::http::StatusCode;
-use ferry_proto::{AccountId, AttestationStatement, TaId};
+use ferry_ledger::store::{ReceivedCursor, ReceivedRow};
+use ferry_proto::{AccountId, AttestationStatement, PaymentId, TaId, UnixTime};
 
 use crate::api::error::ApiError;
 use ferry_api::{
     AccountBody, AccountRegistered, B64, BondRequest, DepositIssued, DepositRequest, Outcome,
-    RegisterAccount, RegisterWallet, WalletRegistered,
+    PaymentState, ReceivedPaymentBody, ReceivedPaymentsBody, RegisterAccount, RegisterWallet,
+    WalletRegistered,
 };
 
 use crate::api::json;
@@ -146,4 +148,98 @@ pub async fn account(
         .map_err(engine_error)?
         .ok_or_else(|| ApiError::not_found("account"))?;
     Ok(Json(convert::account(view)))
+}
+
+/// Payments listed per page of `GET /v1/accounts/{id}/payments`.
+pub const RECEIVED_PAGE: u32 = 200;
+
+/// Reads the `after` cursor (`<received_at>.<ta>.<j>`, as a previous page's `next` gave it).
+fn received_cursor(query: Option<&str>) -> Result<Option<ReceivedCursor>, ApiError> {
+    let mut after: Option<&str> = None;
+    // The cursor is digits, hex and dots: nothing to percent-decode.
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("after", v) if after.is_none() => after = Some(v),
+            ("after", _) => return Err(ApiError::invalid_field("after", "given twice")),
+            _ => {
+                return Err(ApiError::bad_request(
+                    ferry_api::ErrorCode::UnknownField,
+                    "unknown query parameter",
+                ));
+            }
+        }
+    }
+    let Some(after) = after else { return Ok(None) };
+    let bad = || ApiError::invalid_field("after", "expected the `next` of a previous page");
+    let mut parts = after.split('.');
+    let (Some(t), Some(ta), Some(j), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    Ok(Some(ReceivedCursor {
+        received_at: UnixTime(t.parse().map_err(|_| bad())?),
+        id: PaymentId {
+            ta: ta.parse().map_err(|_| bad())?,
+            j: j.parse().map_err(|_| bad())?,
+        },
+    }))
+}
+
+fn received_body(r: ReceivedRow) -> ReceivedPaymentBody {
+    ReceivedPaymentBody {
+        payment_id: r.id.to_string(),
+        status: match r.status {
+            ferry_ledger::engine::DebitState::Settled => PaymentState::Settled,
+            ferry_ledger::engine::DebitState::Pending => PaymentState::Pending,
+        },
+        received_at: r.received_at.secs(),
+        payment: B64(r.payment),
+        ta_certificate: B64(r.ta_certificate),
+    }
+}
+
+/// Payments to the signing account (settled or pending), in the order the server saw them,
+/// 200 per page: how a payee learns of payments made while it was not there (remote payments
+/// carried by the mesh). Each carries the payment as the payer's wallet signed it and that
+/// wallet's certificate, so the payee verifies what it is told. `after` is the previous
+/// page's `next`.
+#[utoipa::path(get, path = "/v1/accounts/{id}/payments",
+    params(("id" = String, Path, description = "account id (hex)"),
+        ("after" = Option<String>, Query, description = "the `next` of the previous page")),
+    responses((status = 200, body = ReceivedPaymentsBody), (status = 403, body = ferry_api::ErrorBody)))]
+pub async fn received_payments(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    SignedBy(signer): SignedBy,
+) -> Result<Json<ReceivedPaymentsBody>, ApiError> {
+    let id: AccountId = id
+        .parse()
+        .map_err(|_| ApiError::invalid_field("id", "expected 32 lower-case hex characters"))?;
+    if id != signer {
+        return Err(ApiError::forbidden(
+            "an account can only list its own payments",
+        ));
+    }
+    let after = received_cursor(query.as_deref())?;
+    let rows = state
+        .engine
+        .received_payments(id, after, RECEIVED_PAGE)
+        .await
+        .map_err(engine_error)?;
+    let next = (rows.len() == RECEIVED_PAGE as usize)
+        .then(|| {
+            rows.last()
+                .map(|r| format!("{}.{}.{}", r.received_at.secs(), r.id.ta, r.id.j))
+        })
+        .flatten();
+    Ok(Json(ReceivedPaymentsBody {
+        payments: rows.into_iter().map(received_body).collect(),
+        next,
+    }))
 }

@@ -242,6 +242,23 @@ impl PhoneBackend {
         }
     }
 
+    /// An agent's cash in ([`Engine::cash_in_within`]): a phone account may not go over the
+    /// balance limit of its KYC tier.
+    pub async fn cash_in(
+        &self,
+        agent: &str,
+        account: AccountId,
+        amount: Money,
+        reference: &str,
+        now: UnixTime,
+    ) -> Result<ferry_proto::outcome::Outcome, super::AgentError> {
+        self.engine
+            .cash_in_within(agent, account, amount, reference, now, |tier| {
+                self.limits(tier).max_balance
+            })
+            .await
+    }
+
     /// The settings.
     pub fn config(&self) -> &PhoneConfig {
         &self.config
