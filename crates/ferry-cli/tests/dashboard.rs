@@ -15,8 +15,8 @@ use ferry_testkit::process::{ServerProcess, admin_token};
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
-/// Runs `ferry demo --exit` into `dir` and starts `ferry serve` on its server data.
-async fn seeded_server(dir: &Path) -> ServerProcess {
+/// Runs `ferry demo --exit` into `dir` and starts `ferry serve EXTRA…` on its server data.
+async fn seeded_server(dir: &Path, extra: &[&str]) -> ServerProcess {
     let out = Command::new(FERRY)
         .args(["demo", "--exit", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
@@ -29,14 +29,21 @@ async fn seeded_server(dir: &Path) -> ServerProcess {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    ServerProcess::start(FERRY, &dir.join("server"), None, &[], dir.join("serve.log")).await
+    ServerProcess::start(
+        FERRY,
+        &dir.join("server"),
+        None,
+        extra,
+        dir.join("serve.log"),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_routes_show_the_demo_ledger_and_need_the_admin_token() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("demo");
-    let server = seeded_server(&dir).await;
+    let server = seeded_server(&dir, &[]).await;
     let client = server.client();
     let token = admin_token(&dir.join("server"));
 
@@ -311,7 +318,7 @@ async fn the_dashboard_in_headless_chromium_shows_a_clean_audit_the_fraud_case_a
     };
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("demo");
-    let server = seeded_server(&dir).await;
+    let server = seeded_server(&dir, &["--demo"]).await;
     let token = admin_token(&dir.join("server"));
     let overview = server
         .client()
@@ -369,6 +376,15 @@ async fn the_dashboard_in_headless_chromium_shows_a_clean_audit_the_fraud_case_a
     assert!(!transfers.contains("No transfer matches"), "{transfers:?}");
     let sms = text_of(&dom, "sms-body").unwrap_or_default();
     assert!(sms.contains("received"), "{sms:?}");
+    // The demo mesh (`ferry serve --demo`) with its counters.
+    let phones: u32 = text_of(&dom, "mesh-nodes")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    assert!(phones > 0, "mesh: {:?}", text_of(&dom, "mesh"));
+    assert!(
+        dom.contains("id=\"mesh-live\">") || !dom.contains("id=\"mesh-live\" hidden"),
+        "the mesh panel is hidden"
+    );
     // The polling ran more than once (throughput needs two samples), and no secret shows.
     let throughput = text_of(&dom, "throughput").unwrap_or_default();
     assert!(throughput.ends_with("items/s"), "{throughput:?}");

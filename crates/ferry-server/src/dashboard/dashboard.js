@@ -230,6 +230,45 @@
     lastSettled = { at: now, count: settled };
   }
 
+  async function refreshMesh() {
+    const resp = await fetch('/v1/demo/mesh', { cache: 'no-store' });
+    if (resp.status === 404) {
+      $('mesh-status').textContent = 'The demo mesh is off (ferry serve --demo turns it on).';
+      $('mesh-live').hidden = true;
+      return;
+    }
+    if (!resp.ok) throw new Error('/v1/demo/mesh: HTTP ' + resp.status);
+    const mesh = await resp.json();
+    const carried = new Set();
+    const bridged = new Set();
+    for (const node of mesh.nodes) {
+      for (const h of node.held) {
+        carried.add(h.envelope_id);
+        if (node.bridge) bridged.add(h.envelope_id);
+      }
+    }
+    $('mesh-status').textContent = 'A simulated mesh of phones carrying sealed payments to bridges.';
+    $('mesh-round').textContent = String(mesh.round);
+    $('mesh-nodes').textContent = String(mesh.nodes.length);
+    $('mesh-bridges').textContent = String(mesh.nodes.filter((n) => n.bridge).length);
+    $('mesh-injected').textContent = String(mesh.injected);
+    $('mesh-carried').textContent = String(carried.size);
+    $('mesh-bridged').textContent = String(bridged.size);
+    $('mesh-uploaded').textContent = String(mesh.uploaded);
+    $('mesh-live').hidden = false;
+  }
+
+  async function meshAction(path, describe) {
+    try {
+      const resp = await fetch(path, { method: 'POST', cache: 'no-store' });
+      if (!resp.ok) throw new Error(path + ': HTTP ' + resp.status);
+      $('mesh-result').textContent = describe(await resp.json());
+      await refreshMesh();
+    } catch (e) {
+      $('mesh-result').textContent = 'Failed: ' + e.message;
+    }
+  }
+
   async function refreshTransfers() {
     try {
       renderTransfers(await api('/v1/admin/transfers' + transferQuery));
@@ -252,6 +291,7 @@
       renderCases(cases);
       renderSms(outbox);
       await refreshTransfers();
+      await refreshMesh();
       const signed = await fetch('/v1/revocations', { cache: 'no-store' });
       $('revocations-signed').textContent = signed.ok
         ? 'The issuer-signed list devices download (/v1/revocations) is served; it names these wallets:'
@@ -310,6 +350,13 @@
       if (t) signIn(t);
     });
     $('forget').addEventListener('click', () => signOut('Signed out.'));
+    $('mesh-round-button').addEventListener('click', () => meshAction('/v1/demo/mesh/round',
+      (r) => 'Round ' + r.round + ': ' + r.contacts + ' contacts, ' + r.items_moved + ' envelopes moved.'));
+    $('mesh-flush-button').addEventListener('click', () => meshAction('/v1/demo/mesh/flush',
+      (r) => r.uploads.length + ' envelopes uploaded: ' +
+        (r.uploads.map((u) => (u.outcome && u.outcome.outcome) || 'unknown').join(', ') || 'none') + '.'));
+    $('mesh-reset-button').addEventListener('click', () => meshAction('/v1/demo/mesh/reset',
+      () => 'The mesh was reset.'));
     $('transfer-filter').addEventListener('submit', (ev) => {
       ev.preventDefault();
       const params = new URLSearchParams();
