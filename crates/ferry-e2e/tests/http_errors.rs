@@ -731,6 +731,31 @@ async fn unauthenticated_requests_get_documented_statuses() {
                 documented.keys().collect::<Vec<_>>()
             );
             checked += 1;
+            // Each query parameter, empty and then garbled, with the admin token (so the
+            // parameter is read): the status is documented too.
+            let queries = op["parameters"].as_array().into_iter().flatten();
+            for name in queries
+                .filter(|p| p["in"] == "query")
+                .filter_map(|p| p["name"].as_str())
+            {
+                for value in ["", "%21x"] {
+                    let url = format!("{}{concrete}?{name}={value}", server.base_url);
+                    let status = http
+                        .request(method.clone(), url)
+                        .bearer_auth(&server.admin_token)
+                        .send()
+                        .await
+                        .expect("answer")
+                        .status()
+                        .as_u16()
+                        .to_string();
+                    assert!(
+                        documented.contains_key(&status),
+                        "{method} {path}?{name}={value} answered {status}, documented {:?}",
+                        documented.keys().collect::<Vec<_>>()
+                    );
+                }
+            }
         }
     }
     assert!(checked >= 20, "only {checked} operations documented");

@@ -163,6 +163,21 @@ impl utoipa::Modify for Conventions {
                     add(op, "400", "a malformed path parameter (`invalid_field`)");
                     add(op, "404", "not found");
                 }
+                let has_query = op.parameters.as_ref().is_some_and(|ps| {
+                    ps.iter().any(|p| {
+                        matches!(p, RefOr::T(p) if matches!(
+                            p.parameter_in,
+                            utoipa::openapi::path::ParameterIn::Query
+                        ))
+                    })
+                });
+                if has_query {
+                    add(
+                        op,
+                        "400",
+                        "a malformed, repeated or unknown query parameter",
+                    );
+                }
                 if op.request_body.is_some() {
                     add(
                         op,
