@@ -644,19 +644,16 @@ impl Story {
     /// A USSD session from Seu João's phone, typed as a `*`-joined script; the last screen.
     async fn ussd_session(&self, tag: &str, script: &str) -> Result<String> {
         let session = format!("demo-{tag}-{}", SystemClock.now().secs());
-        let mut text = String::new();
-        let mut screen = self.ussd(&session, "").await?;
-        for input in script.split('*') {
-            if !text.is_empty() {
-                text.push('*');
-            }
-            text.push_str(input);
+        let texts = ferry_ussd::sim::script_texts(script);
+        let (dial, inputs) = texts.split_first().context("an empty USSD script")?;
+        let mut screen = self.ussd(&session, dial).await?;
+        for text in inputs {
             ensure!(
                 !screen.is_end(),
                 "the session ended early: {}",
                 screen.text()
             );
-            screen = self.ussd(&session, &text).await?;
+            screen = self.ussd(&session, text).await?;
         }
         Ok(screen.text().to_owned())
     }

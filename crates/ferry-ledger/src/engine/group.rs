@@ -20,6 +20,7 @@
 //! SQLite has one writer, so it gets one committer; PostgreSQL gets [`POSTGRES_COMMITTERS`],
 //! which commit groups side by side.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -274,18 +275,18 @@ async fn settle_together(
     now: UnixTime,
     works: &[&Work],
 ) -> Result<Vec<Settled>, EngineError> {
-    let mut claims = Vec::new();
-    let (mut ids, mut opened) = (Vec::new(), Vec::new());
-    for work in works {
-        match work {
-            Work::Claims(c) => claims.extend(c.iter().cloned()),
-            Work::Envelopes { ids: i, opened: o } => {
-                ids.extend_from_slice(i);
-                opened.extend(o.iter().cloned());
-            }
-            Work::Journal(_) | Work::Orders(_) => {}
-        }
-    }
+    let claims = joined(works.iter().filter_map(|w| match w {
+        Work::Claims(c) => Some(c.as_slice()),
+        _ => None,
+    }));
+    let ids = joined(works.iter().filter_map(|w| match w {
+        Work::Envelopes { ids, .. } => Some(ids.as_slice()),
+        _ => None,
+    }));
+    let opened = joined(works.iter().filter_map(|w| match w {
+        Work::Envelopes { opened, .. } => Some(opened.as_slice()),
+        _ => None,
+    }));
     let mut s = Settler::begin(inner, now).await?;
     let mut claimed = if claims.is_empty() {
         Vec::new()
@@ -332,4 +333,21 @@ async fn settle_together(
     s.commit().await?;
     inner.group.committed(works.len());
     Ok(settled)
+}
+
+/// The slices of one kind of work as one batch: borrowed when there is only one (a lone
+/// request, or a full batch settled alone, is not copied), concatenated otherwise.
+fn joined<'a, T: Clone>(mut parts: impl Iterator<Item = &'a [T]>) -> Cow<'a, [T]> {
+    let Some(first) = parts.next() else {
+        return Cow::Borrowed(&[]);
+    };
+    match parts.next() {
+        None => Cow::Borrowed(first),
+        Some(second) => {
+            let mut all = first.to_vec();
+            all.extend_from_slice(second);
+            parts.for_each(|p| all.extend_from_slice(p));
+            Cow::Owned(all)
+        }
+    }
 }
