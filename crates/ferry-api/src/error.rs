@@ -118,6 +118,8 @@ error_codes! {
     LinkExpired => "link_expired",
     /// The one-time code is wrong.
     WrongCode => "wrong_code",
+    /// Too many attempts of this kind in the current window (429, with `Retry-After`).
+    TooManyAttempts => "too_many_attempts",
     /// The account holder blocked voucher creation on this account.
     VoucherCreationBlocked => "voucher_creation_blocked",
     /// The server is overloaded or a dependency failed; retry later (see `Retry-After`).

@@ -88,6 +88,13 @@ pub struct ServeArgs {
     /// Seconds the USSD channel stays locked after three wrong PINs.
     #[arg(long, value_name = "SECS", default_value_t = 1800)]
     ussd_lock_secs: u64,
+    /// Unknown cash-out codes one agent may try per 15 minutes before its pay-outs are
+    /// refused (429) for the rest of the window.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    agent_code_failures: u32,
+    /// Phone-link codes sent to one number, or asked for by one account, per hour.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    link_codes_per_hour: u32,
     /// Enable the demo mesh routes (`/v1/demo/mesh…`): a small in-process mesh a dashboard
     /// drives (inject an envelope, run a gossip round, flush the bridges, reset, read it).
     #[arg(long)]
@@ -171,6 +178,8 @@ fn config(args: &ServeArgs) -> Result<ServeConfig> {
     c.ussd.sms_gateway = args.sms_gateway.clone();
     c.ussd.menu.session_timeout_secs = args.ussd_session_timeout;
     c.ussd.phones.lock_secs = args.ussd_lock_secs;
+    c.ussd.phones.cash_out_failures_per_window = args.agent_code_failures.max(1);
+    c.ussd.phones.link_codes_per_window = args.link_codes_per_hour.max(1);
     c.ussd.menu.default_country = args
         .ussd_country
         .map(|cc| {

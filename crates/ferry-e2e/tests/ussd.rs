@@ -1006,13 +1006,23 @@ async fn an_sms_gateway_gets_each_notice_until_it_takes_it_then_never_again() {
         agent,
     };
     w.register(ANA).await;
-    // The first attempt fails: the notice stays due, with the error.
+    // The first attempt fails: the notice stays due, with the error (recorded just after the
+    // gateway answered, so poll for it).
     gateway.wait_for(1).await;
-    let outbox = w
-        .client()
-        .sms_outbox(&w.server.admin_token, Some(ANA))
-        .await
-        .expect("outbox");
+    let mut outbox = None;
+    for _ in 0..100 {
+        let now = w
+            .client()
+            .sms_outbox(&w.server.admin_token, Some(ANA))
+            .await
+            .expect("outbox");
+        if now.messages[0].last_error.is_some() {
+            outbox = Some(now);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let outbox = outbox.expect("the failed attempt is recorded within 5 s");
     let m = &outbox.messages[0];
     assert_eq!(m.delivered_at, None);
     assert_eq!(m.attempts, 1);
@@ -1106,5 +1116,171 @@ async fn cash_in_respects_the_tier_balance_limit() {
         w.fund(ANA, 2_000_00).await;
         assert_eq!(w.balance(ANA).await, 3_000_00, "{db}");
         w.server.assert_audit_clean().await;
+    }
+}
+
+/// The cash-out code `r` (the screen after a confirmed cash out) shows.
+fn cash_out_code(r: &UssdReply) -> String {
+    r.text()
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("Cash-out code: "))
+        .expect("code line")
+        .to_owned()
+}
+
+/// An 8-digit code that is not `real`.
+fn wrong_code(real: &str, i: u32) -> String {
+    let guess = format!("{:08}", (u64::from(i) * 7_919 + 13) % 100_000_000);
+    if guess == real {
+        format!("{:08}", (u64::from(i) * 7_919 + 14) % 100_000_000)
+    } else {
+        guess
+    }
+}
+
+#[tokio::test]
+async fn an_agent_guessing_cash_out_codes_is_stopped_and_pays_again_after_the_window() {
+    for (db, w) in worlds().await {
+        w.register(ANA).await;
+        w.fund(ANA, 100_00).await;
+        let code = cash_out_code(&w.run(ANA, &format!("4*20*{PIN}*1")).await);
+        let c = w.client();
+        let guesser = w.server.agent(1_00).await;
+        // Real codes do not count: a busy agent is never stopped by its own pay-outs. Here an
+        // honest agent's lapsed and paid codes are interleaved with four wrong ones.
+        for i in 0..4 {
+            let r = c
+                .redeem_ussd_cash_out(&guesser.token, ANA, &wrong_code(&code, i))
+                .await
+                .expect("redeem");
+            assert_eq!(r.outcome, UssdCashOutOutcome::UnknownCode, "{db}");
+        }
+        // The fifth unknown code is still answered; the sixth try is refused, even with the
+        // real code, and moves nothing.
+        let r = c
+            .redeem_ussd_cash_out(&guesser.token, ANA, "12")
+            .await
+            .expect("malformed codes count too");
+        assert_eq!(r.outcome, UssdCashOutOutcome::UnknownCode, "{db}");
+        let err = c
+            .redeem_ussd_cash_out(&guesser.token, ANA, &code)
+            .await
+            .expect_err("stopped");
+        assert_eq!(err.status(), Some(429), "{db}: {err}");
+        assert_eq!(
+            err.code().map(|c| c.as_str()),
+            Some("too_many_attempts"),
+            "{db}"
+        );
+        assert_eq!(w.ledger(LedgerAccount::CashOutReserve).await, 20_00, "{db}");
+        // Another agent is not affected, and pays the code out.
+        let paid = c
+            .redeem_ussd_cash_out(&w.agent.token, ANA, &code)
+            .await
+            .expect("redeem");
+        assert_eq!(paid.outcome, UssdCashOutOutcome::Paid, "{db}");
+        // After the window the stopped agent works again.
+        w.clock.advance(901);
+        let code2 = cash_out_code(&w.run(ANA, &format!("4*10*{PIN}*1")).await);
+        let paid = c
+            .redeem_ussd_cash_out(&guesser.token, ANA, &code2)
+            .await
+            .expect("redeem");
+        assert_eq!(paid.outcome, UssdCashOutOutcome::Paid, "{db}");
+        assert_eq!(w.ledger(LedgerAccount::CashOutReserve).await, 0, "{db}");
+        w.server.assert_audit_clean().await;
+    }
+}
+
+#[tokio::test]
+async fn a_storm_of_concurrent_guesses_gets_at_most_the_limit_answered() {
+    for (db, w) in worlds().await {
+        w.register(ANA).await;
+        w.fund(ANA, 100_00).await;
+        let code = cash_out_code(&w.run(ANA, &format!("4*20*{PIN}*1")).await);
+        let guesser = w.server.agent(1_00).await;
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let c = w.client().clone();
+            let token = guesser.token.clone();
+            let guess = wrong_code(&code, i);
+            tasks.push(tokio::spawn(async move {
+                c.redeem_ussd_cash_out(&token, ANA, &guess).await
+            }));
+        }
+        let (mut answered, mut refused) = (0, 0);
+        for t in tasks {
+            match t.await.expect("task") {
+                Ok(r) => {
+                    assert_eq!(r.outcome, UssdCashOutOutcome::UnknownCode, "{db}");
+                    answered += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e.status(), Some(429), "{db}: {e}");
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!((answered, refused), (5, 35), "{db}");
+        assert_eq!(w.ledger(LedgerAccount::CashOutReserve).await, 20_00, "{db}");
+    }
+}
+
+#[tokio::test]
+async fn phone_link_codes_are_limited_per_number_and_per_account() {
+    for (db, w) in worlds().await {
+        let c = w.client();
+        let holder = Account::register(c).await;
+        for _ in 0..3 {
+            let r = c
+                .link_phone(&holder.key, holder.id, BIA, None, now())
+                .await
+                .expect("code");
+            assert_eq!(r.outcome, PhoneLinkOutcome::CodeSent, "{db}");
+        }
+        let err = c
+            .link_phone(&holder.key, holder.id, BIA, None, now())
+            .await
+            .expect_err("a fourth code in the hour");
+        assert_eq!(err.status(), Some(429), "{db}: {err}");
+        assert_eq!(
+            err.code().map(|c| c.as_str()),
+            Some("too_many_attempts"),
+            "{db}"
+        );
+        assert_eq!(w.sms(BIA).await.len(), 3, "{db}: no fourth SMS");
+        // The number is protected from other accounts too, and the account cannot move on to
+        // spam other numbers.
+        let other = Account::register(c).await;
+        let err = c
+            .link_phone(&other.key, other.id, BIA, None, now())
+            .await
+            .expect_err("the number's limit");
+        assert_eq!(err.status(), Some(429), "{db}");
+        let err = c
+            .link_phone(&holder.key, holder.id, CAIO, None, now())
+            .await
+            .expect_err("the account's limit");
+        assert_eq!(err.status(), Some(429), "{db}");
+        assert!(w.sms(CAIO).await.is_empty(), "{db}");
+        // The last code sent still links; after the hour, codes can be asked for again.
+        let code: String = w.sms(BIA).await[2]
+            .1
+            .split_whitespace()
+            .nth(2)
+            .expect("code")
+            .to_owned();
+        let linked = c
+            .link_phone(&holder.key, holder.id, BIA, Some(&code), now())
+            .await
+            .expect("link");
+        assert_eq!(linked.outcome, PhoneLinkOutcome::Linked, "{db}");
+        w.clock.advance(3601);
+        let r = c
+            .link_phone(&other.key, other.id, CAIO, None, now().plus_secs(3601))
+            .await
+            .expect("a new window");
+        assert_eq!(r.outcome, PhoneLinkOutcome::CodeSent, "{db}");
     }
 }

@@ -502,3 +502,127 @@ async fn online_movements_name_the_other_online_balances() {
         assert_eq!(store.online_movements(a, 1).await.expect("moves").len(), 1);
     }
 }
+
+#[tokio::test]
+async fn operation_keys_are_purged_by_age() {
+    for (name, store, _dir) in stores().await {
+        let a = AccountId::random();
+        let mut tx = store.begin().await.expect("tx");
+        tx.insert_phone_op("ussd:old", a, "send", "{}", 1_00, T)
+            .await
+            .expect("op");
+        tx.insert_phone_op("ussd:new", a, "send", "{}", 2_00, T.plus_secs(100))
+            .await
+            .expect("op");
+        tx.commit().await.expect("commit");
+        assert_eq!(
+            store.purge_phone_ops(T.plus_secs(50)).await.expect("purge"),
+            1,
+            "{name}"
+        );
+        assert!(store.phone_op("ussd:old").await.expect("read").is_none());
+        assert!(store.phone_op("ussd:new").await.expect("read").is_some());
+        assert_eq!(
+            store.purge_phone_ops(T.plus_secs(50)).await.expect("purge"),
+            0
+        );
+    }
+}
+
+#[tokio::test]
+async fn attempt_counters_count_per_window_refund_and_purge() {
+    for (name, store, _dir) in stores().await {
+        for i in 1..=3u64 {
+            let hit = store
+                .hit_throttle("guess", "agent-1", 60, T.plus_secs(i))
+                .await
+                .expect("hit");
+            assert_eq!(hit.hits, i, "{name}");
+            assert_eq!(
+                hit.window_ends,
+                T.plus_secs(61),
+                "{name}: the first hit opens it"
+            );
+        }
+        // Subjects and scopes count apart.
+        let other = store
+            .hit_throttle("guess", "agent-2", 60, T.plus_secs(5))
+            .await
+            .expect("hit");
+        assert_eq!(other.hits, 1, "{name}");
+        let scoped = store
+            .hit_throttle("link", "agent-1", 60, T.plus_secs(5))
+            .await
+            .expect("hit");
+        assert_eq!(scoped.hits, 1, "{name}");
+        // A refund takes one back inside the window.
+        store
+            .refund_throttle("guess", "agent-1", 60, T.plus_secs(10))
+            .await
+            .expect("refund");
+        let hit = store
+            .hit_throttle("guess", "agent-1", 60, T.plus_secs(11))
+            .await
+            .expect("hit");
+        assert_eq!(hit.hits, 3, "{name}");
+        // The first hit after the window ends opens a new one at 1.
+        let hit = store
+            .hit_throttle("guess", "agent-1", 60, T.plus_secs(61))
+            .await
+            .expect("hit");
+        assert_eq!(hit.hits, 1, "{name}");
+        assert_eq!(hit.window_ends, T.plus_secs(121), "{name}");
+        // A refund after the window it was counted in changes nothing (and never goes below 0).
+        store
+            .refund_throttle("guess", "agent-2", 60, T.plus_secs(200))
+            .await
+            .expect("refund");
+        let hit = store
+            .hit_throttle("guess", "agent-2", 60, T.plus_secs(30))
+            .await
+            .expect("hit");
+        assert_eq!(
+            hit.hits, 2,
+            "{name}: the late refund did not touch the count"
+        );
+        // Purge drops windows that started before the cut.
+        assert_eq!(
+            store.purge_throttles(T.plus_secs(40)).await.expect("purge"),
+            2,
+            "{name}: agent-2 and link/agent-1 started at T+5"
+        );
+        let hit = store
+            .hit_throttle("guess", "agent-1", 60, T.plus_secs(62))
+            .await
+            .expect("hit");
+        assert_eq!(
+            hit.hits, 2,
+            "{name}: the window that started at T+61 stayed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_attempts_are_each_counted_once() {
+    for (name, store, _dir) in stores().await {
+        let mut tasks = Vec::new();
+        for _ in 0..24 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    match store.hit_throttle("guess", "racer", 600, T).await {
+                        Ok(hit) => return hit.hits,
+                        Err(e) if e.is_transient() => continue,
+                        Err(e) => panic!("hit: {e}"),
+                    }
+                }
+            }));
+        }
+        let mut seen = Vec::new();
+        for t in tasks {
+            seen.push(t.await.expect("task"));
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=24).collect::<Vec<u64>>(), "{name}");
+    }
+}

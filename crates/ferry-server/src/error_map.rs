@@ -146,5 +146,8 @@ pub fn phone_error(e: PhoneError) -> ApiError {
         P::WrongLinkCode { .. } => {
             ApiError::unprocessable(ErrorCode::WrongCode, msg).with_field("code")
         }
+        P::TooManyAttempts {
+            retry_after_secs, ..
+        } => ApiError::too_many_attempts(msg, retry_after_secs),
     }
 }

@@ -92,7 +92,8 @@ impl UssdService {
     }
 
     /// One round of upkeep at `now`: lapsed cash-out codes return their reserve, session
-    /// records past their retention go, and (with a sender) due SMS are delivered.
+    /// records past their retention go, so do operation keys and
+    /// attempt counters, and (with a sender) due SMS are delivered.
     pub async fn upkeep(&self, now: UnixTime, sender: Option<&HttpSmsSender>) {
         let phones = self.phones();
         match phones.expire_cash_outs(now).await {
@@ -102,6 +103,9 @@ impl UssdService {
         }
         if let Err(e) = phones.purge_sessions(now).await {
             tracing::warn!(error = %e, "USSD session purge failed; will retry");
+        }
+        if let Err(e) = phones.purge_old(now).await {
+            tracing::warn!(error = %e, "purge of old operation keys failed; will retry");
         }
         if let Some(sender) = sender
             && let Err(e) = sms::deliver_due(phones, sender, now).await

@@ -438,6 +438,20 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Deletes the USSD operation keys recorded before `before` (past any retransmission and
+    /// any per-day limit that could still read them); returns how many.
+    pub async fn purge_phone_ops(&self, before: UnixTime) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("DELETE FROM phone_ops WHERE created_at < $1")
+            .bind(secs(before))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
+
 async fn op<'c>(
     conn: impl sqlx::Executor<'c, Database = sqlx::Any>,
     key: &str,

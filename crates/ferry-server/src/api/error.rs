@@ -122,6 +122,18 @@ impl ApiError {
         e
     }
 
+    /// 429 `too_many_attempts` with `Retry-After`: this caller (or this subject) tried too
+    /// often in the current window; nothing was done.
+    pub fn too_many_attempts(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooManyAttempts,
+            message,
+        );
+        e.retry_after = Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX));
+        e
+    }
+
     /// 415 `unsupported_media_type`: the body is not `application/json`.
     pub fn unsupported_media_type() -> Self {
         Self::new(
@@ -304,6 +316,20 @@ mod tests {
         );
         let (_, _, body) = render(ApiError::overloaded(1)).await;
         assert_eq!(body["error"]["code"], "unavailable");
+    }
+
+    #[tokio::test]
+    async fn too_many_attempts_is_429_with_the_seconds_left_in_the_window() {
+        let res = ApiError::too_many_attempts("too many codes", 840).into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            res.headers()
+                .get(axum::http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("840")
+        );
+        let (_, _, body) = render(ApiError::too_many_attempts("x", 1)).await;
+        assert_eq!(body["error"]["code"], "too_many_attempts");
     }
 
     #[test]

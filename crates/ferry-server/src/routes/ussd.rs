@@ -220,7 +220,8 @@ pub async fn phone_account(
 /// An agent pays out cash against the code a holder's USSD menu showed: once; the reserved
 /// amount moves into the agent's float. Check the outcome before handing over cash.
 #[utoipa::path(post, path = "/v1/agents/ussd-cash-out", request_body = UssdCashOutRequest,
-    responses((status = 200, body = UssdCashOutResult), (status = 401, body = ferry_api::ErrorBody)),
+    responses((status = 200, body = UssdCashOutResult), (status = 401, body = ferry_api::ErrorBody),
+        (status = 429, body = ferry_api::ErrorBody, description = "too_many_attempts: this agent tried too many unknown codes; wait for Retry-After")),
     security(("bearer" = [])))]
 pub async fn ussd_cash_out(
     State(state): State<AppState>,
@@ -262,7 +263,8 @@ pub async fn ussd_cash_out(
 #[utoipa::path(post, path = "/v1/phones/link", request_body = LinkPhoneRequest,
     responses((status = 200, body = LinkPhoneResult),
         (status = 409, body = ferry_api::ErrorBody, description = "phone_taken or account_has_phone"),
-        (status = 422, body = ferry_api::ErrorBody, description = "wrong_code, link_expired or no_pending_link")))]
+        (status = 422, body = ferry_api::ErrorBody, description = "wrong_code, link_expired or no_pending_link"),
+        (status = 429, body = ferry_api::ErrorBody, description = "too_many_attempts: too many codes sent to this number or asked for by this account; wait for Retry-After")))]
 pub async fn link_phone(
     State(state): State<AppState>,
     signed: SignedJson<LinkPhoneRequest>,

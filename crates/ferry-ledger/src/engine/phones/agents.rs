@@ -17,6 +17,13 @@ use crate::store::{
 use crate::transfer::{Posting, Transfer};
 use ferry_ussd::pin::Pin;
 
+/// Counter scope of an agent's cash-out redemptions not yet shown to be real codes.
+const CASH_OUT_GUESSES: &str = "cash_out_guesses";
+/// Counter scope of phone-link codes sent to one number.
+const LINK_CODES_TO_PHONE: &str = "link_codes_to_phone";
+/// Counter scope of phone-link codes one account asked for.
+const LINK_CODES_BY_ACCOUNT: &str = "link_codes_by_account";
+
 /// Longest display name an agent may record.
 pub const MAX_DISPLAY_NAME: usize = 64;
 
@@ -159,8 +166,44 @@ impl PhoneBackend {
     }
 
     /// Agent `agent` pays out cash to the holder of `phone` against `code`: once; the reserve
-    /// moves to the agent's float. A lapsed code returns its reserve instead.
+    /// moves to the agent's float. A lapsed code returns its reserve instead. An agent that
+    /// tried more than [`PhoneConfig::cash_out_failures_per_window`] unknown codes in the
+    /// current window is refused ([`PhoneError::TooManyAttempts`]) until it ends.
+    ///
+    /// [`PhoneConfig::cash_out_failures_per_window`]: super::PhoneConfig::cash_out_failures_per_window
     pub async fn redeem_cash_out(
+        &self,
+        agent: &str,
+        phone: &Phone,
+        code: &str,
+        now: UnixTime,
+    ) -> Result<Redemption, PhoneError> {
+        // Every try counts against the agent until it proves to be a real code: concurrent
+        // guesses cannot all read a count under the limit.
+        let window = self.config.cash_out_failure_window_secs;
+        let counted = self
+            .store()
+            .hit_throttle(CASH_OUT_GUESSES, agent, window, now)
+            .await?;
+        if counted.hits > u64::from(self.config.cash_out_failures_per_window) {
+            if counted.hits == u64::from(self.config.cash_out_failures_per_window) + 1 {
+                tracing::warn!(agent, "agent refused: too many unknown cash-out codes");
+            }
+            return Err(PhoneError::TooManyAttempts {
+                what: "unknown cash-out codes",
+                retry_after_secs: counted.window_ends.secs().saturating_sub(now.secs()).max(1),
+            });
+        }
+        let redemption = self.redeem_counted(agent, phone, code, now).await?;
+        if !matches!(redemption, Redemption::Unknown) {
+            self.store()
+                .refund_throttle(CASH_OUT_GUESSES, agent, window, now)
+                .await?;
+        }
+        Ok(redemption)
+    }
+
+    async fn redeem_counted(
         &self,
         agent: &str,
         phone: &Phone,
@@ -301,13 +344,34 @@ impl PhoneBackend {
 
     /// Smartphone account `account` asks to take `phone`: a one-time code goes to the phone by
     /// SMS (replacing any earlier one). The number must have no account, and the account no
-    /// number.
+    /// number. At most [`PhoneConfig::link_codes_per_window`] codes go to one number, and to
+    /// one account's requests, per window ([`PhoneError::TooManyAttempts`] beyond).
+    ///
+    /// [`PhoneConfig::link_codes_per_window`]: super::PhoneConfig::link_codes_per_window
     pub async fn start_link(
         &self,
         account: AccountId,
         phone: &Phone,
         now: UnixTime,
     ) -> Result<LinkStarted, PhoneError> {
+        // Each code is an SMS to someone's phone: bounded per number and per asking account.
+        let window = self.config.link_code_window_secs;
+        let limit = u64::from(self.config.link_codes_per_window);
+        for (scope, subject) in [
+            (LINK_CODES_TO_PHONE, phone.to_string()),
+            (LINK_CODES_BY_ACCOUNT, account.to_hex()),
+        ] {
+            let counted = self
+                .store()
+                .hit_throttle(scope, &subject, window, now)
+                .await?;
+            if counted.hits > limit {
+                return Err(PhoneError::TooManyAttempts {
+                    what: "phone-link codes",
+                    retry_after_secs: counted.window_ends.secs().saturating_sub(now.secs()).max(1),
+                });
+            }
+        }
         let code = random_digits(6);
         // Kept like a PIN: Argon2id with the server's pepper, so a copy of the database does
         // not give the code away.

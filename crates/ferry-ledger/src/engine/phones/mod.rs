@@ -74,6 +74,20 @@ pub struct PhoneConfig {
     pub link_code_valid_secs: u64,
     /// Wrong phone-link codes that void the challenge.
     pub link_code_attempts: u32,
+    /// Phone-link codes one number may be sent, and one account may ask for, per
+    /// [`PhoneConfig::link_code_window_secs`] (each is an SMS to someone's phone).
+    pub link_codes_per_window: u32,
+    /// The window of [`PhoneConfig::link_codes_per_window`], in seconds.
+    pub link_code_window_secs: u64,
+    /// Failed cash-out code redemptions (unknown codes) one agent may make per
+    /// [`PhoneConfig::cash_out_failure_window_secs`] before its redemptions are refused for the
+    /// rest of the window: an 8-digit code is guessable only by many tries.
+    pub cash_out_failures_per_window: u32,
+    /// The window of [`PhoneConfig::cash_out_failures_per_window`], in seconds.
+    pub cash_out_failure_window_secs: u64,
+    /// How long USSD operation keys are kept for retransmissions and per-day limits, in seconds
+    /// (at least two days, so today's limit always reads all of today).
+    pub op_retention_secs: u64,
     /// Limits of self-registered accounts, in minor units.
     pub tier0: TierLimits,
     /// Limits of agent-verified accounts (and linked smartphone accounts), in minor units.
@@ -88,6 +102,11 @@ impl std::fmt::Debug for PhoneConfig {
             .field("hash_params", &self.hash_params)
             .field("max_pin_failures", &self.max_pin_failures)
             .field("lock_secs", &self.lock_secs)
+            .field("link_codes_per_window", &self.link_codes_per_window)
+            .field(
+                "cash_out_failures_per_window",
+                &self.cash_out_failures_per_window,
+            )
             .field("tier0", &self.tier0)
             .field("tier1", &self.tier1)
             .finish_non_exhaustive()
@@ -96,7 +115,9 @@ impl std::fmt::Debug for PhoneConfig {
 
 impl Default for PhoneConfig {
     /// Production PIN hashing (OWASP's Argon2id minimum), no pepper (set one), 3 tries, a
-    /// 30-minute lock, codes valid 30 minutes (cash out) and 10 minutes (phone link); tier 0
+    /// 30-minute lock, codes valid 30 minutes (cash out) and 10 minutes (phone link), 3
+    /// phone-link codes per number and per account an hour, 5 unknown cash-out codes per agent
+    /// in 15 minutes, operation keys kept 2 days; tier 0
     /// holds 1 000.00 and sends 500.00 a day, tier 1 holds 10 000.00 and sends 5 000.00 a day
     /// (in minor units of a two-decimal currency).
     fn default() -> Self {
@@ -108,6 +129,11 @@ impl Default for PhoneConfig {
             cash_out_valid_secs: 1800,
             link_code_valid_secs: 600,
             link_code_attempts: 3,
+            link_codes_per_window: 3,
+            link_code_window_secs: 3600,
+            cash_out_failures_per_window: 5,
+            cash_out_failure_window_secs: 900,
+            op_retention_secs: 2 * 86_400,
             tier0: TierLimits::TIER0,
             tier1: TierLimits::TIER1,
             default_language: Language::En,
@@ -147,6 +173,15 @@ pub enum PhoneError {
     WrongLinkCode {
         /// Tries left before the challenge is void.
         attempts_left: u32,
+    },
+    /// Too many attempts of this kind in the current window (phone-link codes asked for, or
+    /// unknown cash-out codes tried); nothing was done.
+    #[error("too many {what}; try again in {retry_after_secs} s")]
+    TooManyAttempts {
+        /// What was attempted too often.
+        what: &'static str,
+        /// Seconds until the window ends.
+        retry_after_secs: u64,
     },
 }
 
@@ -439,6 +474,26 @@ impl PhoneBackend {
     /// Drops USSD session records past their retention; returns how many.
     pub async fn purge_sessions(&self, now: UnixTime) -> Result<u64, PhoneError> {
         Ok(self.store().purge_ussd_sessions(now).await?)
+    }
+
+    /// Deletes what only guards the recent past: operation keys older than
+    /// [`PhoneConfig::op_retention_secs`] and attempt counters whose window closed; returns
+    /// how many rows went.
+    pub async fn purge_old(&self, now: UnixTime) -> Result<u64, PhoneError> {
+        let retention = self.config.op_retention_secs.max(2 * 86_400);
+        let ops = self
+            .store()
+            .purge_phone_ops(UnixTime(now.secs().saturating_sub(retention)))
+            .await?;
+        let longest_window = self
+            .config
+            .link_code_window_secs
+            .max(self.config.cash_out_failure_window_secs);
+        let counters = self
+            .store()
+            .purge_throttles(UnixTime(now.secs().saturating_sub(longest_window)))
+            .await?;
+        Ok(ops + counters)
     }
 
     /// The phone account of `phone`, if any.
