@@ -225,3 +225,114 @@ async fn the_received_listing_pages_through_every_payment_once() {
     let unique: std::collections::BTreeSet<_> = seen.into_iter().collect();
     assert_eq!(unique, expected);
 }
+
+/// The phone-outbox messages `(kind, text)` to `phone`, oldest first.
+async fn sms_to(server: &TestServer, phone: &str) -> Vec<(String, String)> {
+    let mut v: Vec<_> = server
+        .client
+        .sms_outbox(&server.admin_token, Some(phone))
+        .await
+        .expect("outbox")
+        .messages
+        .into_iter()
+        .map(|m| (m.kind, m.text))
+        .collect();
+    v.reverse();
+    v
+}
+
+/// A smartphone wallet that linked a phone number gets an SMS on that number when an offline
+/// payment to it settles: once, however many bridges deliver it; an account without a number
+/// gets nothing.
+async fn a_settled_payment_is_told_to_the_payees_phone(server: TestServer, name: &str) {
+    const PHONE: &str = "+5581999990042";
+    let agent = server.agent(1_000_00).await;
+    let mut payer = Device::register(&server.base_url, "Ana").await;
+    let payee = Device::register(&server.base_url, "Bia").await;
+    let other = Device::register(&server.base_url, "Caio").await;
+    payer.fund(&server.client, &agent, 100_00).await;
+    payee
+        .wallet
+        .link_phone(PHONE, None)
+        .await
+        .expect("ask for a code");
+    let sms = sms_to(&server, PHONE).await;
+    let code = sms[0].1.split_whitespace().nth(2).expect("code").to_owned();
+    payee
+        .wallet
+        .link_phone(PHONE, Some(&code))
+        .await
+        .expect("link");
+    let before = server
+        .client
+        .sms_outbox(&server.admin_token, None)
+        .await
+        .expect("outbox")
+        .messages
+        .len();
+
+    let payee_id = payee.account().await;
+    let sent = payer
+        .wallet
+        .send_remote(payee_id, brl(25_00), RemoteOptions::default())
+        .await
+        .expect("send_remote");
+    for _ in 0..3 {
+        server
+            .new_client()
+            .envelopes(std::slice::from_ref(&sent.envelope))
+            .await
+            .expect("POST /v1/envelopes");
+    }
+    let to_other = payer
+        .wallet
+        .send_remote(other.account().await, brl(5_00), RemoteOptions::default())
+        .await
+        .expect("send_remote");
+    let outcomes = server
+        .new_client()
+        .envelopes(&[to_other.envelope])
+        .await
+        .expect("POST /v1/envelopes");
+    assert_eq!(outcomes[0].outcome, Outcome::Settled, "{name}");
+
+    let settled: Vec<_> = sms_to(&server, PHONE)
+        .await
+        .into_iter()
+        .filter(|(kind, _)| kind == "payment_settled")
+        .collect();
+    assert_eq!(
+        settled,
+        [(
+            "payment_settled".to_owned(),
+            "Ferry: A payment of 25.00 BRL to your account has settled. Balance 25.00 BRL."
+                .to_owned()
+        )],
+        "{name}: one notice, however many bridges delivered it"
+    );
+    let after = server
+        .client
+        .sms_outbox(&server.admin_token, None)
+        .await
+        .expect("outbox")
+        .messages
+        .len();
+    assert_eq!(
+        after,
+        before + 1,
+        "{name}: nothing for an account without a number"
+    );
+    server.assert_audit_clean().await;
+}
+
+#[tokio::test]
+async fn a_settled_payment_is_told_to_the_payees_phone_on_sqlite() {
+    a_settled_payment_is_told_to_the_payees_phone(TestServer::sqlite().await, "sqlite").await;
+}
+
+#[tokio::test]
+async fn a_settled_payment_is_told_to_the_payees_phone_on_postgres() {
+    if let Some(server) = TestServer::postgres().await {
+        a_settled_payment_is_told_to_the_payees_phone(server, "postgres").await;
+    }
+}

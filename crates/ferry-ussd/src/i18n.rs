@@ -335,6 +335,11 @@ catalog! {
         "Ferry: You received {amount} from {from}. Balance {balance}.",
         "Ferry: Voce recebeu {amount} de {from}. Saldo {balance}.",
         "Ferry: Umepokea {amount} kutoka {from}. Salio {balance}.";
+    /// SMS: an offline payment to this account settled.
+    SmsPaymentSettled =>
+        "Ferry: A payment of {amount} to your account has settled. Balance {balance}.",
+        "Ferry: Um pagamento de {amount} para sua conta foi liquidado. Saldo {balance}.",
+        "Ferry: Malipo ya {amount} kwenye akaunti yako yamekamilika. Salio {balance}.";
     /// SMS: sent.
     SmsSent =>
         "Ferry: You sent {amount} to {to}. Fee {fee}. Balance {balance}.",
@@ -476,6 +481,11 @@ pub fn sms_text(lang: Language, kind: &NoticeKind) -> String {
         }
         NoticeKind::PinChanged => text(lang, Key::SmsPinChanged, &[]),
         NoticeKind::Registered => text(lang, Key::SmsRegistered, &[]),
+        NoticeKind::PaymentSettled { amount, balance } => text(
+            lang,
+            Key::SmsPaymentSettled,
+            &[("amount", &money(*amount)), ("balance", &money(*balance))],
+        ),
         NoticeKind::CashedIn { amount, balance } => text(
             lang,
             Key::SmsCashedIn,
@@ -571,6 +581,10 @@ mod tests {
                 minutes: u64::MAX,
             },
             NoticeKind::CashedIn {
+                amount: big,
+                balance: big,
+            },
+            NoticeKind::PaymentSettled {
                 amount: big,
                 balance: big,
             },

@@ -144,6 +144,14 @@ pub enum NoticeKind {
         /// Balance after.
         balance: Money,
     },
+    /// An offline payment (face to face, or carried through the mesh) to this number's account
+    /// settled on its online balance.
+    PaymentSettled {
+        /// Amount credited (after any fee).
+        amount: Money,
+        /// Balance after.
+        balance: Money,
+    },
     /// Money left for another phone.
     Sent {
         /// Amount the recipient got.

@@ -7,13 +7,16 @@ use std::collections::{BTreeSet, HashMap};
 use ferry_proto::cert::TaCertBody;
 use ferry_proto::fraud::FraudProof;
 use ferry_proto::outcome::{Outcome, Reason};
-use ferry_proto::{Currency, PaymentId, SignedEntry, TaCertificate, TaId, UnixTime};
+use ferry_proto::{
+    AccountId, Currency, Money, PaymentId, SignedEntry, TaCertificate, TaId, UnixTime,
+};
+use ferry_ussd::sms::{Notice, NoticeKind};
 
 use super::{EngineError, Inner, fee, push_fee};
 use crate::accounts::LedgerAccount;
 use crate::kinds::{CaseKind, DebitKind, DebitState};
 pub(crate) use crate::store::{Case, Debit, EntryRow, Recorded};
-use crate::store::{LedgerBatch, NewCase, StoreError, WriteTx};
+use crate::store::{LedgerBatch, NewCase, PhoneRow, StoreError, WriteTx};
 use crate::transfer::{Posting, Transfer};
 
 /// One settlement transaction.
@@ -27,6 +30,9 @@ pub(crate) struct Settler<'e> {
     cases: HashMap<TaId, Option<Case>>,
     /// Debits decided in this transaction, written together before commit.
     new_debits: Vec<(Debit, DebitState)>,
+    /// Payments settled onto an online balance in this transaction: an SMS to its phone, if
+    /// the account has one.
+    credited_online: Vec<(AccountId, PaymentId, Money)>,
     pub opened_cases: Vec<i64>,
 }
 
@@ -41,6 +47,7 @@ impl<'e> Settler<'e> {
             funded: BTreeSet::new(),
             cases: HashMap::new(),
             new_debits: Vec::new(),
+            credited_online: Vec::new(),
             opened_cases: Vec::new(),
         })
     }
@@ -49,6 +56,7 @@ impl<'e> Settler<'e> {
     pub async fn commit(mut self) -> Result<Vec<i64>, EngineError> {
         self.cascade().await?;
         self.write_debits().await?;
+        self.queue_payment_notices().await?;
         let ledger = std::mem::replace(
             &mut self.ledger,
             LedgerBatch::new(self.inner.store.dialect(), self.now),
@@ -221,10 +229,61 @@ impl<'e> Settler<'e> {
             }
             Err(e) => return Err(e.into()),
         }
-        if let LedgerAccount::Float(collector) = d.credit_to {
-            self.funded.insert(collector);
+        match d.credit_to {
+            LedgerAccount::Float(collector) => {
+                self.funded.insert(collector);
+            }
+            LedgerAccount::Online(account) if d.kind == DebitKind::Payment => {
+                self.credited_online
+                    .push((account, d.id, Money::new(amount - fee, currency)));
+            }
+            _ => {}
         }
         Ok(Outcome::Settled)
+    }
+
+    /// Queues, in this transaction, an SMS for each payment settled onto the online balance
+    /// of an account with a phone number (a feature-phone account, or a smartphone wallet that
+    /// linked one), once per payment.
+    async fn queue_payment_notices(&mut self) -> Result<(), EngineError> {
+        if self.credited_online.is_empty() {
+            return Ok(());
+        }
+        let credited = std::mem::take(&mut self.credited_online);
+        let mut accounts: Vec<AccountId> = credited.iter().map(|(a, _, _)| *a).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        let phones: HashMap<AccountId, PhoneRow> = self
+            .tx
+            .phones_of_accounts(&accounts)
+            .await?
+            .into_iter()
+            .map(|row| (row.account, row))
+            .collect();
+        for (account, id, amount) in credited {
+            let Some(holder) = phones.get(&account) else {
+                continue;
+            };
+            let balance = self
+                .ledger
+                .balance(
+                    &mut self.tx,
+                    &LedgerAccount::Online(account),
+                    amount.currency(),
+                )
+                .await?;
+            let notice = Notice {
+                event_id: format!("payment-settled:{id}"),
+                to: holder.phone.clone(),
+                language: holder.language,
+                kind: NoticeKind::PaymentSettled {
+                    amount,
+                    balance: Money::new(balance, amount.currency()),
+                },
+            };
+            self.tx.enqueue_sms(&notice, self.now).await?;
+        }
+        Ok(())
     }
 
     /// Postings that take `need` from the revoked wallet's holder's bond, then from the

@@ -13,7 +13,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::rows::{account_id, corrupt, currency, numeric, secs, time};
-use super::{Dialect, Store, StoreError, WriteTx};
+use super::{CHUNK, Dialect, Params, Store, StoreError, WriteTx};
 use crate::accounts::LedgerAccount;
 
 /// A phone account as stored.
@@ -283,6 +283,25 @@ async fn phone_by<'c>(
         .transpose()
 }
 
+/// The phone accounts mapped to any of `accounts` (at most [`CHUNK`] of them).
+async fn phones_in<'c>(
+    conn: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    dialect: Dialect,
+    accounts: &[AccountId],
+) -> Result<Vec<PhoneRow>, StoreError> {
+    if accounts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = Params::new(dialect).list(accounts.len());
+    // Only placeholders are formatted into the statement; every value is bound.
+    let sql = format!("SELECT {PHONE_COLUMNS} FROM phone_accounts WHERE account_id IN ({list})");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for a in accounts {
+        q = q.bind(a.as_bytes().to_vec());
+    }
+    q.fetch_all(conn).await?.iter().map(phone_row).collect()
+}
+
 impl Store {
     /// The account of `phone`, if any.
     pub async fn phone_account(&self, phone: &Phone) -> Result<Option<PhoneRow>, StoreError> {
@@ -305,10 +324,9 @@ impl Store {
         accounts: &[AccountId],
     ) -> Result<Vec<(AccountId, Phone)>, StoreError> {
         let mut out = Vec::new();
-        for a in accounts {
-            if let Some(row) = self.phone_of_account(*a).await? {
-                out.push((*a, row.phone));
-            }
+        for chunk in accounts.chunks(CHUNK) {
+            let rows = phones_in(self.pool(), self.dialect(), chunk).await?;
+            out.extend(rows.into_iter().map(|r| (r.account, r.phone)));
         }
         Ok(out)
     }
@@ -470,6 +488,19 @@ async fn op<'c>(
 }
 
 impl WriteTx {
+    /// The phone accounts mapped to any of `accounts` (read, not locked).
+    pub async fn phones_of_accounts(
+        &mut self,
+        accounts: &[AccountId],
+    ) -> Result<Vec<PhoneRow>, StoreError> {
+        let dialect = self.dialect();
+        let mut out = Vec::new();
+        for chunk in accounts.chunks(CHUNK) {
+            out.extend(phones_in(&mut **self, dialect, chunk).await?);
+        }
+        Ok(out)
+    }
+
     /// The account of `phone`, its row locked until the transaction ends.
     pub async fn lock_phone_account(
         &mut self,

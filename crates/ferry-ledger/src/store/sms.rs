@@ -50,6 +50,7 @@ pub fn notice_kind(n: &Notice) -> &'static str {
         K::CashOutCode { .. } => "cash_out_code",
         K::CashedOut { .. } => "cashed_out",
         K::CashedIn { .. } => "cashed_in",
+        K::PaymentSettled { .. } => "payment_settled",
         K::Locked { .. } => "locked",
         K::PinChanged => "pin_changed",
         K::Registered => "registered",
