@@ -1284,3 +1284,101 @@ async fn phone_link_codes_are_limited_per_number_and_per_account() {
         assert_eq!(r.outcome, PhoneLinkOutcome::CodeSent, "{db}");
     }
 }
+
+/// A world whose USSD channel has a velocity rule: at most 3 payments and 100.00 (fees
+/// included) out of an account in any 10 minutes.
+async fn velocity_world(action: ferry_ledger::engine::risk::RiskAction) -> World {
+    let clock = Arc::new(ManualClock::new(now()));
+    let mut opts = options(clock.clone());
+    let base = opts.configure.take().expect("configure");
+    opts.configure = Some(Arc::new(move |c| {
+        base(c);
+        c.ussd.phones.send_velocity = Some(ferry_ledger::engine::risk::VelocityRule {
+            window_secs: 600,
+            max_count: 3,
+            max_amount: 100_00,
+            action,
+        });
+    }));
+    let server = TestServer::sqlite_with(opts).await;
+    let agent = server.agent(100_000_00).await;
+    World {
+        server,
+        clock,
+        agent,
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_ussd_payments_is_held_by_the_velocity_rule_and_explained() {
+    use ferry_ledger::engine::risk::RiskAction;
+    let w = velocity_world(RiskAction::Block).await;
+    w.register(ANA).await;
+    w.register(BIA).await;
+    w.fund(ANA, 500_00).await;
+    for _ in 0..3 {
+        let r = w.run(ANA, &format!("1*{BIA}*10*{PIN}*1")).await;
+        assert!(r.text().starts_with("Sent 10.00 BRL"), "{r:?}");
+    }
+    // The fourth in ten minutes is held: a clear screen, nothing moves, an alert is recorded.
+    let balance = w.balance(ANA).await;
+    let r = w.run(ANA, &format!("1*{BIA}*10*{PIN}*1")).await;
+    assert_eq!(
+        r,
+        UssdReply::End(
+            "Too many payments in a short time. For your safety nothing was sent. Try again later or ask your agent."
+                .to_owned()
+        )
+    );
+    assert_eq!(w.balance(ANA).await, balance);
+    // A cash out counts in the same window and is held too.
+    let r = w.run(ANA, &format!("4*10*{PIN}*1")).await;
+    assert!(r.text().starts_with("Too many payments"), "{r:?}");
+    assert_eq!(w.ledger(LedgerAccount::CashOutReserve).await, 0);
+    let alerts = w
+        .client()
+        .risk_alerts(&w.server.admin_token, Some(w.account(ANA).await))
+        .await
+        .expect("alerts")
+        .alerts;
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    for a in &alerts {
+        assert_eq!(
+            (a.channel.as_str(), a.rule.as_str(), a.action.as_str()),
+            ("ussd", "velocity", "blocked")
+        );
+        assert_eq!(a.evidence["count_in_window"], 3, "{a:?}");
+    }
+    // Ten minutes later the window has moved on.
+    w.clock.advance(601);
+    let r = w.run(ANA, &format!("1*{BIA}*10*{PIN}*1")).await;
+    assert!(r.text().starts_with("Sent 10.00 BRL"), "{r:?}");
+    // The value cap: 95.00 + 0.95 fee after 10.10 in the window is over 100.00.
+    let r = w.run(ANA, &format!("1*{BIA}*95*{PIN}*1")).await;
+    assert!(r.text().starts_with("Too many payments"), "{r:?}");
+    w.server.assert_audit_clean().await;
+}
+
+#[tokio::test]
+async fn an_alert_only_velocity_rule_lets_the_payment_through_and_records_it() {
+    use ferry_ledger::engine::risk::RiskAction;
+    let w = velocity_world(RiskAction::Alert).await;
+    w.register(ANA).await;
+    w.register(BIA).await;
+    w.fund(ANA, 500_00).await;
+    for _ in 0..4 {
+        let r = w.run(ANA, &format!("1*{BIA}*10*{PIN}*1")).await;
+        assert!(r.text().starts_with("Sent 10.00 BRL"), "{r:?}");
+    }
+    assert_eq!(w.balance(BIA).await, 40_00);
+    let alerts = w
+        .client()
+        .risk_alerts(&w.server.admin_token, None)
+        .await
+        .expect("alerts")
+        .alerts;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].action, "alert");
+    assert_eq!(alerts[0].channel, "ussd");
+    w.server.assert_audit_clean().await;
+}

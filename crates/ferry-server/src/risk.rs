@@ -5,7 +5,9 @@
 //!   must sync). They become the software tier's certificate limits.
 //! * `[geo]` — geo-velocity (impossible travel) for vouchers.
 //! * `[brute_force]` — wrong passwords per voucher; failed attempts per receiver in a window.
-//! * `[velocity]` — count and value per account per sliding window (voucher redemptions),
+//! * `[velocity]` — count and value per account per sliding window, for every channel where an
+//!   account moves money online by itself: voucher redemptions (what the receiver takes in)
+//!   and USSD sends and cash outs (what leaves, fees included), each channel counted apart,
 //!   with `action = "block"` (refuse and alert) or `"alert"` (alert only).
 //!
 //! Amounts are minor units of `currency`, which must be the server's. The shipped presets are
@@ -191,7 +193,7 @@ impl RiskFile {
             v.block_after_alert_secs = b.block_after_alert_secs;
         }
         if let Some(r) = self.velocity {
-            v.redeem_velocity = Some(VelocityRule {
+            let rule = VelocityRule {
                 window_secs: r.window_secs,
                 max_count: r.max_count,
                 max_amount: r.max_amount,
@@ -199,7 +201,9 @@ impl RiskFile {
                     ActionName::Block => RiskAction::Block,
                     ActionName::Alert => RiskAction::Alert,
                 },
-            });
+            };
+            v.redeem_velocity = Some(rule);
+            config.ussd.phones.send_velocity = Some(rule);
         }
         Ok(())
     }
@@ -230,6 +234,11 @@ mod tests {
             assert!(f.apply(&mut c).is_err(), "{name}: BRL server");
             c.currency = Currency::from_code(&f.currency).expect("currency");
             f.apply(&mut c).expect("applies");
+            assert_eq!(
+                c.ussd.phones.send_velocity.map(|r| r.max_amount),
+                f.velocity.map(|v| v.max_amount),
+                "{name}: the velocity rule reaches the USSD channel"
+            );
             let limits = c.engine_config().registration.software_limits;
             let w = f.wallet.expect("every preset has wallet caps");
             assert_eq!(

@@ -162,6 +162,9 @@ pub enum SendOutcome {
         #[serde(with = "serde_time")]
         until: UnixTime,
     },
+    /// A risk rule (velocity: too many or too much in a short time) held it; an alert was
+    /// recorded for the operator.
+    RiskHold,
 }
 
 /// Result of [`Backend::cash_out`].
@@ -199,6 +202,8 @@ pub enum CashOutOutcome {
         #[serde(with = "serde_time")]
         until: UnixTime,
     },
+    /// A risk rule (velocity) held it; an alert was recorded for the operator.
+    RiskHold,
 }
 
 /// Result of [`Backend::change_pin`].

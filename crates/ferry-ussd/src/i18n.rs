@@ -298,6 +298,11 @@ catalog! {
         "Too many wrong PINs. Try again in {min} min.",
         "PIN errado vezes demais. Tente de novo em {min} min.",
         "PIN si sahihi mara nyingi mno. Jaribu tena baada ya dakika {min}.";
+    /// End: a risk rule held the payment.
+    EndRiskHold =>
+        "Too many payments in a short time. For your safety nothing was sent. Try again later or ask your agent.",
+        "Pagamentos demais em pouco tempo. Por seguranca nada foi enviado. Tente mais tarde ou fale com seu agente.",
+        "Malipo mengi mno kwa muda mfupi. Kwa usalama wako hakuna kilichotumwa. Jaribu baadaye au muulize wakala wako.";
     /// End: PIN changed.
     EndPinChanged => "Your PIN was changed.", "Seu PIN foi alterado.", "PIN yako imebadilishwa.";
     /// End: PIN change refused.

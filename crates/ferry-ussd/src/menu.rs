@@ -1084,6 +1084,7 @@ fn render_final_checked(f: &Final, lang: Language) -> (Reply, bool) {
             SendOutcome::Locked { until } => {
                 t(Key::EndLocked, &[("min", &minutes_until(*until, *at))])
             }
+            SendOutcome::RiskHold => t(Key::EndRiskHold, &[]),
         },
         Final::Cancelled => t(Key::EndCancelled, &[]),
         Final::CashOut {
@@ -1114,6 +1115,7 @@ fn render_final_checked(f: &Final, lang: Language) -> (Reply, bool) {
             CashOutOutcome::Locked { until } => {
                 t(Key::EndLocked, &[("min", &minutes_until(*until, *at))])
             }
+            CashOutOutcome::RiskHold => t(Key::EndRiskHold, &[]),
         },
         Final::Locked { until, at } => t(Key::EndLocked, &[("min", &minutes_until(*until, *at))]),
         Final::PinChanged => t(Key::EndPinChanged, &[]),
@@ -1295,6 +1297,7 @@ mod tests {
             }),
             send(SendOutcome::InvalidAmount),
             send(SendOutcome::Locked { until: v.until }),
+            send(SendOutcome::RiskHold),
             Final::Cancelled,
             cash(CashOutOutcome::Code {
                 code: v.code.clone(),
@@ -1307,6 +1310,7 @@ mod tests {
             }),
             cash(CashOutOutcome::InvalidAmount),
             cash(CashOutOutcome::Locked { until: v.until }),
+            cash(CashOutOutcome::RiskHold),
             Final::Locked {
                 until: v.until,
                 at: v.at,

@@ -257,7 +257,7 @@ pub struct RiskAlertBody {
     pub id: i64,
     /// The account the rule fired on (hex).
     pub account_id: String,
-    /// The channel (`voucher`).
+    /// The channel (`voucher` or `ussd`).
     pub channel: String,
     /// The rule: `brute_force`, `impossible_travel`, `receiver_failures` or `velocity`.
     pub rule: String,

@@ -659,6 +659,25 @@ impl WriteTx {
         Ok(total)
     }
 
+    /// How many USSD operations took money out of `account` at or after `since`, and how much
+    /// (fees included): what the velocity rule reads.
+    pub async fn phone_out_since(
+        &mut self,
+        account: AccountId,
+        since: UnixTime,
+    ) -> Result<(u64, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(out_minor), 0) AS BIGINT) FROM phone_ops
+             WHERE account_id = $1 AND created_at >= $2 AND out_minor > 0",
+        )
+        .bind(account.as_bytes().to_vec())
+        .bind(secs(since))
+        .fetch_one(&mut **self)
+        .await?;
+        let count: i64 = row.try_get(0)?;
+        Ok((u64::try_from(count).unwrap_or(0), row.try_get(1)?))
+    }
+
     /// The balance of `account` in `currency` inside this transaction (zero if it never moved).
     pub async fn balance_in(
         &mut self,

@@ -12,7 +12,7 @@ use super::{Store, StoreError, WriteTx};
 pub struct NewAlert<'a> {
     /// The account the rule fired on.
     pub account: AccountId,
-    /// The channel (`voucher`).
+    /// The channel (`voucher`, `ussd`).
     pub channel: &'a str,
     /// The rule (`brute_force`, `impossible_travel`, `receiver_failures`, `velocity`).
     pub rule: &'a str,

@@ -47,11 +47,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
+use super::risk::{RiskAction, VelocityRule};
 use super::{Engine, EngineError, push_fee};
 use crate::accounts::LedgerAccount;
 use crate::store::{
-    CashOutRow, CashOutState, NewPhoneAccount, PhoneRow, Posted, SmsRow, Store, StoreError,
-    WriteTx, post_in,
+    CashOutRow, CashOutState, NewAlert, NewPhoneAccount, PhoneRow, Posted, SmsRow, Store,
+    StoreError, WriteTx, post_in,
 };
 use crate::transfer::{Posting, Transfer};
 
@@ -85,6 +86,10 @@ pub struct PhoneConfig {
     pub cash_out_failures_per_window: u32,
     /// The window of [`PhoneConfig::cash_out_failures_per_window`], in seconds.
     pub cash_out_failure_window_secs: u64,
+    /// Velocity of what leaves an account through USSD (sends and cash outs, fees included):
+    /// count and value per sliding window; beyond it, an alert, and with
+    /// [`RiskAction::Block`] the operation is held. `None`: no rule (`ferry serve --risk`).
+    pub send_velocity: Option<VelocityRule>,
     /// How long USSD operation keys are kept for retransmissions and per-day limits, in seconds
     /// (at least two days, so today's limit always reads all of today).
     pub op_retention_secs: u64,
@@ -134,6 +139,7 @@ impl Default for PhoneConfig {
             cash_out_failures_per_window: 5,
             cash_out_failure_window_secs: 900,
             op_retention_secs: 2 * 86_400,
+            send_velocity: None,
             tier0: TierLimits::TIER0,
             tier1: TierLimits::TIER1,
             default_language: Language::En,
@@ -549,6 +555,36 @@ impl PhoneBackend {
         if total > room {
             return Ok(Err(Refusal::Daily(room)));
         }
+        if let Some(rule) = self.config.send_velocity {
+            let (count, sum) = tx
+                .phone_out_since(from.account, now.minus_secs(rule.window_secs))
+                .await?;
+            if rule.exceeded(count, sum, total) {
+                let evidence = serde_json::json!({
+                    "window_secs": rule.window_secs,
+                    "count_in_window": count,
+                    "total_in_window": sum,
+                    "amount": total,
+                    "max_count": rule.max_count,
+                    "max_amount": rule.max_amount,
+                });
+                tx.insert_risk_alert(
+                    &NewAlert {
+                        account: from.account,
+                        channel: "ussd",
+                        rule: "velocity",
+                        action: rule.action.as_str(),
+                        message: "more USSD payments than usual in a short time",
+                        evidence: &evidence.to_string(),
+                    },
+                    now,
+                )
+                .await?;
+                if rule.action == RiskAction::Block {
+                    return Ok(Err(Refusal::RiskHold));
+                }
+            }
+        }
         Ok(Ok(()))
     }
 }
@@ -571,9 +607,20 @@ enum Refusal {
     InvalidAmount,
     Insufficient(i64),
     Daily(i64),
+    /// A risk rule held it; its alert is in the transaction, which the caller commits.
+    RiskHold,
 }
 
 impl PhoneBackend {
+    /// Ends the transaction of a refused operation: a risk hold keeps its alert (the only
+    /// thing the transaction wrote); any other refusal rolls back.
+    async fn keep_alert(tx: WriteTx, r: &Refusal) -> Result<(), PhoneError> {
+        if matches!(r, Refusal::RiskHold) {
+            tx.commit().await.map_err(StoreError::from)?;
+        }
+        Ok(())
+    }
+
     fn send_refusal(&self, r: Refusal) -> SendOutcome {
         match r {
             Refusal::Locked(until) => SendOutcome::Locked { until },
@@ -585,6 +632,7 @@ impl PhoneBackend {
                 limit: Limit::Daily,
                 remaining: self.money(room),
             },
+            Refusal::RiskHold => SendOutcome::RiskHold,
         }
     }
 
@@ -598,6 +646,7 @@ impl PhoneBackend {
             Refusal::Daily(room) => CashOutOutcome::OverLimit {
                 remaining: self.money(room),
             },
+            Refusal::RiskHold => CashOutOutcome::RiskHold,
         }
     }
 
@@ -628,6 +677,7 @@ impl PhoneBackend {
             return Ok(SendOutcome::SelfPayment);
         }
         if let Err(r) = self.funds_checks(&mut tx, &from, total, now).await? {
+            Self::keep_alert(tx, &r).await?;
             return Ok(self.send_refusal(r));
         }
         let amount = order.amount.minor();
@@ -725,6 +775,7 @@ impl PhoneBackend {
             Err(r) => return Ok(self.cash_refusal(r)),
         };
         if let Err(r) = self.funds_checks(&mut tx, &from, total, now).await? {
+            Self::keep_alert(tx, &r).await?;
             return Ok(self.cash_refusal(r));
         }
         let id = op_id(key.as_str());
