@@ -24,17 +24,16 @@ use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, ValueEnum};
 use ferry_api::Outcome;
 use ferry_api::client::{Claim, ClientError, SettlementClient};
-use ferry_proto::cert::{AttestationBody, Tier, software_attestation_key};
 use ferry_proto::envelope::Envelope;
-use ferry_proto::journal_writer::JournalWriter;
 use ferry_proto::sealed::{SealedContent, seal};
 use ferry_proto::{
-    AccountId, AttestationStatement, Clock, Currency, Document, EntryKind, JournalEntry, Money,
-    RequestNonce, SignedEntry, SigningKey, SystemClock, TaCertificate,
+    AccountId, Clock, Currency, Document, EntryKind, JournalEntry, Money, RequestNonce,
+    SignedEntry, SigningKey, SystemClock,
 };
 use ferry_server::serve::{ADMIN_TOKEN_FILE, RunningServer, ServeConfig, start};
 use ferry_testkit::HasOutcome;
 use ferry_testkit::postgres;
+use ferry_wallet::light::{LightDevice, cash_for_deposit};
 use serde_json::{Value, json};
 
 /// The budget for a shape of upload (issue 13): settled payments per second over single-core
@@ -128,19 +127,6 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// Cash an agent must take in so that, after the cash-in fee, the online balance covers a
-/// deposit of `deposit` and its fee (fees are basis points, rounded down). `None` if no cash
-/// can (a cash-in fee of 100 %) or on overflow.
-fn cash_needed(deposit: i64, deposit_bps: u16, cash_in_bps: u16) -> Option<i64> {
-    let need = i128::from(deposit) + i128::from(deposit) * i128::from(deposit_bps) / 10_000;
-    let keep = 10_000 - i128::from(cash_in_bps);
-    if keep <= 0 {
-        return None;
-    }
-    // cash − ⌊cash·bps/10⁴⌋ ≥ cash·keep/10⁴ ≥ need.
-    i64::try_from((need * 10_000 + keep - 1) / keep).ok()
 }
 
 /// Amount of payment `k`, in minor units: 1.00 to 1.49, so 50 fit any software wallet.
@@ -329,38 +315,20 @@ async fn funded_wallet(
     reference: &str,
     deposit: Money,
     cash: Money,
-) -> Result<(TaCertificate, JournalWriter)> {
-    let now = SystemClock.now();
-    let key = SigningKey::generate();
-    let account = client
-        .register_account(&key, now)
-        .await?
-        .unverified()
-        .account_id;
-    let ta_key = SigningKey::generate();
-    let attestation = AttestationStatement::sign(
-        AttestationBody {
-            ta_key: ta_key.public(),
-            tier: Tier::Software,
-            device_model: "ferry bench".into(),
-            issued_at: now,
-        },
-        &software_attestation_key(),
-    )?;
-    let ta_cert = client
-        .register_wallet(&key, account, &attestation, now)
+) -> Result<LightDevice> {
+    let mut device = LightDevice::register(client, "ferry bench", SystemClock.now()).await?;
+    device
+        .cash_in_and_deposit(
+            client,
+            agent_token,
+            issuer_key,
+            cash,
+            deposit,
+            reference,
+            SystemClock.now(),
+        )
         .await?;
-    let mut journal = JournalWriter::fresh(ta_key, ta_cert.unverified().clone());
-    let r = client
-        .cash_in(agent_token, account, cash, reference)
-        .await?;
-    ensure!(r == Outcome::Settled, "cash-in {reference}: {r}");
-    let serial = journal.point().last_serial + 1;
-    let auth = client
-        .deposit(&key, account, journal.ta_id(), serial, deposit, now)
-        .await?;
-    journal.deposit(&auth, issuer_key, SystemClock.now())?;
-    Ok((ta_cert, journal))
+    Ok(device)
 }
 
 /// Runs `job(i)` for every `i < n` on `workers` tasks; results in order of `i`.
@@ -434,7 +402,7 @@ async fn prepare(target: &Target, args: &SettleArgs) -> Result<(Batches, usize)>
     let money = move |minor| Money::new(minor, currency);
     let cash: Vec<i64> = deposits
         .iter()
-        .map(|d| cash_needed(*d, p.fees.deposit_bps, p.fees.cash_in_bps))
+        .map(|d| cash_for_deposit(*d, p.fees.deposit_bps, p.fees.cash_in_bps))
         .collect::<Option<_>>()
         .context("the cash-in fee leaves nothing to deposit")?;
 
@@ -495,18 +463,8 @@ async fn prepare(target: &Target, args: &SettleArgs) -> Result<(Batches, usize)>
     let now = SystemClock.now();
     let mut claims = Vec::with_capacity(args.payments);
     for k in 0..args.payments {
-        let (ta_cert, journal) = &mut funded[k % wallets];
-        let payment = journal.pay(
-            payees[k % PAYEES],
-            RequestNonce::random(),
-            money(amount_of(k)),
-            now,
-        )?;
-        claims.push(Claim {
-            ta_cert: ta_cert.clone(),
-            payment,
-            receipt: None,
-        });
+        let (_, claim) = funded[k % wallets].pay(payees[k % PAYEES], money(amount_of(k)), now)?;
+        claims.push(claim);
     }
     let batches = match args.mode {
         Mode::Claims => Batches::Claims(chunks(claims, args.batch)),
@@ -880,17 +838,6 @@ mod tests {
         assert_eq!(percentile(&[3.0, 7.0], 99.0), 7.0);
         assert_eq!(percentile(&[5.0], 99.0), 5.0);
         assert_eq!(percentile(&[], 50.0), 0.0);
-    }
-
-    #[test]
-    fn cash_covers_the_deposit_and_both_fees() {
-        assert_eq!(cash_needed(100_00, 0, 0), Some(100_00));
-        for (deposit, d_bps, c_bps) in [(74_50, 50, 0), (1, 0, 9_999), (99_99, 123, 457)] {
-            let cash = cash_needed(deposit, d_bps, c_bps).unwrap();
-            let credited = cash - cash * i64::from(c_bps) / 10_000;
-            assert!(credited >= deposit + deposit * i64::from(d_bps) / 10_000);
-        }
-        assert_eq!(cash_needed(1, 0, 10_000), None);
     }
 
     #[test]

@@ -31,6 +31,8 @@ use ferry_wallet::secure::SecureWallet;
 use ferry_wallet::store::{Direction, PaymentStatus};
 use ferry_wallet::wallet::{KeyBackend, RemoteOptions, Wallet, WalletConfig};
 
+use crate::demo_traffic;
+
 /// `ferry demo` options.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -44,6 +46,20 @@ pub struct DemoArgs {
     /// Stop after the audit instead of keeping the server running (for scripts and CI).
     #[arg(long)]
     exit: bool,
+    /// After the story, drive background traffic from this many simulated devices (real
+    /// accounts and software wallets on the server, joining progressively) so the dashboard
+    /// has life. 0: none.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    devices: usize,
+    /// How long the background traffic runs, in minutes.
+    #[arg(long, value_name = "M", default_value_t = 2)]
+    minutes: u64,
+    /// ... or in seconds (for short runs; overrides --minutes).
+    #[arg(long, value_name = "S")]
+    seconds: Option<u64>,
+    /// Background payments a second.
+    #[arg(long, value_name = "R", default_value_t = 50)]
+    rate: u32,
 }
 
 /// The feature phone's number and PIN.
@@ -102,6 +118,42 @@ pub fn run(args: DemoArgs) -> Result<()> {
             dir.display(),
             dir.display()
         );
+        if args.devices > 0 {
+            let plan = demo_traffic::Plan {
+                devices: args.devices,
+                duration: Duration::from_secs(args.seconds.unwrap_or(args.minutes * 60)),
+                rate: args.rate,
+            };
+            println!(
+                "\nBackground traffic: {} devices for {} s at {} payments/s (dashboard at \
+                 http://{}/, admin token in {}/server/admin.token)",
+                plan.devices,
+                plan.duration.as_secs(),
+                plan.rate,
+                story.config.listen,
+                dir.display()
+            );
+            let traffic = demo_traffic::run(story.client.clone(), &story.admin, plan).await;
+            let audit = story
+                .client
+                .audit(&story.admin)
+                .await
+                .map_err(anyhow::Error::from);
+            let failed = match (traffic, audit) {
+                (Err(e), _) | (_, Err(e)) => Some(e),
+                (Ok(_), Ok(a)) if !a.clean => {
+                    Some(anyhow::anyhow!("the audit after the traffic is not clean"))
+                }
+                (Ok(_), Ok(_)) => {
+                    println!("      audit after the traffic: clean");
+                    None
+                }
+            };
+            if let Some(e) = failed {
+                story.stop().await.ok();
+                return Err(e);
+            }
+        }
         if args.exit {
             return story.stop().await;
         }

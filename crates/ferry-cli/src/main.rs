@@ -2,6 +2,7 @@
 
 mod admin_cmd;
 mod demo;
+mod demo_traffic;
 mod fraud_cmd;
 mod json_log;
 mod mesh_cmd;

@@ -56,3 +56,55 @@ fn the_demo_tells_the_whole_story_and_its_ledger_audits_clean() {
     assert!(err.contains("is not empty"), "{err}");
     ferry_testkit::process::cli_audit(FERRY, &dir.join("server"), None);
 }
+
+/// `ferry demo --devices N --seconds S`: after the story, simulated devices join and pay; every
+/// payment they make settles exactly once (claimed, bridged or through the payer's journal),
+/// nothing is refused, and the ledger audits clean afterwards.
+#[test]
+fn background_traffic_settles_every_payment_once_and_audits_clean() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("demo");
+    let out = Command::new(FERRY)
+        .args(["demo", "--exit", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .args(["--devices", "12", "--seconds", "6", "--rate", "20"])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run ferry demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {}: {stdout}{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("audit after the traffic: clean"),
+        "{stdout}"
+    );
+    let last = stdout
+        .lines()
+        .rfind(|l| l.starts_with("[traffic"))
+        .expect("a traffic line");
+    let number_after = |label: &str| -> u64 {
+        let rest = &last[last
+            .find(label)
+            .unwrap_or_else(|| panic!("{label}: {last}"))
+            + label.len()..];
+        rest.trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{label}: {last}"))
+    };
+    let payments = number_after("payments");
+    assert!(payments >= 40, "about 20/s for 6 s: {last}");
+    assert_eq!(
+        number_after("by claim") + number_after("by bridge") + number_after("by journal"),
+        payments,
+        "{last}"
+    );
+    assert_eq!(number_after("refused"), 0, "{last}");
+    assert!(last.contains("devices 12/12"), "{last}");
+    ferry_testkit::process::cli_audit(FERRY, &dir.join("server"), None);
+}

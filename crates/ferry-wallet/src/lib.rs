@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic_file;
+pub mod light;
 pub mod qr_image;
 pub mod secrets;
 pub mod secure;

@@ -1,7 +1,7 @@
 //! Remote payments through the mesh (DESIGN §4, "Mesh"): a payment to a payee who is not
 //! present. The secure wallet signs a Pay entry to the payee's account (backed by this wallet's
 //! float, so it cannot bounce), the wallet records it as sent, and seals it as the compact
-//! [`SealedContent::RemotePayment`] (238 bytes: the payer's TA id instead of its certificate,
+//! [`SealedContent::RemotePayment`](ferry_proto::sealed::SealedContent::RemotePayment) (238 bytes: the payer's TA id instead of its certificate,
 //! no receipt) to the issuer's sealing key. Strangers' phones carry the envelope until a bridge
 //! uploads it; the payee is credited then. Whatever happens to the envelope, the Pay entry is in
 //! this wallet's journal, so the payer's next sync settles it too (once: the server keys a
@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use ferry_api::PaymentState;
 use ferry_api::client::SettlementClient;
 use ferry_proto::envelope::Envelope;
-use ferry_proto::sealed::{self, SealedContent};
 use ferry_proto::verify::{IssuerKeys, verify_ta_cert_signature};
 use ferry_proto::{
     AccountId, Message, Money, NetworkParameters, Payment, PaymentId, PaymentRequest, RequestNonce,
@@ -181,17 +180,15 @@ impl Wallet {
         payment: &Payment,
         options: RemoteOptions,
     ) -> Result<Envelope, WalletError> {
-        let content = SealedContent::RemotePayment {
-            ta: id.ta,
-            payment: payment.clone(),
-        };
-        sealed::seal(
-            params.unverified(),
-            &content,
-            self.now().plus_secs(options.lifetime_secs),
+        crate::light::seal_remote(
+            params,
+            id,
+            payment.clone(),
+            options.lifetime_secs,
             options.ttl,
+            self.now(),
         )
-        .map_err(|e| WalletError::Invalid(format!("sealing the payment: {e}")))
+        .map_err(|e| WalletError::Invalid(e.to_string()))
     }
 
     /// The network parameters fetched at the last sync (verified then).
