@@ -36,6 +36,7 @@ mod risk;
 mod rows;
 mod sms;
 mod sql;
+mod statement;
 mod ussd_sessions;
 mod vouchers;
 
@@ -56,6 +57,7 @@ pub use phone::{
 pub use registry::WalletRow;
 pub use risk::{AlertRow, NewAlert};
 pub use sms::{SmsRow, notice_kind};
+pub use statement::StatementRow;
 pub use vouchers::{
     MicroDegrees, RedemptionRow, VoucherFailure, VoucherRow, VoucherState, id_prefix,
 };
