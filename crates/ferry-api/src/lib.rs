@@ -22,11 +22,13 @@ pub mod bodies;
 pub mod bounded;
 #[cfg(feature = "client")]
 pub mod client;
+pub mod day;
 mod error;
 pub mod integers;
 mod outcome;
 
 pub use b64::{B64, B64Array};
 pub use bodies::*;
+pub use day::{DayError, UtcDay};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use outcome::{Outcome, Reason, UNKNOWN_OUTCOME};
