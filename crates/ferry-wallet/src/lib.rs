@@ -12,6 +12,7 @@
 
 pub mod atomic_file;
 pub mod qr_image;
+pub mod report;
 pub mod secrets;
 pub mod secure;
 pub mod store;
