@@ -9,6 +9,7 @@
 //! - [`Outcome`] and [`Reason`]: what happened to each item of a batch, as enums on both sides;
 //!   an outcome a client does not know fails to decode, it is never guessed.
 //! - [`ErrorBody`] and [`ErrorCode`]: the one error format.
+//! - [`UtcDay`]: a calendar day in UTC (`YYYY-MM-DD`), as account statements take it.
 //! - [`B64`] / [`B64Array`]: binary values as strict base64url without padding.
 //! - [`auth`]: how account holders sign requests.
 //! - `client` (feature `client`): the typed HTTP client, [`client::SettlementClient`].
