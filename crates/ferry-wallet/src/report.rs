@@ -320,7 +320,11 @@ impl DayReport {
         let ind = |minor: i64| if minor < 0 { "DBIT" } else { "CRDT" };
         let created = iso_datetime(UnixTime(s.created_at));
         let day = self.day.to_string();
-        let id = max35(&format!("{}-{}", s.account_id, day));
+        // `YYYY-MM-DD-` and the first 24 characters of the account id: 35 at most.
+        let id = max35(&format!(
+            "{day}-{}",
+            s.account_id.chars().take(24).collect::<String>()
+        ));
         let mut x = String::with_capacity(1024 + 1024 * s.entries.len());
         x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         x.push_str("<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.08\">\n");
