@@ -627,8 +627,16 @@ impl Story {
             ferry_wallet::atomic_file::write_atomically(path, text.as_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
         }
+        let mesh = report
+            .received
+            .iter()
+            .filter(|p| p.channel == ferry_wallet::report::ReceivedChannel::Mesh)
+            .count();
         println!(
-            "      report of {day}: {} entries, credits {}, fees {}, net {}, closing {}",
+            "      report of {day}: {} payments received ({} face to face, {mesh} through the \
+             mesh); {} entries, credits {}, fees {}, net {}, closing {}",
+            report.received.len(),
+            report.received.len() - mesh,
             s.totals.count,
             Money::new(s.totals.credits, Currency::BRL),
             Money::new(s.totals.fees, Currency::BRL),

@@ -1176,7 +1176,7 @@ fn a_merchant_s_end_of_day_report_validates_as_camt053() {
     );
     for id in &ids {
         assert!(
-            csv.contains(&format!("\r\npayment,{id},offline,payment,settled,")),
+            csv.contains(&format!("\r\npayment,{id},face_to_face,payment,settled,")),
             "{id}: {csv}"
         );
     }

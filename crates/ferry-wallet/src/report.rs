@@ -28,11 +28,33 @@ use thiserror::Error;
 
 use crate::store::PaymentStatus;
 
+/// How a payment reached this wallet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceivedChannel {
+    /// Face to face: this wallet countersigned a receipt.
+    FaceToFace,
+    /// Without this device: a remote payment carried by the mesh, learned from the server at
+    /// sync (no receipt).
+    Mesh,
+}
+
+impl ReceivedChannel {
+    /// `face_to_face` or `mesh`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceivedChannel::FaceToFace => "face_to_face",
+            ReceivedChannel::Mesh => "mesh",
+        }
+    }
+}
+
 /// One payment this wallet received on the day, as the wallet records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedPayment {
     /// `<ta>/<j>`.
     pub id: String,
+    /// How it arrived.
+    pub channel: ReceivedChannel,
     /// The amount the payer signed, minor units.
     pub amount: i64,
     /// When this device recorded it.
@@ -181,8 +203,9 @@ impl DayReport {
         for p in &self.received {
             let _ = writeln!(
                 out,
-                "  {}  {:>14}  {}{}",
+                "  {}  {:<12} {:>14}  {}{}",
                 iso_datetime(p.received_at),
+                p.channel.as_str(),
                 m(p.amount),
                 status_text(p),
                 if self.entry_of(p).is_some() {
@@ -197,7 +220,7 @@ impl DayReport {
     }
 
     /// RFC 4180 CSV, one record per line, with a header. `record` is `opening`, `entry`,
-    /// `totals`, `closing` or `payment`; amounts are signed decimals with the currency's
+    /// `totals`, `closing` or `payment` (its channel `face_to_face` or `mesh`); amounts are signed decimals with the currency's
     /// decimals; times are ISO 8601 UTC. A `payment` row's `fee` is the fee its settlement
     /// bore when it is booked on this statement.
     pub fn to_csv(&self) -> Result<String, ReportError> {
@@ -289,7 +312,7 @@ impl DayReport {
             w.write_record([
                 "payment",
                 &p.id,
-                "offline",
+                p.channel.as_str(),
                 "payment",
                 &status_text(p),
                 &iso_datetime(p.received_at),
@@ -514,6 +537,7 @@ mod tests {
             day: UtcDay::containing(UnixTime(DAY)),
             received: vec![ReceivedPayment {
                 id: "ab/1".into(),
+                channel: ReceivedChannel::Mesh,
                 amount: 100_00,
                 received_at: UnixTime(DAY + 5),
                 status: PaymentStatus::Rejected,
@@ -571,7 +595,7 @@ mod tests {
         assert_eq!(lines[5], "closing,,,,,2026-11-29T00:00:00Z,88.95,,,,,BRL");
         assert_eq!(
             lines[6],
-            "payment,ab/1,offline,payment,rejected: duplicate,2026-11-28T00:00:05Z,100.00,,,,,BRL"
+            "payment,ab/1,mesh,payment,rejected: duplicate,2026-11-28T00:00:05Z,100.00,,,,,BRL"
         );
     }
 

@@ -6,7 +6,7 @@
 use ferry_api::{Channel, StatementBody, StatementEntryBody, StatementTotalsBody, UtcDay};
 use ferry_proto::UnixTime;
 use ferry_testkit::xmllint;
-use ferry_wallet::report::{DayReport, ReceivedPayment};
+use ferry_wallet::report::{DayReport, ReceivedChannel, ReceivedPayment};
 use ferry_wallet::store::PaymentStatus;
 
 const DAY: u64 = 1_795_824_000;
@@ -41,6 +41,7 @@ fn report(opening: i64, entries: Vec<(&str, Channel, i64, i64)>) -> DayReport {
         day: "2026-11-28".parse::<UtcDay>().expect("day"),
         received: vec![ReceivedPayment {
             id: format!("{}/1", "ab".repeat(16)),
+            channel: ReceivedChannel::FaceToFace,
             amount: 10_00,
             received_at: UnixTime(DAY + 10),
             status: PaymentStatus::Settled,

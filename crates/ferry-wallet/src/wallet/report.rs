@@ -4,7 +4,7 @@
 use ferry_api::UtcDay;
 
 use super::{Wallet, WalletError};
-use crate::report::{DayReport, ReceivedPayment};
+use crate::report::{DayReport, ReceivedChannel, ReceivedPayment};
 use crate::store::Direction;
 
 impl Wallet {
@@ -28,6 +28,11 @@ impl Wallet {
             .filter(|p| p.created_at >= from && p.created_at < to)
             .map(|p| ReceivedPayment {
                 id: p.id.to_string(),
+                channel: if p.receipt.is_some() {
+                    ReceivedChannel::FaceToFace
+                } else {
+                    ReceivedChannel::Mesh
+                },
                 amount: p.amount.minor(),
                 received_at: p.created_at,
                 status: p.status,
