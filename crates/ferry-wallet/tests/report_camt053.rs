@@ -120,3 +120,27 @@ fn end_of_day_camt053_validates_against_the_published_schema() {
         ),
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Any reference text, any amounts in range: the statement still validates against the
+    /// schema (escaping, `Max35Text`/`Max500Text` lengths, amount formats, indicators).
+    #[test]
+    fn any_statement_validates(
+        opening in 0i64..1_000_000_000_000,
+        entries in proptest::collection::vec(
+            (proptest::prelude::any::<String>(), -1_000_000_000_000i64..1_000_000_000_000, -1_000i64..1_000_000),
+            0..6,
+        ),
+    ) {
+        if !xmllint::available() {
+            return Ok(());
+        }
+        let entries: Vec<(&str, Channel, i64, i64)> = entries
+            .iter()
+            .map(|(r, a, f)| (r.as_str(), Channel::Offline, *a, *f))
+            .collect();
+        check("any", &report(opening, entries));
+    }
+}
