@@ -263,6 +263,13 @@ fn link(openapi: &mut utoipa::openapi::OpenApi) {
         &[("id", "$response.body#/account_id")],
     );
     add_link(
+        "/v1/accounts",
+        "201",
+        "GetStatement",
+        "statement",
+        &[("id", "$response.body#/account_id")],
+    );
+    add_link(
         "/v1/wallets",
         "201",
         "GetFirstPayment",
@@ -331,6 +338,13 @@ mod tests {
         assert_eq!(
             paths["/v1/accounts"]["post"]["responses"]["201"]["links"]["GetAccount"]["operationId"],
             "account"
+        );
+        // Every link names an operation of the document.
+        let link = &paths["/v1/accounts"]["post"]["responses"]["201"]["links"]["GetStatement"];
+        assert_eq!(link["operationId"], "statement");
+        assert_eq!(
+            paths["/v1/accounts/{id}/statement"]["get"]["operationId"],
+            "statement"
         );
     }
 }
