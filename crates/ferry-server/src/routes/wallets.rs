@@ -275,9 +275,11 @@ fn statement_day(query: Option<&str>) -> Result<ferry_api::UtcDay, ApiError> {
 /// has not ended shows what is booked so far.
 #[utoipa::path(get, path = "/v1/accounts/{id}/statement",
     params(("id" = String, Path, description = "account id (hex)"),
-        ("day" = String, Query, description = "the UTC day, YYYY-MM-DD")),
-    responses((status = 200, body = ferry_api::StatementBody),
-        (status = 403, body = ferry_api::ErrorBody)))]
+        ("day" = String, Query, description = "the UTC day, YYYY-MM-DD (a real date from 1970-01-01)",
+            pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")),
+    responses((status = 200, description = "the statement", body = ferry_api::StatementBody),
+        (status = 400, description = "a missing, repeated or malformed `day` (or not a date), an unknown query parameter, or a malformed account id (`invalid_field`, `unknown_field`)", body = ferry_api::ErrorBody),
+        (status = 403, description = "the account named is not the signer", body = ferry_api::ErrorBody)))]
 pub async fn statement(
     State(state): State<AppState>,
     Path(id): Path<String>,
