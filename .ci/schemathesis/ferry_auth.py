@@ -40,6 +40,7 @@ SIGNED = {
 # Every voucher route (create, redeem, block, invalidate) is signed by the account.
 SIGNED_ANY_METHOD_PREFIXES = ("/v1/vouchers/",)
 SIGNED_PREFIXES = ("/v1/accounts/", "/v1/payments/")
+ACCOUNT_PATH = re.compile(r"^/v1/accounts/([^/]+)")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$")
 
 # Accounts registered during the run (their keys, by account id and by public key), so that
@@ -103,11 +104,14 @@ class FerryAuth(requests.auth.AuthBase):
             or path.startswith(SIGNED_ANY_METHOD_PREFIXES)
         ):
             account, key = FIXTURE["account_id"], ACCOUNT_KEY
-            if path.startswith("/v1/accounts/"):
+            # `/v1/accounts/{id}` and its sub-resources (`/payments`, `/statement`): an
+            # account registered during the run signs for itself.
+            named = ACCOUNT_PATH.match(path)
+            if named:
                 with LOCK:
-                    own = KEYS_BY_ACCOUNT.get(path.rsplit("/", 1)[-1])
+                    own = KEYS_BY_ACCOUNT.get(named.group(1))
                 if own is not None:
-                    account, key = path.rsplit("/", 1)[-1], own
+                    account, key = named.group(1), own
             r.headers["ferry-account"] = account
             r.headers["ferry-time"] = str(now)
             r.headers["ferry-signature"] = sign(key, r, now)

@@ -460,6 +460,18 @@ impl SettlementClient {
         self.get(&path, Auth::Account(key, account), now).await
     }
 
+    /// The statement of `account`'s online balance for one UTC `day`.
+    pub async fn statement(
+        &self,
+        key: &SigningKey,
+        account: AccountId,
+        day: crate::UtcDay,
+        now: UnixTime,
+    ) -> Result<crate::StatementBody, ClientError> {
+        let path = format!("/v1/accounts/{account}/statement?day={day}");
+        self.get(&path, Auth::Account(key, account), now).await
+    }
+
     /// Admin: creates an agent; returns its bearer token.
     pub async fn create_agent(&self, admin_token: &str, name: &str) -> Result<String, ClientError> {
         let body = CreateAgent {

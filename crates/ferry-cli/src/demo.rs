@@ -628,6 +628,7 @@ impl Story {
             online == 130_00 + 10_00 + 12_00 + 20_00,
             "the shop's online balance is {online}"
         );
+        self.end_of_day_report(online).await?;
         self.done(format!(
             "{} offline payments (face to face and through the mesh), {} in all, settled; \
              online balance {} (with 12.00 by USSD and 20.00 from a voucher)",
@@ -635,6 +636,67 @@ impl Story {
             Money::new(total, Currency::BRL),
             Money::new(online, Currency::BRL)
         ));
+        Ok(())
+    }
+
+    /// The shop's report of today (UTC) from the server's statement and its own records,
+    /// checked against what the step settled, written as CSV and camt.053 into the data
+    /// directory.
+    async fn end_of_day_report(&mut self, online: i64) -> Result<()> {
+        let day = ferry_api::UtcDay::containing(SystemClock.now());
+        let report = self.shop.wallet.day_report(day).await?;
+        let s = &report.statement;
+        report.check()?;
+        ensure!(
+            s.closing_balance == online,
+            "the statement closes at {} but the shop's online balance is {online}",
+            s.closing_balance
+        );
+        let offline: i64 = s
+            .entries
+            .iter()
+            .filter(|e| e.channel == ferry_api::Channel::Offline)
+            .map(|e| e.amount + e.fee)
+            .sum();
+        let settled: i64 = report
+            .received
+            .iter()
+            .filter(|p| p.status == PaymentStatus::Settled)
+            .map(|p| p.amount)
+            .sum();
+        ensure!(
+            offline == settled && settled == 130_00 + 10_00,
+            "the statement's offline payments ({offline}) differ from the shop's settled \
+             payments ({settled})"
+        );
+        let csv = self.dir.join(format!("shop-report-{day}.csv"));
+        let xml = self.dir.join(format!("shop-report-{day}.camt053.xml"));
+        for (path, format) in [
+            (&csv, ferry_wallet::report::Format::Csv),
+            (&xml, ferry_wallet::report::Format::Camt053),
+        ] {
+            let text = report.render(format)?;
+            ferry_wallet::atomic_file::write_atomically(path, text.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        let mesh = report
+            .received
+            .iter()
+            .filter(|p| p.channel == ferry_wallet::report::ReceivedChannel::Mesh)
+            .count();
+        println!(
+            "      report of {day}: {} payments received ({} face to face, {mesh} through the \
+             mesh); {} entries, credits {}, fees {}, net {}, closing {}",
+            report.received.len(),
+            report.received.len() - mesh,
+            s.totals.count,
+            Money::new(s.totals.credits, Currency::BRL),
+            Money::new(s.totals.fees, Currency::BRL),
+            Money::new(s.totals.net, Currency::BRL),
+            Money::new(s.closing_balance, Currency::BRL)
+        );
+        println!("      CSV       {}", csv.display());
+        println!("      camt.053  {}", xml.display());
         Ok(())
     }
 

@@ -93,6 +93,10 @@ enum WalletCommand {
         #[arg(long, value_name = "URL")]
         server: Option<String>,
     },
+    /// The merchant's end-of-day report: syncs (so held payments are claimed in one batch),
+    /// then fetches the server's statement of the online balance for one UTC day and joins it
+    /// with the payments this wallet received that day, each with its status.
+    Report(ReportArgs),
     /// Payments, deposits and withdrawals, newest first.
     History {
         /// Print a JSON array.
@@ -318,11 +322,72 @@ async fn dispatch(args: WalletArgs, out: &mut dyn Write) -> Result<()> {
         WalletCommand::Collect => collect(&mut wallet, out).await,
         WalletCommand::Sync { server } => sync(&mut wallet, server, out).await,
         WalletCommand::History { json } => history(&wallet, json, out).await,
+        WalletCommand::Report(a) => report(&mut wallet, a, out).await,
         WalletCommand::LinkPhone { phone, code } => {
             crate::ussd_cmd::link_phone(&wallet, &phone, code.as_deref(), out).await
         }
         WalletCommand::Voucher(cmd) => crate::voucher_cmd::run(&wallet, cmd, out).await,
     }
+}
+
+/// `ferry wallet report`.
+#[derive(Args, Debug)]
+struct ReportArgs {
+    /// The UTC day, YYYY-MM-DD.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    day: String,
+    /// table (for people), csv (RFC 4180) or camt053 (ISO 20022 camt.053.001.08 XML).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    format: ReportFormat,
+    /// Write the report to FILE (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// Output formats of `ferry wallet report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReportFormat {
+    Table,
+    Csv,
+    Camt053,
+}
+
+async fn report(wallet: &mut Wallet, a: ReportArgs, out: &mut dyn Write) -> Result<()> {
+    let day: ferry_api::UtcDay = a
+        .day
+        .parse()
+        .map_err(|e: ferry_api::DayError| anyhow!("--day {}: {e}", a.day))?;
+    let synced = wallet.sync(|_| {}).await.map_err(wallet_error)?;
+    let report = wallet.day_report(day).await.map_err(wallet_error)?;
+    let format = match a.format {
+        ReportFormat::Table => ferry_wallet::report::Format::Table,
+        ReportFormat::Csv => ferry_wallet::report::Format::Csv,
+        ReportFormat::Camt053 => ferry_wallet::report::Format::Camt053,
+    };
+    let text = report.render(format)?;
+    let Some(path) = a.out else {
+        write!(out, "{text}")?;
+        return Ok(());
+    };
+    write_atomically(&path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    let s = &report.statement;
+    let cur = report.currency()?;
+    writeln!(
+        out,
+        "synced (claimed {}, settled {}); {}: {} entries, net {}, fees {}, closing balance {}; \
+         {} payments received that day\nwrote {}",
+        synced.claimed,
+        synced.settled,
+        day,
+        s.totals.count,
+        Money::new(s.totals.net, cur),
+        Money::new(s.totals.fees, cur),
+        Money::new(s.closing_balance, cur),
+        report.received.len(),
+        path.display()
+    )?;
+    Ok(())
 }
 
 fn clock() -> Arc<dyn Clock> {

@@ -43,6 +43,41 @@ fn the_demo_tells_the_whole_story_and_its_ledger_audits_clean() {
     ] {
         assert!(stdout.contains(expected), "missing {expected:?}: {stdout}");
     }
+    // The merchant's end-of-day report, as CSV and camt.053, in the data directory: the
+    // statement closes at the shop's balance, and the XML validates against the schema.
+    assert!(stdout.contains("report of "), "{stdout}");
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .expect("demo dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("shop-report-"))
+        })
+        .collect();
+    let csv = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "csv"))
+        .expect("the CSV report");
+    let xml = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "xml"))
+        .expect("the camt.053 report");
+    assert!(stdout.contains(&csv.display().to_string()), "{stdout}");
+    let csv_text = std::fs::read_to_string(csv).expect("CSV");
+    assert!(
+        csv_text
+            .lines()
+            .any(|l| l.starts_with("closing,") && l.contains(",172.00,")),
+        "{csv_text}"
+    );
+    if ferry_testkit::xmllint::available()
+        && let Err(e) =
+            ferry_testkit::xmllint::validate(&ferry_testkit::xmllint::camt053_xsd(), xml)
+    {
+        panic!("the demo's camt.053 does not validate: {e}");
+    }
+
     // The server's data, reopened by another process, balances.
     ferry_testkit::process::cli_audit(FERRY, &dir.join("server"), None);
     // The wallets are there for `ferry wallet --wallet DIR/wallets/NAME`.

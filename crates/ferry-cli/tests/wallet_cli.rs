@@ -1030,3 +1030,171 @@ fn vouchers_from_the_command_line() {
     let audit: Value = serde_json::from_str(&audit).expect("audit JSON");
     assert_eq!(audit["clean"], true, "{audit}");
 }
+
+/// The merchant's end of day with real processes: a shop collects three offline payments,
+/// `ferry wallet report --day TODAY --format camt053` syncs (claiming them in one batch) and
+/// writes an ISO 20022 camt.053.001.08 statement that validates against the published schema
+/// and whose totals are the payments; the CSV and the table say the same. A day that does not
+/// exist and a server that is down end with one clear line.
+#[test]
+fn a_merchant_s_end_of_day_report_validates_as_camt053() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("ferry-data");
+    let token_file = data.join("admin.token");
+    let (ana, shop) = (tmp.path().join("ana"), tmp.path().join("shop"));
+    let server = Server::start(&data, tmp.path().join("serve.log"));
+    let url = server.url.clone();
+    let agent_token = ok(&[
+        "admin",
+        "create-agent",
+        "kiosk-1",
+        "--server",
+        &url,
+        "--token-file",
+        path(&token_file),
+    ]);
+    ok(&[
+        "admin",
+        "fund",
+        "agent:kiosk-1",
+        "1000.00",
+        "--currency",
+        "BRL",
+        "--server",
+        &url,
+        "--token-file",
+        path(&token_file),
+    ]);
+    wallet_ok(&ana, &["new", "--server", &url, "--name", "Ana"]);
+    wallet_ok(
+        &shop,
+        &["new", "--server", &url, "--name", "Bia <Frutas> & Cia"],
+    );
+    let ana_id = register(&ana);
+    let shop_id = register(&shop);
+    succeeded(
+        "cash in",
+        Command::new(FERRY)
+            .args(["agent", "cash-in", &ana_id, "200.00", "--server", &url])
+            .env("FERRY_AGENT_TOKEN", agent_token.trim())
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run ferry"),
+    );
+    wallet_ok(&ana, &["deposit", "150.00"]);
+
+    let mut ids = Vec::new();
+    for amount in ["30.00", "12.34", "0.66"] {
+        let (_, paid) = pay_face_to_face(
+            &shop,
+            &ana,
+            &["--amount", amount],
+            |f| vec!["--request-file".into(), path(f).to_owned()],
+            tmp.path(),
+        );
+        ids.push(
+            paid.lines()
+                .find_map(|l| l.strip_prefix("payment "))
+                .expect("payment id")
+                .to_owned(),
+        );
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let day = ferry_api::UtcDay::containing(ferry_proto::UnixTime(now)).to_string();
+
+    let xml_path = tmp.path().join("statement.xml");
+    let said = wallet_ok(
+        &shop,
+        &[
+            "report",
+            "--day",
+            &day,
+            "--format",
+            "camt053",
+            "--out",
+            path(&xml_path),
+        ],
+    );
+    assert!(said.contains("claimed 3, settled 3"), "{said}");
+    assert!(said.contains("3 entries, net 43.00 BRL"), "{said}");
+    assert!(said.contains("closing balance 43.00 BRL"), "{said}");
+    assert!(said.contains("3 payments received that day"), "{said}");
+    let xml = std::fs::read_to_string(&xml_path).expect("statement written");
+    if ferry_testkit::xmllint::available()
+        && let Err(e) =
+            ferry_testkit::xmllint::validate(&ferry_testkit::xmllint::camt053_xsd(), &xml_path)
+    {
+        panic!("camt.053 does not validate:\n{e}\n{xml}");
+    }
+
+    assert!(
+        xml.contains(&format!(
+            "<Acct><Id><Othr><Id>{shop_id}</Id></Othr></Id><Ccy>BRL</Ccy></Acct>"
+        )),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(
+            "<TtlNtries><NbOfNtries>3</NbOfNtries><Sum>43.00</Sum><TtlNetNtry><Amt>43.00</Amt>\
+             <CdtDbtInd>CRDT</CdtDbtInd></TtlNetNtry></TtlNtries>"
+        ),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy=\"BRL\">0.00</Amt>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy=\"BRL\">43.00</Amt>"),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<Ntry>").count(), 3, "{xml}");
+    for (id, amount) in ids.iter().zip(["30.00", "12.34", "0.66"]) {
+        assert!(
+            xml.contains(&format!("<AddtlTxInf>payment:{id}</AddtlTxInf>")),
+            "{id}: {xml}"
+        );
+        assert!(
+            xml.contains(&format!(
+                "<Amt Ccy=\"BRL\">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>"
+            )),
+            "{amount}: {xml}"
+        );
+    }
+
+    // The same day as CSV on standard output: every payment settled, the totals row.
+    let csv = wallet_ok(&shop, &["report", "--day", &day, "--format", "csv"]);
+    assert!(
+        csv.contains(&format!(
+            "\r\ntotals,,,,,{}T00:00:00Z,43.00,0.00,43.00,0.00,3,BRL\r\n",
+            next_day(&day)
+        )),
+        "{csv}"
+    );
+    for id in &ids {
+        assert!(
+            csv.contains(&format!("\r\npayment,{id},face_to_face,payment,settled,")),
+            "{id}: {csv}"
+        );
+    }
+    let table = wallet_ok(&shop, &["report", "--day", &day]);
+    assert!(table.contains("closing balance          43.00"), "{table}");
+
+    let e = user_error(
+        "a day that does not exist",
+        wallet(&shop, &["report", "--day", "2026-13-01"]),
+    );
+    assert!(e.contains("--day 2026-13-01: no such date"), "{e}");
+    drop(server);
+    let e = user_error("server down", wallet(&shop, &["report", "--day", &day]));
+    assert!(e.contains("is the server up?"), "{e}");
+}
+
+/// The day after `day` (YYYY-MM-DD).
+fn next_day(day: &str) -> String {
+    let d: ferry_api::UtcDay = day.parse().expect("day");
+    ferry_api::UtcDay::containing(d.end()).to_string()
+}

@@ -26,7 +26,7 @@ use crate::routes::{admin, dashboard, demo, public, risk, settlement, ussd, vouc
     ),
     paths(
         public::healthz, public::metrics, public::openapi, public::params, public::revocations,
-        wallets::register_account, wallets::register_wallet, wallets::deposit, wallets::bond, wallets::account, wallets::received_payments,
+        wallets::register_account, wallets::register_wallet, wallets::deposit, wallets::bond, wallets::account, wallets::received_payments, wallets::statement,
         settlement::claims, settlement::journals, settlement::envelopes, settlement::orders, settlement::payment_status,
         admin::cash_in, admin::cash_out, admin::create_agent, admin::fund, admin::sweep, admin::audit, admin::fraud_cases,
         demo::state, demo::inject, demo::round, demo::flush, demo::reset,
@@ -46,6 +46,7 @@ const SIGNED: &[(&str, &str)] = &[
     ("post", "/v1/bonds"),
     ("get", "/v1/accounts/{id}"),
     ("get", "/v1/accounts/{id}/payments"),
+    ("get", "/v1/accounts/{id}/statement"),
     ("get", "/v1/payments/{ta}/{j}"),
     ("post", "/v1/phones/link"),
     ("post", "/v1/vouchers"),
@@ -262,6 +263,13 @@ fn link(openapi: &mut utoipa::openapi::OpenApi) {
         &[("id", "$response.body#/account_id")],
     );
     add_link(
+        "/v1/accounts",
+        "201",
+        "GetStatement",
+        "statement",
+        &[("id", "$response.body#/account_id")],
+    );
+    add_link(
         "/v1/wallets",
         "201",
         "GetFirstPayment",
@@ -330,6 +338,13 @@ mod tests {
         assert_eq!(
             paths["/v1/accounts"]["post"]["responses"]["201"]["links"]["GetAccount"]["operationId"],
             "account"
+        );
+        // Every link names an operation of the document.
+        let link = &paths["/v1/accounts"]["post"]["responses"]["201"]["links"]["GetStatement"];
+        assert_eq!(link["operationId"], "statement");
+        assert_eq!(
+            paths["/v1/accounts/{id}/statement"]["get"]["operationId"],
+            "statement"
         );
     }
 }

@@ -107,6 +107,7 @@ pub fn router(state: AppState, limits: RouterLimits) -> Router {
             "/v1/accounts/{id}/payments",
             get(wallets::received_payments),
         )
+        .route("/v1/accounts/{id}/statement", get(wallets::statement))
         .route("/v1/wallets", post(wallets::register_wallet))
         .route("/v1/deposits", post(wallets::deposit))
         .route("/v1/bonds", post(wallets::bond))

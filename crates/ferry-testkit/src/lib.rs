@@ -8,6 +8,8 @@
 //! - `postgres` (feature `server`, on by default): a fresh PostgreSQL schema per test, skipped without a database unless CI
 //!   requires it.
 //! - `process` (feature `server`): `ferry serve` and `ferry audit` as child processes.
+//! - [`xmllint`]: XML Schema validation (the camt.053 statement), failing without `xmllint`
+//!   only when `FERRY_REQUIRE_XMLLINT=1`.
 //! - `server` (feature `server`): a real settlement server in the test's process, and registered accounts,
 //!   holders and agents that talk to it over HTTP.
 
@@ -21,6 +23,7 @@ pub mod process;
 pub mod protocol;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod xmllint;
 
 use ferry_proto::{AccountId, Clock, Currency, Money, SystemClock, UnixTime};
 

@@ -230,6 +230,7 @@ pub enum HistoryItem {
 mod bond;
 mod phone_link;
 mod remote;
+mod report;
 
 pub use remote::{
     DEFAULT_REMOTE_LIFETIME_SECS, DEFAULT_REMOTE_TTL, RemoteOptions, RemotePayment, drop_into_inbox,

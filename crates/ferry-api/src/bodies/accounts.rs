@@ -129,3 +129,132 @@ pub struct ReceivedPaymentBody {
     /// The payer wallet's certificate, signed by the issuer (its key verifies the payment).
     pub ta_certificate: B64,
 }
+
+/// How money reached or left an online balance, from the ledger transfer's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// An offline payment settled from the payer wallet's float (face to face, or carried by
+    /// the mesh; the ledger does not tell them apart, the payee's wallet does).
+    Offline,
+    /// An offline payment the holder's secure wallet had collected, moved between balance and
+    /// float.
+    Collect,
+    /// A feature-phone (USSD) transfer.
+    Ussd,
+    /// An Offline Pix voucher: created, redeemed or returned.
+    Voucher,
+    /// A deferred order.
+    Order,
+    /// Value moved into a secure wallet (or a deposit voided and refunded).
+    Deposit,
+    /// Value moved from a secure wallet back online.
+    Withdrawal,
+    /// Cash handed to an agent.
+    CashIn,
+    /// Cash paid out by an agent.
+    CashOut,
+    /// The holder's penalty bond.
+    Bond,
+    /// A payout to an honest receiver of a revoked wallet.
+    FraudPayout,
+    /// Any other movement (a kind this client does not know).
+    #[serde(other)]
+    Other,
+}
+
+impl Channel {
+    /// The channel of a ledger transfer kind (`payment`, `ussd_send`, …).
+    pub fn of_kind(kind: &str) -> Channel {
+        match kind {
+            "payment" => Channel::Offline,
+            "collect" | "collect_advance" => Channel::Collect,
+            "ussd_send" => Channel::Ussd,
+            "voucher_create" | "voucher_redeem" | "voucher_return" => Channel::Voucher,
+            "order" => Channel::Order,
+            "deposit" | "deposit_void" => Channel::Deposit,
+            "withdrawal" => Channel::Withdrawal,
+            "cash_in" => Channel::CashIn,
+            "cash_out" | "ussd_cash_out" => Channel::CashOut,
+            "bond" => Channel::Bond,
+            "fraud_payout" => Channel::FraudPayout,
+            _ => Channel::Other,
+        }
+    }
+
+    /// The wire name (`offline`, `cash_in`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Offline => "offline",
+            Channel::Collect => "collect",
+            Channel::Ussd => "ussd",
+            Channel::Voucher => "voucher",
+            Channel::Order => "order",
+            Channel::Deposit => "deposit",
+            Channel::Withdrawal => "withdrawal",
+            Channel::CashIn => "cash_in",
+            Channel::CashOut => "cash_out",
+            Channel::Bond => "bond",
+            Channel::FraudPayout => "fraud_payout",
+            Channel::Other => "other",
+        }
+    }
+}
+
+/// `GET /v1/accounts/{id}/statement?day=YYYY-MM-DD`: the account's online balance over one
+/// UTC day. Every amount is in minor units of `currency`; `opening + totals.net == closing`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StatementBody {
+    /// The account (hex).
+    pub account_id: String,
+    /// ISO 4217 code of every amount.
+    pub currency: String,
+    /// The day, `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// Start of the day (Unix seconds, included).
+    pub from: u64,
+    /// Start of the next day (Unix seconds, excluded).
+    pub to: u64,
+    /// When the server produced the statement (Unix seconds).
+    pub created_at: u64,
+    /// Balance at the start of the day.
+    pub opening_balance: i64,
+    /// Balance at the end of the day (now, for today).
+    pub closing_balance: i64,
+    /// Every transfer that moved the balance during the day, in booking order.
+    pub entries: Vec<StatementEntryBody>,
+    /// Their totals.
+    pub totals: StatementTotalsBody,
+}
+
+/// One transfer on a statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StatementEntryBody {
+    /// The transfer's unique reference (e.g. `payment:<ta>/<j>` for an offline payment).
+    pub reference: String,
+    /// How the money moved.
+    pub channel: Channel,
+    /// The ledger's kind of transfer (`payment`, `ussd_send`, …).
+    pub kind: String,
+    /// Signed: positive credited the balance, negative debited it (after any fee).
+    pub amount: i64,
+    /// The fee the holder bore (negative for a refunded fee).
+    pub fee: i64,
+    /// When it was booked (Unix seconds).
+    pub booked_at: u64,
+}
+
+/// What a statement adds up to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StatementTotalsBody {
+    /// How many entries.
+    pub count: u64,
+    /// Sum of the credits.
+    pub credits: i64,
+    /// Sum of the debits (positive).
+    pub debits: i64,
+    /// Sum of the fees borne.
+    pub fees: i64,
+    /// `credits - debits` (= closing - opening).
+    pub net: i64,
+}

@@ -20,6 +20,7 @@ pub mod phones;
 pub mod risk;
 pub mod risk_eval;
 mod settler;
+pub mod statement;
 mod views;
 pub mod vouchers;
 

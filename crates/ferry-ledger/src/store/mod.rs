@@ -36,6 +36,7 @@ mod risk;
 mod rows;
 mod sms;
 mod sql;
+mod statement;
 mod throttles;
 mod ussd_sessions;
 mod vouchers;
@@ -57,6 +58,7 @@ pub use phone::{
 pub use registry::WalletRow;
 pub use risk::{AlertRow, NewAlert};
 pub use sms::{SmsRow, notice_kind};
+pub use statement::StatementRow;
 pub use throttles::WindowHits;
 pub use vouchers::{
     MicroDegrees, RedemptionRow, VoucherFailure, VoucherRow, VoucherState, id_prefix,

@@ -243,3 +243,119 @@ pub async fn received_payments(
         next,
     }))
 }
+
+/// Reads the one query parameter of a statement, `day=YYYY-MM-DD` (digits and dashes: nothing
+/// to percent-decode).
+fn statement_day(query: Option<&str>) -> Result<ferry_api::UtcDay, ApiError> {
+    let mut day: Option<&str> = None;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("day", v) if day.is_none() => day = Some(v),
+            ("day", _) => return Err(ApiError::invalid_field("day", "given twice")),
+            _ => {
+                return Err(ApiError::bad_request(
+                    ferry_api::ErrorCode::UnknownField,
+                    "unknown query parameter",
+                ));
+            }
+        }
+    }
+    let day = day.ok_or_else(|| ApiError::invalid_field("day", "required: YYYY-MM-DD (UTC)"))?;
+    day.parse()
+        .map_err(|e: ferry_api::DayError| ApiError::invalid_field("day", e.to_string()))
+}
+
+/// The statement of the signing account's online balance for one UTC day (the merchant's
+/// end-of-day report): opening and closing balance, every transfer that moved it with its
+/// channel and the fee it bore, and the totals. Day boundaries are UTC midnights; a day that
+/// has not ended shows what is booked so far.
+#[utoipa::path(get, path = "/v1/accounts/{id}/statement",
+    params(("id" = String, Path, description = "account id (hex)"),
+        ("day" = String, Query, description = "the UTC day, YYYY-MM-DD (a real date from 1970-01-01)",
+            pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")),
+    responses((status = 200, description = "the statement", body = ferry_api::StatementBody),
+        (status = 400, description = "a missing, repeated or malformed `day` (or not a date), an unknown query parameter, or a malformed account id (`invalid_field`, `unknown_field`)", body = ferry_api::ErrorBody),
+        (status = 403, description = "the account named is not the signer", body = ferry_api::ErrorBody)))]
+pub async fn statement(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    SignedBy(signer): SignedBy,
+) -> Result<Json<ferry_api::StatementBody>, ApiError> {
+    let id: AccountId = id
+        .parse()
+        .map_err(|_| ApiError::invalid_field("id", "expected 32 lower-case hex characters"))?;
+    if id != signer {
+        return Err(ApiError::forbidden(
+            "an account can only read its own statement",
+        ));
+    }
+    let day = statement_day(query.as_deref())?;
+    let created_at = state.now();
+    let s = state
+        .engine
+        .statement(id, day.start(), day.end())
+        .await
+        .map_err(engine_error)?
+        .ok_or_else(|| ApiError::not_found("account"))?;
+    Ok(Json(ferry_api::StatementBody {
+        account_id: s.account.to_string(),
+        currency: s.currency.code().to_owned(),
+        day: day.to_string(),
+        from: s.from.secs(),
+        to: s.to.secs(),
+        created_at: created_at.secs(),
+        opening_balance: s.opening,
+        closing_balance: s.closing,
+        entries: s
+            .entries
+            .into_iter()
+            .map(|e| ferry_api::StatementEntryBody {
+                channel: ferry_api::Channel::of_kind(&e.kind),
+                reference: e.reference,
+                kind: e.kind,
+                amount: e.amount,
+                fee: e.fee,
+                booked_at: e.booked_at.secs(),
+            })
+            .collect(),
+        totals: ferry_api::StatementTotalsBody {
+            count: s.totals.count,
+            credits: s.totals.credits,
+            debits: s.totals.debits,
+            fees: s.totals.fees,
+            net: s.totals.net,
+        },
+    }))
+}
+
+#[cfg(test)]
+mod statement_tests {
+    use super::statement_day;
+
+    #[test]
+    fn the_day_parameter_is_required_once_and_valid() {
+        assert_eq!(
+            statement_day(Some("day=2026-11-28"))
+                .map(|d| d.to_string())
+                .ok()
+                .as_deref(),
+            Some("2026-11-28")
+        );
+        for bad in [
+            None,
+            Some(""),
+            Some("day="),
+            Some("day=2026-13-01"),
+            Some("day=2026-11-28&day=2026-11-28"),
+            Some("day=2026-11-28&x=1"),
+            Some("day=%21x"),
+        ] {
+            assert!(statement_day(bad).is_err(), "{bad:?}");
+        }
+    }
+}
