@@ -26,6 +26,7 @@ pub mod outcome;
 pub mod qr;
 pub mod request;
 pub mod sealed;
+pub mod secret_hash;
 pub mod signed;
 pub mod text;
 pub mod time;

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use ferry_proto::secret_hash::PepperedHasher;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 use zeroize::Zeroizing;
@@ -73,103 +74,22 @@ impl fmt::Debug for Pin {
     }
 }
 
-/// Argon2id cost parameters for PIN hashes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PinHashParams {
-    /// Memory in KiB.
-    pub m_kib: u32,
-    /// Passes.
-    pub t: u32,
-    /// Lanes.
-    pub p: u32,
-}
-
-impl PinHashParams {
-    /// OWASP's recommended minimum for Argon2id (19 MiB, 2 passes, 1 lane).
-    pub const RECOMMENDED: PinHashParams = PinHashParams {
-        m_kib: 19 * 1024,
-        t: 2,
-        p: 1,
-    };
-    /// The smallest parameters Argon2 accepts: for tests only.
-    pub const TEST: PinHashParams = PinHashParams {
-        m_kib: 8,
-        t: 1,
-        p: 1,
-    };
-}
-
-/// Length of a PIN hash's salt.
-pub const SALT_LEN: usize = 16;
-/// Length of a PIN hash.
-pub const HASH_LEN: usize = 32;
-
+/// Argon2id cost parameters of PIN hashes.
+pub use ferry_proto::secret_hash::HashParams as PinHashParams;
 /// A stored PIN: Argon2id(pin, salt, pepper) with the parameters it was made with.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PinHash {
-    /// Cost parameters used.
-    pub params: PinHashParams,
-    /// Random salt.
-    pub salt: [u8; SALT_LEN],
-    /// The hash.
-    pub hash: [u8; HASH_LEN],
-}
-
-impl fmt::Debug for PinHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PinHash(<redacted>)")
-    }
-}
-
-/// Argon2 refused to run (bad parameters, or a pepper over its length limit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-#[error("PIN hashing failed")]
-pub struct HashError;
+pub use ferry_proto::secret_hash::SecretHash as PinHash;
+pub use ferry_proto::secret_hash::{HASH_LEN, HashError, SALT_LEN};
 
 /// Hashes and checks PINs with fixed parameters and an optional server-side pepper (Argon2's
-/// secret input: a stolen table of hashes of 4-digit PINs is then useless without it).
-pub struct PinHasher {
-    params: PinHashParams,
-    pepper: Zeroizing<Vec<u8>>,
-}
-
-impl fmt::Debug for PinHasher {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PinHasher")
-            .field("params", &self.params)
-            .finish_non_exhaustive()
-    }
-}
+/// secret input: a stolen table of hashes of 4-digit PINs is then useless without it): a
+/// [`PepperedHasher`] that takes [`Pin`]s.
+#[derive(Debug)]
+pub struct PinHasher(PepperedHasher);
 
 impl PinHasher {
     /// A hasher with `params` and `pepper` (may be empty).
     pub fn new(params: PinHashParams, pepper: &[u8]) -> Self {
-        Self {
-            params,
-            pepper: Zeroizing::new(pepper.to_vec()),
-        }
-    }
-
-    fn raw(
-        &self,
-        params: PinHashParams,
-        pin: &Pin,
-        salt: &[u8; SALT_LEN],
-    ) -> Result<Zeroizing<[u8; HASH_LEN]>, HashError> {
-        let p = argon2::Params::new(params.m_kib, params.t, params.p, Some(HASH_LEN))
-            .map_err(|_| HashError)?;
-        let argon = argon2::Argon2::new_with_secret(
-            &self.pepper,
-            argon2::Algorithm::Argon2id,
-            argon2::Version::V0x13,
-            p,
-        )
-        .map_err(|_| HashError)?;
-        let mut out = Zeroizing::new([0u8; HASH_LEN]);
-        argon
-            .hash_password_into(pin.expose(), salt, &mut out[..])
-            .map_err(|_| HashError)?;
-        Ok(out)
+        PinHasher(PepperedHasher::new(params, pepper))
     }
 
     /// Hashes `pin` under a fresh random salt.
@@ -177,19 +97,12 @@ impl PinHasher {
     /// # Panics
     /// If the operating system cannot supply randomness.
     pub fn hash(&self, pin: &Pin) -> Result<PinHash, HashError> {
-        let salt = ferry_proto::random_bytes::<SALT_LEN>();
-        let hash = self.raw(self.params, pin, &salt)?;
-        Ok(PinHash {
-            params: self.params,
-            salt,
-            hash: *hash,
-        })
+        self.0.hash(pin.expose())
     }
 
     /// True when `pin` matches `stored` (constant-time comparison of the hashes).
     pub fn verify(&self, pin: &Pin, stored: &PinHash) -> Result<bool, HashError> {
-        let hash = self.raw(stored.params, pin, &stored.salt)?;
-        Ok(hash.ct_eq(&stored.hash).into())
+        self.0.verify(pin.expose(), stored)
     }
 }
 

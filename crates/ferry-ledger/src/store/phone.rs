@@ -8,7 +8,7 @@ use ferry_proto::{AccountId, Currency, Money, UnixTime};
 use ferry_ussd::backend::Tier;
 use ferry_ussd::i18n::Language;
 use ferry_ussd::phone::Phone;
-use ferry_ussd::pin::{HASH_LEN, PinHash, PinHashParams, SALT_LEN};
+use ferry_ussd::pin::PinHash;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -158,35 +158,12 @@ pub struct BalanceMovement {
 
 /// Stored form of a PIN hash: Argon2 m, t, p (big-endian u32 each), salt, hash.
 pub fn encode_pin_hash(h: &PinHash) -> Vec<u8> {
-    let mut out = Vec::with_capacity(12 + SALT_LEN + HASH_LEN);
-    out.extend_from_slice(&h.params.m_kib.to_be_bytes());
-    out.extend_from_slice(&h.params.t.to_be_bytes());
-    out.extend_from_slice(&h.params.p.to_be_bytes());
-    out.extend_from_slice(&h.salt);
-    out.extend_from_slice(&h.hash);
-    out
+    h.to_bytes()
 }
 
 /// Parses [`encode_pin_hash`]'s output.
 pub fn decode_pin_hash(b: &[u8]) -> Result<PinHash, StoreError> {
-    let bad = || corrupt("PIN hash");
-    if b.len() != 12 + SALT_LEN + HASH_LEN {
-        return Err(bad());
-    }
-    let u = |i: usize| -> Result<u32, StoreError> {
-        Ok(u32::from_be_bytes(
-            b[i..i + 4].try_into().map_err(|_| bad())?,
-        ))
-    };
-    Ok(PinHash {
-        params: PinHashParams {
-            m_kib: u(0)?,
-            t: u(4)?,
-            p: u(8)?,
-        },
-        salt: b[12..12 + SALT_LEN].try_into().map_err(|_| bad())?,
-        hash: b[12 + SALT_LEN..].try_into().map_err(|_| bad())?,
-    })
+    PinHash::from_bytes(b).map_err(|_| corrupt("PIN hash"))
 }
 
 fn tier_name(t: Tier) -> &'static str {
@@ -876,6 +853,7 @@ fn day(t: UnixTime) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_ussd::pin::{HASH_LEN, PinHashParams, SALT_LEN};
 
     #[test]
     fn pin_hashes_round_trip_and_bad_lengths_are_corrupt() {
