@@ -96,6 +96,18 @@ async fn the_operator_routes_show_the_demo_ledger_and_need_the_admin_token() {
             .any(|d| d.kind == "payment" && d.status == "settled" && d.count >= 3),
         "{overview:?}"
     );
+    // Payments by channel: the demo's face-to-face payments, its remote payment through the
+    // mesh, the USSD send and the voucher redemption, each settled, with their amounts.
+    for channel in ["face_to_face", "mesh", "ussd", "voucher"] {
+        assert!(
+            overview.channels.iter().any(|c| c.channel == channel
+                && c.status == "settled"
+                && c.count > 0
+                && c.amount > 0),
+            "{channel}: {:?}",
+            overview.channels
+        );
+    }
     assert!(overview.transfers > 0);
     assert_eq!(
         overview.transfer_kinds.iter().map(|k| k.count).sum::<i64>(),
@@ -351,6 +363,22 @@ async fn wait_text(c: &Client, id: &str, secs: u64, ok: impl Fn(&str) -> bool) -
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The count in the payments-by-channel table's settled row of the channel labelled `label…`.
+async fn settled_by_channel(c: &Client, label: &str) -> u64 {
+    let count = c
+        .execute(
+            "for (const tr of document.querySelectorAll('#channels-body tr')) { \
+               const cells = [...tr.cells].map((td) => td.textContent.trim()); \
+               if (cells[0].startsWith(arguments[0]) && cells[1] === 'settled') return Number(cells[2]); \
+             } \
+             return 0;",
+            vec![json!(label)],
+        )
+        .await
+        .expect("the channel table");
+    count.as_u64().unwrap_or(0)
 }
 
 async fn click(c: &Client, id: &str) {
@@ -612,6 +640,15 @@ async fn an_operator_signs_in_drives_the_mesh_by_clicking_and_sees_the_payment_s
         wait_text(&c, "funnel-created", 10, |t| t == "0").await;
         let transfers_before =
             number(&wait_text(&c, "transfer-count", 10, |t| t.parse::<u64>().is_ok()).await);
+        let channels = text(&c, "channels-body").await;
+        for label in ["Face to face", "Mesh", "USSD", "Voucher"] {
+            assert!(
+                channels.contains(label),
+                "{name}: {label} not in {channels:?}"
+            );
+        }
+        let mesh_before = settled_by_channel(&c, "Mesh").await;
+        assert!(mesh_before >= 1, "{name}: {channels:?}");
         c.find(Locator::Id("mesh-node"))
             .await
             .expect("node choice")
@@ -660,6 +697,16 @@ async fn an_operator_signs_in_drives_the_mesh_by_clicking_and_sees_the_payment_s
         })
         .await;
         wait_text(&c, "inconsistencies", 10, |t| t == "0").await;
+        // The payments table counts it as a settled mesh payment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while settled_by_channel(&c, "Mesh").await != mesh_before + 1 {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: the mesh payment is not in {:?}",
+                text(&c, "channels-body").await
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let throughput = wait_text(&c, "throughput", 10, |t| t.ends_with("items/s")).await;
         assert!(!throughput.is_empty());
         // The live chart drew the settlement from the server's metrics, and the answers by

@@ -45,6 +45,21 @@ pub struct DebitCountBody {
     pub count: i64,
 }
 
+/// Payments of one channel and status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChannelCountBody {
+    /// `face_to_face` (a wallet payment claimed by its payee or uploaded with its payer's
+    /// journal), `mesh` (a remote payment a bridge brought first), `ussd`, `voucher` (a
+    /// redemption) or `order`.
+    pub channel: String,
+    /// `settled`, or `pending` (a wallet payment its payer's float cannot fund yet).
+    pub status: String,
+    /// How many.
+    pub count: i64,
+    /// Their sum in minor units (what the payees were credited, fees apart).
+    pub amount: i64,
+}
+
 /// `GET /v1/admin/overview`: the ledger re-derived from every account, in the server's
 /// currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -70,6 +85,10 @@ pub struct OverviewBody {
     pub transfer_kinds: Vec<KindCountBody>,
     /// Payments and withdrawals by kind and status.
     pub debits: Vec<DebitCountBody>,
+    /// Payments by channel and status, with their amounts (channels without a payment left
+    /// out).
+    #[serde(default)]
+    pub channels: Vec<ChannelCountBody>,
     /// Fraud cases opened.
     pub fraud_cases: u64,
     /// The revoked secure wallets (hex).

@@ -6,7 +6,9 @@ use ferry_proto::{Currency, TaId};
 
 use super::{Engine, EngineError};
 use crate::accounts::LedgerAccount;
-use crate::store::{AccountBalance, DebitCount, StoreError, TransferFilter, TransferRow};
+use crate::store::{
+    AccountBalance, ChannelCount, DebitCount, StoreError, TransferFilter, TransferRow,
+};
 
 /// Most accounts the overview lists one by one (the totals always cover every account).
 pub const MAX_OVERVIEW_ACCOUNTS: usize = 200;
@@ -119,6 +121,9 @@ pub struct Overview {
     pub transfer_kinds: Vec<(String, i64)>,
     /// Debits (payments, withdrawals) by kind and status.
     pub debits: Vec<DebitCount>,
+    /// Payments by channel (face to face, mesh, USSD, voucher, order) and status, with their
+    /// amounts.
+    pub channels: Vec<ChannelCount>,
     /// How many fraud cases were opened.
     pub fraud_cases: u64,
     /// The revoked secure wallets.
@@ -197,6 +202,7 @@ impl Engine {
             transfers: store.transfer_total().await?,
             transfer_kinds: store.transfer_kind_counts().await?,
             debits: store.debit_counts().await?,
+            channels: store.payment_channels(currency).await?,
             fraud_cases: revoked.len() as u64,
             revoked,
         })

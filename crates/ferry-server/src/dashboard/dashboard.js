@@ -17,6 +17,13 @@
     voucher: 'Vouchers outstanding',
     issuance: 'Issuance (mirror of money issued)',
   };
+  const CHANNEL_LABELS = {
+    face_to_face: 'Face to face (claims and journal syncs)',
+    mesh: 'Mesh (remote, via a bridge)',
+    ussd: 'USSD (feature phones)',
+    voucher: 'Voucher redemptions',
+    order: 'Deferred orders',
+  };
   const MASKED_SMS = new Set(['cash_out_code', 'link_code']);
 
   let token = null;
@@ -161,6 +168,9 @@
       const td = el('td', d.count, 'num');
       return row([d.kind, d.status, td]);
     }), 'No payments yet.', 3);
+    fill('channels-body', (overview.channels || []).map((c) => row([
+      CHANNEL_LABELS[c.channel] || c.channel, c.status, el('td', c.count, 'num'), amountCell(c.amount),
+    ])), 'No payment yet.', 4);
     fill('kinds-body', overview.transfer_kinds.map((k) => row([k.kind, el('td', k.count, 'num')])),
       'No transfer yet.', 2);
     $('accounts-note').textContent = overview.nonzero_accounts + ' accounts hold a balance' +

@@ -15,8 +15,8 @@ use axum::http::header::{
 use axum::response::IntoResponse;
 use axum::routing::get;
 use ferry_api::{
-    AccountBalanceBody, DebitCountBody, ErrorCode, KindCountBody, KindTotalBody, OverviewBody,
-    PostingBody, TransferBody, TransfersBody,
+    AccountBalanceBody, ChannelCountBody, DebitCountBody, ErrorCode, KindCountBody, KindTotalBody,
+    OverviewBody, PostingBody, TransferBody, TransfersBody,
 };
 use ferry_ledger::LedgerAccount;
 use ferry_ledger::engine::dashboard::Overview;
@@ -116,6 +116,16 @@ fn overview_body(o: Overview) -> OverviewBody {
                 kind: d.kind.as_str().to_owned(),
                 status: d.status.as_str().to_owned(),
                 count: d.count,
+            })
+            .collect(),
+        channels: o
+            .channels
+            .into_iter()
+            .map(|c| ChannelCountBody {
+                channel: c.channel.as_str().to_owned(),
+                status: c.status.as_str().to_owned(),
+                count: c.count,
+                amount: c.amount,
             })
             .collect(),
         fraud_cases: o.fraud_cases,
