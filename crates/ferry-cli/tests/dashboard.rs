@@ -627,6 +627,12 @@ async fn an_operator_signs_in_drives_the_mesh_by_clicking_and_sees_the_payment_s
         let transfers = wait_text(&c, "transfers-body", 10, |t| t.contains("payment")).await;
         assert!(!transfers.contains("No transfer matches"), "{transfers:?}");
         assert!(text(&c, "sms-body").await.contains("received"));
+        // The stranger's password guessing on the demo's voucher, as a risk alert.
+        let alerts = text(&c, "alerts-body").await;
+        assert!(
+            alerts.contains("brute_force") && alerts.contains("voucher"),
+            "{name}: {alerts:?}"
+        );
 
         // The demo mesh: inject, gossip rounds, flush, by clicking, until the payment settles.
         wait_text(&c, "mesh-nodes", 10, |t| {

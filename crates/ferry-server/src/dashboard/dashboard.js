@@ -205,6 +205,21 @@
     ])), 'No fraud case.', 8);
   }
 
+  // An alert's evidence as `key: value` text (ids and counts; no secret is ever recorded).
+  function evidence(value) {
+    if (value === null || typeof value !== 'object') return String(value);
+    return Object.entries(value)
+      .map(([k, v]) => k + ': ' + (v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v)))
+      .join('; ');
+  }
+
+  function renderAlerts(body) {
+    fill('alerts-body', body.alerts.slice(0, 100).map((a) => row([
+      el('td', a.id, 'num'), when(a.at), a.channel, a.rule, a.action, el('td', a.account_id, 'id'),
+      el('td', evidence(a.evidence), 'mono'),
+    ])), 'No risk alert.', 7);
+  }
+
   function mask(kind, text) {
     return MASKED_SMS.has(kind) ? text.replace(/\d{4,}/g, (m) => '•'.repeat(m.length)) : text;
   }
@@ -436,14 +451,16 @@
 
   async function refresh() {
     try {
-      const [overview, audit, cases, outbox] = await Promise.all([
+      const [overview, audit, cases, outbox, alerts] = await Promise.all([
         api('/v1/admin/overview'), api('/v1/audit'), api('/v1/fraud/cases'), api('/v1/sms/outbox?limit=50'),
+        api('/v1/fraud/alerts'),
       ]);
       money = { currency: overview.currency, exponent: overview.exponent };
       renderAudit(overview, audit);
       renderOverview(overview);
       renderCases(cases);
       renderSms(outbox);
+      renderAlerts(alerts);
       await refreshTransfers();
       await refreshMesh();
       const signed = await fetch('/v1/revocations', { cache: 'no-store' });
