@@ -207,8 +207,36 @@ async fn the_operator_routes_show_the_demo_ledger_and_need_the_admin_token() {
         "{bad_filter:?}"
     );
 
-    // The page and its assets are served from the binary, with a strict content policy.
+    // The vouchers, for the operator only: the merchant's and the one password guessing
+    // invalidated; no password, verifier or sealed payload in the answer.
     let http = reqwest::Client::new();
+    let url = format!("{}/v1/admin/vouchers", server.base_url);
+    let refused = http.get(&url).send().await.expect("vouchers");
+    assert_eq!(refused.status(), 401);
+    let vouchers: ferry_api::AdminVouchersBody = http
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("vouchers")
+        .json()
+        .await
+        .expect("vouchers body");
+    assert!(
+        vouchers
+            .vouchers
+            .iter()
+            .any(|v| v.state == "invalidated" && v.state_reason.as_deref() == Some("brute_force")),
+        "{vouchers:?}"
+    );
+    assert!(
+        vouchers
+            .vouchers
+            .iter()
+            .any(|v| v.remaining < v.initial_amount)
+    );
+
+    // The page and its assets are served from the binary, with a strict content policy.
     for (path, content_type) in [
         ("/", "text/html"),
         ("/dashboard/dashboard.css", "text/css"),
@@ -627,6 +655,12 @@ async fn an_operator_signs_in_drives_the_mesh_by_clicking_and_sees_the_payment_s
         let transfers = wait_text(&c, "transfers-body", 10, |t| t.contains("payment")).await;
         assert!(!transfers.contains("No transfer matches"), "{transfers:?}");
         assert!(text(&c, "sms-body").await.contains("received"));
+        // The demo's vouchers: one used by the merchant, one invalidated by password guessing.
+        let vouchers = text(&c, "vouchers-body").await;
+        assert!(
+            vouchers.contains("invalidated (brute_force)"),
+            "{name}: {vouchers:?}"
+        );
         // The stranger's password guessing on the demo's voucher, as a risk alert.
         let alerts = text(&c, "alerts-body").await;
         assert!(

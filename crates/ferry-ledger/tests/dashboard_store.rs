@@ -283,6 +283,14 @@ async fn payments_are_counted_by_channel_and_status_with_their_amounts() {
             .expect("redemption");
         }
         tx.commit().await.expect("commit");
+        let listed = store.latest_vouchers(10).await.expect("vouchers");
+        assert_eq!(listed.len(), 1, "{name}");
+        assert_eq!(
+            (listed[0].id, listed[0].remaining, listed[0].state),
+            (voucher, 20_00, VoucherState::Active),
+            "{name}"
+        );
+        assert!(store.latest_vouchers(0).await.expect("none").is_empty());
         // A USSD send: the payee's credit counts, not the fee.
         store
             .post(

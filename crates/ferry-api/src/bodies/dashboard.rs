@@ -95,6 +95,38 @@ pub struct OverviewBody {
     pub revoked_wallets: Vec<String>,
 }
 
+/// One voucher as the operator sees it (never its password, verifier or sealed payload).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AdminVoucherBody {
+    /// The voucher id.
+    pub id: String,
+    /// The emitter's account (hex).
+    pub emitter: String,
+    /// Its spending limit at creation (minor units).
+    pub initial_amount: i64,
+    /// What receivers may still take (minor units).
+    pub remaining: i64,
+    /// `active`, `expired`, `invalidated` or `used_up`.
+    pub state: String,
+    /// Why it was invalidated (`emitter`, `brute_force`, `impossible_travel`).
+    pub state_reason: Option<String>,
+    /// Wrong passwords so far.
+    pub failures: u32,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// Unix seconds; redeemable strictly before.
+    pub expires_at: u64,
+    /// What went back to the emitter when it closed (minor units).
+    pub returned: Option<i64>,
+}
+
+/// `GET /v1/admin/vouchers`: the newest vouchers (at most 100), newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AdminVouchersBody {
+    /// The vouchers.
+    pub vouchers: Vec<AdminVoucherBody>,
+}
+
 /// One posting of a transfer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PostingBody {

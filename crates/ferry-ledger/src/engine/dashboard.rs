@@ -7,8 +7,11 @@ use ferry_proto::{Currency, TaId};
 use super::{Engine, EngineError};
 use crate::accounts::LedgerAccount;
 use crate::store::{
-    AccountBalance, ChannelCount, DebitCount, StoreError, TransferFilter, TransferRow,
+    AccountBalance, ChannelCount, DebitCount, StoreError, TransferFilter, TransferRow, VoucherRow,
 };
+
+/// Most vouchers the dashboard lists.
+pub const MAX_DASHBOARD_VOUCHERS: usize = 100;
 
 /// Most accounts the overview lists one by one (the totals always cover every account).
 pub const MAX_OVERVIEW_ACCOUNTS: usize = 200;
@@ -206,6 +209,15 @@ impl Engine {
             fraud_cases: revoked.len() as u64,
             revoked,
         })
+    }
+
+    /// The newest vouchers of every emitter (at most [`MAX_DASHBOARD_VOUCHERS`]), newest first.
+    pub async fn latest_vouchers(&self) -> Result<Vec<VoucherRow>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .latest_vouchers(MAX_DASHBOARD_VOUCHERS)
+            .await?)
     }
 
     /// The latest transfers matching `filter`, newest first, with their postings.

@@ -213,6 +213,14 @@
       .join('; ');
   }
 
+  function renderVouchers(body) {
+    fill('vouchers-body', body.vouchers.map((v) => row([
+      el('td', v.id, 'id'), el('td', v.emitter, 'id'), amountCell(v.initial_amount), amountCell(v.remaining),
+      v.state + (v.state_reason ? ' (' + v.state_reason + ')' : ''), el('td', v.failures, 'num'),
+      when(v.created_at), when(v.expires_at),
+    ])), 'No voucher.', 8);
+  }
+
   function renderAlerts(body) {
     fill('alerts-body', body.alerts.slice(0, 100).map((a) => row([
       el('td', a.id, 'num'), when(a.at), a.channel, a.rule, a.action, el('td', a.account_id, 'id'),
@@ -451,9 +459,9 @@
 
   async function refresh() {
     try {
-      const [overview, audit, cases, outbox, alerts] = await Promise.all([
+      const [overview, audit, cases, outbox, alerts, vouchers] = await Promise.all([
         api('/v1/admin/overview'), api('/v1/audit'), api('/v1/fraud/cases'), api('/v1/sms/outbox?limit=50'),
-        api('/v1/fraud/alerts'),
+        api('/v1/fraud/alerts'), api('/v1/admin/vouchers'),
       ]);
       money = { currency: overview.currency, exponent: overview.exponent };
       renderAudit(overview, audit);
@@ -461,6 +469,7 @@
       renderCases(cases);
       renderSms(outbox);
       renderAlerts(alerts);
+      renderVouchers(vouchers);
       await refreshTransfers();
       await refreshMesh();
       const signed = await fetch('/v1/revocations', { cache: 'no-store' });

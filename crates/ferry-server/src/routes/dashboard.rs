@@ -15,8 +15,9 @@ use axum::http::header::{
 use axum::response::IntoResponse;
 use axum::routing::get;
 use ferry_api::{
-    AccountBalanceBody, ChannelCountBody, DebitCountBody, ErrorCode, KindCountBody, KindTotalBody,
-    OverviewBody, PostingBody, TransferBody, TransfersBody,
+    AccountBalanceBody, AdminVoucherBody, AdminVouchersBody, ChannelCountBody, DebitCountBody,
+    ErrorCode, KindCountBody, KindTotalBody, OverviewBody, PostingBody, TransferBody,
+    TransfersBody,
 };
 use ferry_ledger::LedgerAccount;
 use ferry_ledger::engine::dashboard::Overview;
@@ -48,6 +49,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/dashboard.js", get(js))
         .route("/v1/admin/overview", get(overview))
         .route("/v1/admin/transfers", get(transfers))
+        .route("/v1/admin/vouchers", get(vouchers))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
@@ -163,6 +165,36 @@ pub async fn overview(
     state.require_admin(&headers)?;
     let overview = state.engine.overview().await.map_err(engine_error)?;
     Ok(Json(overview_body(overview)))
+}
+
+/// The newest vouchers of every emitter (at most 100), newest first: amounts, state, failures
+/// and times; never a password, verifier or sealed payload.
+#[utoipa::path(get, path = "/v1/admin/vouchers",
+    responses((status = 200, body = AdminVouchersBody), (status = 401, body = ferry_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn vouchers(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<AdminVouchersBody>, ApiError> {
+    state.require_admin(&headers)?;
+    let rows = state.engine.latest_vouchers().await.map_err(engine_error)?;
+    Ok(Json(AdminVouchersBody {
+        vouchers: rows
+            .into_iter()
+            .map(|v| AdminVoucherBody {
+                id: v.id.to_string(),
+                emitter: v.emitter.to_hex(),
+                initial_amount: v.initial_amount.minor(),
+                remaining: v.remaining,
+                state: v.state.as_str().to_owned(),
+                state_reason: v.state_reason,
+                failures: v.failures,
+                created_at: v.created_at.secs(),
+                expires_at: v.expires_at.secs(),
+                returned: v.returned,
+            })
+            .collect(),
+    }))
 }
 
 /// Reads `limit`, `kind` and `account` from a transfer listing's query string.
