@@ -12,6 +12,7 @@
 //! (set by `.ci/run`), when it fails.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -287,7 +288,10 @@ impl Driver {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        // Its own process group, which holds the Chromium it starts too: dropping the driver
+        // ends them all, even when a failed assertion left a session open.
         let child = Command::new(bin)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .arg(format!("--log-path={}", log.display()))
             .stdin(Stdio::null())
@@ -335,6 +339,7 @@ impl Driver {
                     "--no-sandbox",
                     "--disable-gpu",
                     "--disable-background-networking",
+                    "--disable-crash-reporter",
                     "--disable-dev-shm-usage",
                     "--disable-extensions",
                     "--no-first-run",
@@ -359,6 +364,11 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The group this test created for chromedriver (see `start`), and only that one.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
