@@ -237,6 +237,28 @@ async fn the_operator_routes_show_the_demo_ledger_and_need_the_admin_token() {
             .any(|v| v.remaining < v.initial_amount)
     );
 
+    // The USSD sessions, for the operator only: the feature phone's send, its id masked.
+    let url = format!("{}/v1/admin/ussd/sessions", server.base_url);
+    assert_eq!(http.get(&url).send().await.expect("sessions").status(), 401);
+    let sessions: ferry_api::AdminUssdSessionsBody = http
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("sessions")
+        .json()
+        .await
+        .expect("sessions body");
+    assert!(!sessions.sessions.is_empty());
+    for s in &sessions.sessions {
+        assert!(s.phone.starts_with('+') && s.answered > 0, "{s:?}");
+        let shown: Vec<char> = s.session.chars().collect();
+        assert!(
+            shown.len() <= 4 || shown[..shown.len() - 4].iter().all(|c| *c == '•'),
+            "{s:?}"
+        );
+    }
+
     // The page and its assets are served from the binary, with a strict content policy.
     for (path, content_type) in [
         ("/", "text/html"),
@@ -672,6 +694,9 @@ async fn an_operator_signs_in_drives_the_mesh_by_clicking_and_sees_the_payment_s
             vouchers.contains("invalidated (brute_force)"),
             "{name}: {vouchers:?}"
         );
+        // The feature phone's USSD session.
+        let ussd = text(&c, "ussd-body").await;
+        assert!(ussd.contains('+') && ussd.contains('•'), "{name}: {ussd:?}");
         // The stranger's password guessing on the demo's voucher, as a risk alert.
         let alerts = text(&c, "alerts-body").await;
         assert!(

@@ -360,3 +360,31 @@ async fn payments_are_counted_by_channel_and_status_with_their_amounts() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_newest_ussd_sessions_come_first() {
+    for (name, store, _dir) in stores().await {
+        assert!(
+            store
+                .latest_ussd_sessions(5)
+                .await
+                .expect("none")
+                .is_empty()
+        );
+        for (id, kept_until) in [("old", 100), ("new", 300), ("mid", 200)] {
+            store
+                .put_ussd_session(id, &format!("{{\"id\":\"{id}\"}}"), UnixTime(kept_until))
+                .await
+                .expect("put");
+        }
+        let latest = store.latest_ussd_sessions(2).await.expect("latest");
+        assert_eq!(
+            latest,
+            vec![
+                ("new".to_owned(), "{\"id\":\"new\"}".to_owned()),
+                ("mid".to_owned(), "{\"id\":\"mid\"}".to_owned()),
+            ],
+            "{name}"
+        );
+    }
+}

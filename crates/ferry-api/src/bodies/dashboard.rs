@@ -127,6 +127,29 @@ pub struct AdminVouchersBody {
     pub vouchers: Vec<AdminVoucherBody>,
 }
 
+/// One USSD session as the operator sees it (never what was typed: a PIN travels in it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AdminUssdSessionBody {
+    /// The aggregator's session id, all but its last 4 characters masked.
+    pub session: String,
+    /// The caller's number (E.164).
+    pub phone: String,
+    /// Unix seconds of the first callback.
+    pub created_at: u64,
+    /// Inputs answered so far.
+    pub answered: u32,
+    /// The caller's account at the first callback: `unregistered`, `no_pin`, `ready` or
+    /// `locked` (too many wrong PINs).
+    pub start: String,
+}
+
+/// `GET /v1/admin/ussd/sessions`: the newest USSD sessions still kept (at most 50).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AdminUssdSessionsBody {
+    /// Newest first.
+    pub sessions: Vec<AdminUssdSessionBody>,
+}
+
 /// One posting of a transfer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PostingBody {

@@ -221,6 +221,15 @@
     ])), 'No voucher.', 8);
   }
 
+  const START_LABELS = { unregistered: 'not registered', no_pin: 'no PIN yet', ready: 'ready', locked: 'locked' };
+
+  function renderUssd(body) {
+    fill('ussd-body', body.sessions.map((u) => row([
+      el('td', u.session, 'mono'), el('td', u.phone, 'mono'), when(u.created_at),
+      START_LABELS[u.start] || u.start, el('td', u.answered, 'num'),
+    ])), 'No USSD session kept.', 5);
+  }
+
   function renderAlerts(body) {
     fill('alerts-body', body.alerts.slice(0, 100).map((a) => row([
       el('td', a.id, 'num'), when(a.at), a.channel, a.rule, a.action, el('td', a.account_id, 'id'),
@@ -459,9 +468,9 @@
 
   async function refresh() {
     try {
-      const [overview, audit, cases, outbox, alerts, vouchers] = await Promise.all([
+      const [overview, audit, cases, outbox, alerts, vouchers, ussd] = await Promise.all([
         api('/v1/admin/overview'), api('/v1/audit'), api('/v1/fraud/cases'), api('/v1/sms/outbox?limit=50'),
-        api('/v1/fraud/alerts'), api('/v1/admin/vouchers'),
+        api('/v1/fraud/alerts'), api('/v1/admin/vouchers'), api('/v1/admin/ussd/sessions'),
       ]);
       money = { currency: overview.currency, exponent: overview.exponent };
       renderAudit(overview, audit);
@@ -470,6 +479,7 @@
       renderSms(outbox);
       renderAlerts(alerts);
       renderVouchers(vouchers);
+      renderUssd(ussd);
       await refreshTransfers();
       await refreshMesh();
       const signed = await fetch('/v1/revocations', { cache: 'no-store' });

@@ -15,9 +15,9 @@ use axum::http::header::{
 use axum::response::IntoResponse;
 use axum::routing::get;
 use ferry_api::{
-    AccountBalanceBody, AdminVoucherBody, AdminVouchersBody, ChannelCountBody, DebitCountBody,
-    ErrorCode, KindCountBody, KindTotalBody, OverviewBody, PostingBody, TransferBody,
-    TransfersBody,
+    AccountBalanceBody, AdminUssdSessionBody, AdminUssdSessionsBody, AdminVoucherBody,
+    AdminVouchersBody, ChannelCountBody, DebitCountBody, ErrorCode, KindCountBody, KindTotalBody,
+    OverviewBody, PostingBody, TransferBody, TransfersBody,
 };
 use ferry_ledger::LedgerAccount;
 use ferry_ledger::engine::dashboard::Overview;
@@ -50,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/overview", get(overview))
         .route("/v1/admin/transfers", get(transfers))
         .route("/v1/admin/vouchers", get(vouchers))
+        .route("/v1/admin/ussd/sessions", get(ussd_sessions))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
@@ -192,6 +193,35 @@ pub async fn vouchers(
                 created_at: v.created_at.secs(),
                 expires_at: v.expires_at.secs(),
                 returned: v.returned,
+            })
+            .collect(),
+    }))
+}
+
+/// The newest USSD sessions still kept (at most 50): the caller, when, how many inputs were
+/// answered and how the account stood; never what was typed, and the session id masked.
+#[utoipa::path(get, path = "/v1/admin/ussd/sessions",
+    responses((status = 200, body = AdminUssdSessionsBody), (status = 401, body = ferry_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn ussd_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<AdminUssdSessionsBody>, ApiError> {
+    state.require_admin(&headers)?;
+    let sessions = state
+        .engine
+        .latest_ussd_sessions()
+        .await
+        .map_err(engine_error)?;
+    Ok(Json(AdminUssdSessionsBody {
+        sessions: sessions
+            .into_iter()
+            .map(|s| AdminUssdSessionBody {
+                session: s.session,
+                phone: s.phone,
+                created_at: s.created_at.secs(),
+                answered: s.answered,
+                start: s.start.to_owned(),
             })
             .collect(),
     }))
