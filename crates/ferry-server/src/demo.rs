@@ -41,6 +41,8 @@ pub struct DemoState {
     pub injected: u64,
     /// Envelopes uploaded since the last reset.
     pub uploaded: u64,
+    /// What settlement answered for them.
+    pub outcomes: ferry_api::DemoOutcomes,
 }
 
 /// What one round did.
@@ -80,6 +82,7 @@ impl DemoState {
             round: 0,
             injected: 0,
             uploaded: 0,
+            outcomes: ferry_api::DemoOutcomes::default(),
         }
     }
 
@@ -161,15 +164,25 @@ impl DemoMesh {
         Ok(id)
     }
 
-    /// Marks what the server answered for as delivered at bridge `bridge`.
-    pub fn delivered(&self, done: &[(usize, EnvelopeId)]) {
+    /// Marks what the server answered for as delivered at bridge `bridge`, and counts the
+    /// answer.
+    pub fn delivered(&self, done: &[(usize, EnvelopeId, &ferry_api::Outcome)]) {
         let mut st = self.state();
-        for (bridge, id) in done {
+        for (bridge, id, outcome) in done {
             if let Some(n) = st.nodes.get_mut(*bridge)
                 && n.mark_delivered(id)
             {
                 st.uploaded += 1;
             }
+            let counts = &mut st.outcomes;
+            let counter = match outcome {
+                ferry_api::Outcome::Settled => &mut counts.settled,
+                ferry_api::Outcome::Duplicate => &mut counts.duplicate,
+                ferry_api::Outcome::Pending(_) => &mut counts.pending,
+                ferry_api::Outcome::Rejected(_) => &mut counts.rejected,
+                ferry_api::Outcome::Invalid(_) => &mut counts.invalid,
+            };
+            *counter += 1;
         }
     }
 }

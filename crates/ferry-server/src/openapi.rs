@@ -32,7 +32,7 @@ use crate::routes::{admin, dashboard, demo, public, risk, settlement, ussd, vouc
         demo::state, demo::inject, demo::round, demo::flush, demo::reset,
         ussd::africastalking_callback, ussd::hubtel_callback, ussd::register_phone, ussd::phone_account, ussd::ussd_cash_out, ussd::link_phone, ussd::sms_outbox,
         vouchers::create, vouchers::list, vouchers::redeem, vouchers::invalidate, vouchers::block, risk::alerts,
-        dashboard::overview, dashboard::transfers,
+        dashboard::overview, dashboard::transfers, dashboard::vouchers, dashboard::ussd_sessions,
     ),
     components(schemas(ferry_api::ErrorBody)),
     modifiers(&Conventions)

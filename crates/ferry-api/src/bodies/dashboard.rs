@@ -45,6 +45,21 @@ pub struct DebitCountBody {
     pub count: i64,
 }
 
+/// Payments of one channel and status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChannelCountBody {
+    /// `face_to_face` (a wallet payment claimed by its payee or uploaded with its payer's
+    /// journal), `mesh` (a remote payment a bridge brought first), `ussd`, `voucher` (a
+    /// redemption) or `order`.
+    pub channel: String,
+    /// `settled`, or `pending` (a wallet payment its payer's float cannot fund yet).
+    pub status: String,
+    /// How many.
+    pub count: i64,
+    /// Their sum in minor units (what the payees were credited, fees apart).
+    pub amount: i64,
+}
+
 /// `GET /v1/admin/overview`: the ledger re-derived from every account, in the server's
 /// currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -70,10 +85,69 @@ pub struct OverviewBody {
     pub transfer_kinds: Vec<KindCountBody>,
     /// Payments and withdrawals by kind and status.
     pub debits: Vec<DebitCountBody>,
+    /// Payments by channel and status, with their amounts (channels without a payment left
+    /// out).
+    #[serde(default)]
+    pub channels: Vec<ChannelCountBody>,
     /// Fraud cases opened.
     pub fraud_cases: u64,
     /// The revoked secure wallets (hex).
     pub revoked_wallets: Vec<String>,
+}
+
+/// One voucher as the operator sees it (never its password, verifier or sealed payload).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AdminVoucherBody {
+    /// The voucher id.
+    pub id: String,
+    /// The emitter's account (hex).
+    pub emitter: String,
+    /// Its spending limit at creation (minor units).
+    pub initial_amount: i64,
+    /// What receivers may still take (minor units).
+    pub remaining: i64,
+    /// `active`, `expired`, `invalidated` or `used_up`.
+    pub state: String,
+    /// Why it was invalidated (`emitter`, `brute_force`, `impossible_travel`).
+    pub state_reason: Option<String>,
+    /// Wrong passwords so far.
+    pub failures: u32,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// Unix seconds; redeemable strictly before.
+    pub expires_at: u64,
+    /// What went back to the emitter when it closed (minor units).
+    pub returned: Option<i64>,
+}
+
+/// `GET /v1/admin/vouchers`: the newest vouchers (at most 100), newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AdminVouchersBody {
+    /// The vouchers.
+    pub vouchers: Vec<AdminVoucherBody>,
+}
+
+/// One USSD session as the operator sees it (never what was typed: a PIN travels in it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AdminUssdSessionBody {
+    /// The aggregator's session id, all but its last 4 characters masked.
+    pub session: String,
+    /// The caller's number (E.164).
+    pub phone: String,
+    /// Unix seconds of the first callback.
+    pub created_at: u64,
+    /// Inputs answered so far.
+    pub answered: u32,
+    /// The caller's account at the first callback: `unregistered`, `no_pin`, `ready` or
+    /// `locked` (too many wrong PINs).
+    pub start: String,
+}
+
+/// `GET /v1/admin/ussd/sessions`: the newest USSD sessions still kept (at most 50).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AdminUssdSessionsBody {
+    /// Newest first.
+    pub sessions: Vec<AdminUssdSessionBody>,
 }
 
 /// One posting of a transfer.

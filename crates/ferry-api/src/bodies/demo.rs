@@ -57,6 +57,24 @@ pub struct DemoMeshBody {
     pub injected: u64,
     /// Envelopes uploaded by bridges since the last reset.
     pub uploaded: u64,
+    /// What settlement answered for the uploads since the last reset (the end of the funnel).
+    #[serde(default)]
+    pub outcomes: DemoOutcomes,
+}
+
+/// Uploads since the last reset, counted by what settlement answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DemoOutcomes {
+    /// Settled: money moved.
+    pub settled: u64,
+    /// Settled before (by another bridge, or the payer's own sync): nothing moved.
+    pub duplicate: u64,
+    /// Valid but waiting for the payer's float.
+    pub pending: u64,
+    /// Refused by policy or funds.
+    pub rejected: u64,
+    /// Not a valid payment.
+    pub invalid: u64,
 }
 
 /// What a gossip round did.

@@ -6,7 +6,41 @@ use ferry_proto::{Currency, TaId};
 
 use super::{Engine, EngineError};
 use crate::accounts::LedgerAccount;
-use crate::store::{AccountBalance, DebitCount, StoreError, TransferFilter, TransferRow};
+use crate::store::{
+    AccountBalance, ChannelCount, DebitCount, StoreError, TransferFilter, TransferRow, VoucherRow,
+};
+
+/// Most USSD sessions the dashboard lists.
+pub const MAX_DASHBOARD_USSD_SESSIONS: usize = 50;
+
+/// One USSD session as the operator sees it: who dialled, when, how far it went; never what
+/// was typed (a PIN travels in the answers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UssdSessionView {
+    /// The aggregator's session id, all but its last 4 characters masked.
+    pub session: String,
+    /// The caller's number.
+    pub phone: String,
+    /// The first callback.
+    pub created_at: ferry_proto::UnixTime,
+    /// Inputs answered so far.
+    pub answered: u32,
+    /// What the caller's account was at the first callback: `unregistered`, `no_pin`, `ready`
+    /// or `locked` (too many wrong PINs).
+    pub start: &'static str,
+}
+
+/// `id` with every character but the last 4 replaced by `•`.
+fn mask_session(id: &str) -> String {
+    let n = id.chars().count();
+    id.chars()
+        .enumerate()
+        .map(|(i, c)| if i + 4 < n { '•' } else { c })
+        .collect()
+}
+
+/// Most vouchers the dashboard lists.
+pub const MAX_DASHBOARD_VOUCHERS: usize = 100;
 
 /// Most accounts the overview lists one by one (the totals always cover every account).
 pub const MAX_OVERVIEW_ACCOUNTS: usize = 200;
@@ -119,6 +153,9 @@ pub struct Overview {
     pub transfer_kinds: Vec<(String, i64)>,
     /// Debits (payments, withdrawals) by kind and status.
     pub debits: Vec<DebitCount>,
+    /// Payments by channel (face to face, mesh, USSD, voucher, order) and status, with their
+    /// amounts.
+    pub channels: Vec<ChannelCount>,
     /// How many fraud cases were opened.
     pub fraud_cases: u64,
     /// The revoked secure wallets.
@@ -197,9 +234,47 @@ impl Engine {
             transfers: store.transfer_total().await?,
             transfer_kinds: store.transfer_kind_counts().await?,
             debits: store.debit_counts().await?,
+            channels: store.payment_channels(currency).await?,
             fraud_cases: revoked.len() as u64,
             revoked,
         })
+    }
+
+    /// The newest USSD sessions (at most [`MAX_DASHBOARD_USSD_SESSIONS`]), newest first. A
+    /// record that does not parse is corrupt data.
+    pub async fn latest_ussd_sessions(&self) -> Result<Vec<UssdSessionView>, EngineError> {
+        let rows = self
+            .inner
+            .store
+            .latest_ussd_sessions(MAX_DASHBOARD_USSD_SESSIONS)
+            .await?;
+        rows.into_iter()
+            .map(|(id, json)| {
+                let record = ferry_ussd::menu::SessionRecord::from_json(&json)
+                    .map_err(|_| EngineError::Corrupt("a USSD session record".to_owned()))?;
+                Ok(UssdSessionView {
+                    session: mask_session(&id),
+                    phone: record.phone.as_str().to_owned(),
+                    created_at: record.created_at,
+                    answered: record.answered,
+                    start: match record.start {
+                        ferry_ussd::menu::Start::Unregistered => "unregistered",
+                        ferry_ussd::menu::Start::NoPin { .. } => "no_pin",
+                        ferry_ussd::menu::Start::Ready { .. } => "ready",
+                        ferry_ussd::menu::Start::Locked { .. } => "locked",
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// The newest vouchers of every emitter (at most [`MAX_DASHBOARD_VOUCHERS`]), newest first.
+    pub async fn latest_vouchers(&self) -> Result<Vec<VoucherRow>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .latest_vouchers(MAX_DASHBOARD_VOUCHERS)
+            .await?)
     }
 
     /// The latest transfers matching `filter`, newest first, with their postings.
@@ -221,6 +296,13 @@ mod tests {
             currency: Currency::BRL,
             balance,
         }
+    }
+
+    #[test]
+    fn session_ids_are_masked_but_their_last_four_characters() {
+        assert_eq!(mask_session("ATUid_abc123"), "••••••••c123");
+        assert_eq!(mask_session("abc"), "abc");
+        assert_eq!(mask_session(""), "");
     }
 
     #[test]

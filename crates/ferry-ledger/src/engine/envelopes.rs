@@ -6,9 +6,9 @@
 
 use std::collections::HashSet;
 
-use ferry_proto::UnixTime;
 use ferry_proto::envelope::{Envelope, EnvelopeError, EnvelopeId};
 use ferry_proto::sealed::{OpenError, SealedContent, open_with};
+use ferry_proto::{PaymentId, UnixTime};
 
 use super::group::{Settled, Work};
 use super::payments::{CheckedPayment, PaymentSubmission};
@@ -129,6 +129,7 @@ impl Settler<'_> {
         let mut first_opened: HashSet<EnvelopeId> = HashSet::new();
         let mut payments = Vec::new();
         let mut payment_slots = Vec::new();
+        let mut payment_ids: Vec<Option<PaymentId>> = vec![None; ids.len()];
         let mut others = Vec::new();
         for (i, o) in opened.iter().enumerate() {
             match o {
@@ -137,6 +138,9 @@ impl Settler<'_> {
                 Opened::Payment(p) => {
                     out[i].kind = Some(SealedKind::Payment);
                     if first_opened.insert(ids[i]) {
+                        if let Ok(checked) = &**p {
+                            payment_ids[i] = Some(checked.sub.payment.id(checked.ta));
+                        }
                         payments.push((**p).clone());
                         payment_slots.push(i);
                     }
@@ -165,17 +169,23 @@ impl Settler<'_> {
             };
         }
         let mut seen = HashSet::new();
-        let record: Vec<(EnvelopeId, Option<SealedKind>)> = out
+        // A payment envelope that settled its payment, or left it pending, is the channel that
+        // brought it (a duplicate's payment came another way).
+        let record: Vec<(EnvelopeId, Option<SealedKind>, Option<PaymentId>)> = out
             .iter()
-            .filter(|o| {
+            .zip(payment_ids)
+            .filter(|(o, _)| {
                 first_opened.contains(&o.id)
                     && matches!(
                         o.outcome,
                         Outcome::Settled | Outcome::Duplicate | Outcome::Pending(_)
                     )
             })
-            .map(|o| (o.id, o.kind))
-            .filter(|(id, _)| seen.insert(*id))
+            .map(|(o, payment)| {
+                let brought = matches!(o.outcome, Outcome::Settled | Outcome::Pending(_));
+                (o.id, o.kind, payment.filter(|_| brought))
+            })
+            .filter(|(id, _, _)| seen.insert(*id))
             .collect();
         self.tx.record_envelopes(&record, self.now).await?;
         Ok(out)

@@ -71,7 +71,126 @@ pub struct DebitCount {
     pub count: i64,
 }
 
+/// The ways a payment reaches the ledger, as the dashboard counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// A secure wallet's payment claimed by its payee or uploaded with the payer's journal
+    /// (face to face, over the BLE link or TCP).
+    FaceToFace,
+    /// A remote payment that a sealed envelope brought through the mesh to a bridge first.
+    Mesh,
+    /// A USSD send from a feature phone.
+    Ussd,
+    /// A voucher redemption.
+    Voucher,
+    /// A deferred order.
+    Order,
+}
+
+impl Channel {
+    /// Every channel, in the order the dashboard lists them.
+    pub const ALL: [Channel; 5] = [
+        Channel::FaceToFace,
+        Channel::Mesh,
+        Channel::Ussd,
+        Channel::Voucher,
+        Channel::Order,
+    ];
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::FaceToFace => "face_to_face",
+            Channel::Mesh => "mesh",
+            Channel::Ussd => "ussd",
+            Channel::Voucher => "voucher",
+            Channel::Order => "order",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+/// Payments of one channel and status: how many, and their amount (minor units; what the
+/// payees were credited, fees apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelCount {
+    /// How the payments came.
+    pub channel: Channel,
+    /// `settled`, or `pending` for a wallet payment its payer's float cannot fund yet.
+    pub status: DebitState,
+    /// How many.
+    pub count: i64,
+    /// Their sum.
+    pub amount: i64,
+}
+
 impl Store {
+    /// Payments in `currency` counted and summed by channel and status: wallet payments from
+    /// `debits` (remote when an envelope recorded them, see `envelopes.payment_ta`), USSD sends
+    /// from their transfers (the payee's credit), voucher redemptions and deferred orders from
+    /// their tables. Channels without a payment are left out.
+    pub async fn payment_channels(
+        &self,
+        currency: Currency,
+    ) -> Result<Vec<ChannelCount>, StoreError> {
+        let mut p = Params::new(self.dialect());
+        let (c1, c2, c3, c4) = (p.next(), p.next(), p.next(), p.next());
+        let sql = format!(
+            "SELECT channel, status, COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM (
+                 SELECT CASE WHEN EXISTS (SELECT 1 FROM envelopes e
+                                          WHERE e.payment_ta = d.ta_id AND e.payment_j = d.j)
+                             THEN 'mesh' ELSE 'face_to_face' END AS channel,
+                        d.status AS status, d.amount AS amount
+                 FROM debits d WHERE d.kind = 'payment' AND d.currency = {c1}
+                 UNION ALL
+                 SELECT 'ussd', 'settled', (SELECT CAST(COALESCE(SUM(p.amount), 0) AS BIGINT)
+                                            FROM postings p WHERE p.transfer_id = t.id
+                                            AND p.amount > 0 AND p.account LIKE 'online:%')
+                 FROM transfers t WHERE t.kind = 'ussd_send' AND t.currency = {c2}
+                 UNION ALL
+                 SELECT 'voucher', 'settled', r.amount
+                 FROM voucher_redemptions r JOIN vouchers v ON v.id = r.voucher_id
+                 WHERE v.currency = {c3}
+                 UNION ALL
+                 SELECT 'order', 'settled', o.amount FROM orders o WHERE o.currency = {c4}
+             ) payments GROUP BY channel, status"
+        );
+        // Only placeholders are formatted into the statement; every value is bound.
+        let code = numeric(currency);
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(code)
+            .bind(code)
+            .bind(code)
+            .bind(code)
+            .fetch_all(self.pool())
+            .await?;
+        let mut counts = rows
+            .iter()
+            .map(|r| {
+                let channel: String = r.try_get(0)?;
+                let status: String = r.try_get(1)?;
+                Ok(ChannelCount {
+                    channel: Channel::from_name(&channel)
+                        .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
+                    status: DebitState::from_name(&status)
+                        .ok_or_else(|| StoreError::Corrupt(format!("debit status {status:?}")))?,
+                    count: r.try_get(2)?,
+                    amount: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        counts.sort_by_key(|c| {
+            (
+                Channel::ALL.iter().position(|x| *x == c.channel),
+                c.status.as_str(),
+            )
+        });
+        Ok(counts)
+    }
+
     /// How many transfers the ledger holds.
     pub async fn transfer_total(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) FROM transfers")

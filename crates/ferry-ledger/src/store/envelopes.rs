@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use ferry_proto::envelope::EnvelopeId;
-use ferry_proto::{Hash32, UnixTime};
+use ferry_proto::{Hash32, PaymentId, UnixTime};
 use sqlx::{AssertSqlSafe, Row};
 
 use super::rows::secs;
@@ -37,24 +37,27 @@ impl Store {
 }
 
 impl WriteTx {
-    /// Records envelope ids with what they carried (`None`: unknown). Ids recorded before are
-    /// left as they are.
+    /// Records envelope ids with what they carried (`None`: unknown) and, for a payment envelope
+    /// that recorded its payment's debit, the payment. Ids recorded before are left as they are.
     pub async fn record_envelopes(
         &mut self,
-        envelopes: &[(EnvelopeId, Option<SealedKind>)],
+        envelopes: &[(EnvelopeId, Option<SealedKind>, Option<PaymentId>)],
         now: UnixTime,
     ) -> Result<(), StoreError> {
         for chunk in envelopes.chunks(CHUNK) {
-            let values = Params::new(self.dialect()).rows(chunk.len(), 3);
+            let values = Params::new(self.dialect()).rows(chunk.len(), 5);
             let sql = format!(
-                "INSERT INTO envelopes (id, kind, received_at) VALUES {values} ON CONFLICT (id) DO NOTHING"
+                "INSERT INTO envelopes (id, kind, received_at, payment_ta, payment_j) VALUES {values}
+                 ON CONFLICT (id) DO NOTHING"
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (id, kind) in chunk {
+            for (id, kind, payment) in chunk {
                 q = q
                     .bind(id.as_bytes().to_vec())
                     .bind(kind.map_or("unknown", SealedKind::as_str))
-                    .bind(secs(now));
+                    .bind(secs(now))
+                    .bind(payment.map(|p| p.ta.as_bytes().to_vec()))
+                    .bind(payment.map(|p| i64::from(p.j)));
             }
             q.execute(&mut **self).await?;
         }

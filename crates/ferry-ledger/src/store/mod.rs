@@ -45,7 +45,8 @@ pub(crate) use batch::CHUNK;
 pub use batch::LedgerBatch;
 pub use cases::{Case, FraudCase, NewCase};
 pub use dashboard::{
-    AccountBalance, DebitCount, MAX_TRANSFER_LIST, PostingRow, TransferFilter, TransferRow,
+    AccountBalance, Channel, ChannelCount, DebitCount, MAX_TRANSFER_LIST, PostingRow,
+    TransferFilter, TransferRow,
 };
 pub use debits::{Debit, DebitRecord, ReceivedCursor, ReceivedRow};
 pub use deposits::DepositRecord;

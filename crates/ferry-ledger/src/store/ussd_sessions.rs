@@ -39,6 +39,24 @@ impl Store {
         Ok(())
     }
 
+    /// The `limit` session records kept longest (the newest sessions), as (session id, JSON
+    /// record), newest first: the operator's dashboard.
+    pub async fn latest_ussd_sessions(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT session_id, record FROM ussd_sessions ORDER BY expires_at DESC, session_id
+             LIMIT $1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
     /// Drops records kept past their retention; returns how many.
     pub async fn purge_ussd_sessions(&self, now: UnixTime) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;

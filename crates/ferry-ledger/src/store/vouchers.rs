@@ -273,6 +273,19 @@ impl Store {
             .transpose()
     }
 
+    /// The newest `limit` vouchers of every emitter, newest first (the operator's dashboard).
+    pub async fn latest_vouchers(&self, limit: usize) -> Result<Vec<VoucherRow>, StoreError> {
+        let sql =
+            format!("SELECT {VOUCHER_COLUMNS} FROM vouchers ORDER BY created_at DESC, id LIMIT $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(voucher_row)
+            .collect()
+    }
+
     /// The newest `limit` vouchers of `emitter`, newest first.
     pub async fn vouchers_of(
         &self,

@@ -17,6 +17,13 @@
     voucher: 'Vouchers outstanding',
     issuance: 'Issuance (mirror of money issued)',
   };
+  const CHANNEL_LABELS = {
+    face_to_face: 'Face to face (claims and journal syncs)',
+    mesh: 'Mesh (remote, via a bridge)',
+    ussd: 'USSD (feature phones)',
+    voucher: 'Voucher redemptions',
+    order: 'Deferred orders',
+  };
   const MASKED_SMS = new Set(['cash_out_code', 'link_code']);
 
   let token = null;
@@ -161,6 +168,9 @@
       const td = el('td', d.count, 'num');
       return row([d.kind, d.status, td]);
     }), 'No payments yet.', 3);
+    fill('channels-body', (overview.channels || []).map((c) => row([
+      CHANNEL_LABELS[c.channel] || c.channel, c.status, el('td', c.count, 'num'), amountCell(c.amount),
+    ])), 'No payment yet.', 4);
     fill('kinds-body', overview.transfer_kinds.map((k) => row([k.kind, el('td', k.count, 'num')])),
       'No transfer yet.', 2);
     $('accounts-note').textContent = overview.nonzero_accounts + ' accounts hold a balance' +
@@ -195,6 +205,38 @@
     ])), 'No fraud case.', 8);
   }
 
+  // An alert's evidence as `key: value` text (ids and counts; no secret is ever recorded).
+  function evidence(value) {
+    if (value === null || typeof value !== 'object') return String(value);
+    return Object.entries(value)
+      .map(([k, v]) => k + ': ' + (v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v)))
+      .join('; ');
+  }
+
+  function renderVouchers(body) {
+    fill('vouchers-body', body.vouchers.map((v) => row([
+      el('td', v.id, 'id'), el('td', v.emitter, 'id'), amountCell(v.initial_amount), amountCell(v.remaining),
+      v.state + (v.state_reason ? ' (' + v.state_reason + ')' : ''), el('td', v.failures, 'num'),
+      when(v.created_at), when(v.expires_at),
+    ])), 'No voucher.', 8);
+  }
+
+  const START_LABELS = { unregistered: 'not registered', no_pin: 'no PIN yet', ready: 'ready', locked: 'locked' };
+
+  function renderUssd(body) {
+    fill('ussd-body', body.sessions.map((u) => row([
+      el('td', u.session, 'mono'), el('td', u.phone, 'mono'), when(u.created_at),
+      START_LABELS[u.start] || u.start, el('td', u.answered, 'num'),
+    ])), 'No USSD session kept.', 5);
+  }
+
+  function renderAlerts(body) {
+    fill('alerts-body', body.alerts.slice(0, 100).map((a) => row([
+      el('td', a.id, 'num'), when(a.at), a.channel, a.rule, a.action, el('td', a.account_id, 'id'),
+      el('td', evidence(a.evidence), 'mono'),
+    ])), 'No risk alert.', 7);
+  }
+
   function mask(kind, text) {
     return MASKED_SMS.has(kind) ? text.replace(/\d{4,}/g, (m) => '•'.repeat(m.length)) : text;
   }
@@ -206,28 +248,98 @@
     ])), 'No SMS notice.', 5);
   }
 
-  function settledItems(metricsText) {
-    let total = 0;
+  // The samples the OpenMetrics text has for `name` (label text → value).
+  function samples(metricsText, name) {
+    const out = [];
     for (const line of metricsText.split('\n')) {
-      if (line.startsWith('settlement_items_total{') && line.includes('outcome="settled"')) {
-        const value = Number(line.slice(line.lastIndexOf(' ') + 1));
-        if (Number.isFinite(value)) total += value;
+      if (!line.startsWith(name)) continue;
+      const rest = line.slice(name.length);
+      if (rest[0] !== ' ' && rest[0] !== '{') continue;
+      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (!Number.isFinite(value)) continue;
+      const labels = {};
+      if (rest[0] === '{') {
+        const body = rest.slice(1, rest.indexOf('}'));
+        for (const m of body.matchAll(/([a-z_]+)="([^"]*)"/g)) labels[m[1]] = m[2];
       }
+      out.push({ labels, value });
     }
-    return total;
+    return out;
   }
 
-  function renderThroughput(settled) {
+  function renderOutcomes(items) {
+    const rows = items.filter((s) => s.value > 0)
+      .sort((a, b) => (a.labels.kind + a.labels.outcome).localeCompare(b.labels.kind + b.labels.outcome))
+      .map((s) => row([s.labels.kind, s.labels.outcome, el('td', s.value, 'num')]));
+    fill('outcomes-body', rows, 'Nothing settled since the server started.', 3);
+  }
+
+  const SVG = 'http://www.w3.org/2000/svg';
+  const CHART_POINTS = 40;
+  let series = [];
+
+  function svgEl(tag, attrs, text) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  // One line chart: the values (null where there is none), scaled to the largest.
+  function drawChart(id, label, values, unit, className) {
+    const svg = $(id);
+    const w = 300;
+    const h = 90;
+    const top = 14;
+    const max = Math.max(1e-9, ...values.filter((v) => v !== null));
+    const shown = values.filter((v) => v !== null);
+    const last = shown.length ? shown[shown.length - 1] : null;
+    const title = label + ': ' + (last === null ? 'no sample yet' : last.toFixed(1) + ' ' + unit) +
+      ' (peak ' + (shown.length ? max.toFixed(1) : '0') + ' ' + unit + ', last ' + values.length + ' refreshes)';
+    const children = [svgEl('title', { id: id + '-label' }, title),
+      svgEl('line', { x1: 0, y1: h - 1, x2: w, y2: h - 1, class: 'axis' }),
+      svgEl('text', { x: 4, y: 11 }, label + ' (peak ' + (shown.length ? max.toFixed(1) : '0') + ' ' + unit + ')')];
+    const points = [];
+    const span = Math.max(values.length - 1, 1);
+    values.forEach((v, i) => {
+      if (v === null) return;
+      const x = 4 + (i / span) * (w - 8);
+      const y = h - 3 - (v / max) * (h - top - 6);
+      points.push([x.toFixed(1), y.toFixed(1)]);
+    });
+    if (points.length > 1) {
+      children.push(svgEl('polyline', { points: points.map((p) => p.join(',')).join(' '), class: 'line ' + className }));
+    }
+    for (const [cx, cy] of points) children.push(svgEl('circle', { cx, cy, r: 2.5, class: 'dot ' + className }));
+    svg.replaceChildren(...children);
+    svg.dataset.points = String(points.length);
+    svg.dataset.peak = String(shown.length ? Math.max(...shown) : 0);
+    return title;
+  }
+
+  function renderThroughput(metricsText) {
     const now = performance.now();
+    const items = samples(metricsText, 'settlement_items_total');
+    renderOutcomes(items);
+    const settled = items.filter((s) => s.labels.outcome === 'settled').reduce((a, s) => a + s.value, 0);
+    const batchSum = samples(metricsText, 'settlement_batch_seconds_sum').reduce((a, s) => a + s.value, 0);
+    const batchCount = samples(metricsText, 'settlement_batch_seconds_count').reduce((a, s) => a + s.value, 0);
     $('settled-total').textContent = String(settled);
     if (lastSettled) {
       const secs = (now - lastSettled.at) / 1000;
-      const rate = secs > 0 ? (settled - lastSettled.count) / secs : 0;
+      const rate = secs > 0 ? Math.max(0, settled - lastSettled.count) / secs : 0;
+      const batches = batchCount - lastSettled.batches;
+      const latency = batches > 0 ? ((batchSum - lastSettled.batchSum) / batches) * 1000 : null;
       $('throughput').textContent = rate.toFixed(1) + ' items/s';
+      series.push({ rate, latency });
+      if (series.length > CHART_POINTS) series = series.slice(-CHART_POINTS);
+      const a = drawChart('chart-throughput', 'Throughput', series.map((p) => p.rate), 'items/s', 'throughput');
+      const b = drawChart('chart-latency', 'Mean batch latency', series.map((p) => p.latency), 'ms', 'latency');
+      $('chart-summary').textContent = a + '. ' + b + '.';
     } else {
       $('throughput').textContent = 'measuring…';
     }
-    lastSettled = { at: now, count: settled };
+    lastSettled = { at: now, count: settled, batches: batchCount, batchSum };
   }
 
   async function refreshMesh() {
@@ -255,7 +367,81 @@
     $('mesh-carried').textContent = String(carried.size);
     $('mesh-bridged').textContent = String(bridged.size);
     $('mesh-uploaded').textContent = String(mesh.uploaded);
+    renderFunnel(mesh);
+    renderNodeChoice(mesh.nodes);
     $('mesh-live').hidden = false;
+  }
+
+  // created → relayed → bridged → settled / duplicate / pending / invalid, since the last reset.
+  function renderFunnel(mesh) {
+    const relayed = new Set();
+    const bridged = new Set();
+    for (const node of mesh.nodes) {
+      for (const h of node.held) {
+        if (h.hops > 0) relayed.add(h.envelope_id);
+        if (node.bridge) bridged.add(h.envelope_id);
+      }
+    }
+    const o = mesh.outcomes || { settled: 0, duplicate: 0, pending: 0, rejected: 0, invalid: 0 };
+    $('funnel-created').textContent = String(mesh.injected);
+    $('funnel-relayed').textContent = String(relayed.size);
+    $('funnel-bridged').textContent = String(bridged.size);
+    $('funnel-settled').textContent = String(o.settled);
+    $('funnel-duplicate').textContent = String(o.duplicate);
+    $('funnel-pending').textContent = String(o.pending);
+    $('funnel-invalid').textContent = String(o.rejected + o.invalid);
+  }
+
+  // The phones an envelope can be injected into (kept as chosen across polls).
+  function renderNodeChoice(nodes) {
+    const select = $('mesh-node');
+    if (select.options.length === nodes.length) return;
+    const chosen = select.value;
+    select.replaceChildren(...nodes.map((n) => {
+      const option = el('option', (n.bridge ? 'Bridge ' : 'Phone ') + n.index);
+      option.value = String(n.index);
+      return option;
+    }));
+    if (chosen && nodes.some((n) => String(n.index) === chosen)) select.value = chosen;
+  }
+
+  function base64url(bytes) {
+    let bin = '';
+    for (const b of bytes) bin += String.fromCharCode(b);
+    return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  async function injectEnvelope() {
+    const file = $('mesh-envelope-file').files[0];
+    let envelope = $('mesh-envelope').value.trim();
+    if (file) envelope = base64url(new Uint8Array(await file.arrayBuffer()));
+    if (!envelope) {
+      $('mesh-result').textContent = 'Choose an envelope file or paste an envelope first.';
+      return;
+    }
+    const node = Number($('mesh-node').value || '0');
+    try {
+      const resp = await fetch('/v1/demo/mesh/inject', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ node, envelope }),
+        cache: 'no-store',
+      });
+      if (!resp.ok) {
+        let detail = 'HTTP ' + resp.status;
+        try {
+          const body = await resp.json();
+          if (body && body.error) detail = body.error.message;
+        } catch (_) { /* not JSON */ }
+        throw new Error(detail);
+      }
+      $('mesh-envelope').value = '';
+      $('mesh-envelope-file').value = '';
+      $('mesh-result').textContent = 'Payment injected into ' + $('mesh-node').selectedOptions[0].textContent + '.';
+      await refreshMesh();
+    } catch (e) {
+      $('mesh-result').textContent = 'Inject failed: ' + e.message;
+    }
   }
 
   async function meshAction(path, describe) {
@@ -282,14 +468,18 @@
 
   async function refresh() {
     try {
-      const [overview, audit, cases, outbox] = await Promise.all([
+      const [overview, audit, cases, outbox, alerts, vouchers, ussd] = await Promise.all([
         api('/v1/admin/overview'), api('/v1/audit'), api('/v1/fraud/cases'), api('/v1/sms/outbox?limit=50'),
+        api('/v1/fraud/alerts'), api('/v1/admin/vouchers'), api('/v1/admin/ussd/sessions'),
       ]);
       money = { currency: overview.currency, exponent: overview.exponent };
       renderAudit(overview, audit);
       renderOverview(overview);
       renderCases(cases);
       renderSms(outbox);
+      renderAlerts(alerts);
+      renderVouchers(vouchers);
+      renderUssd(ussd);
       await refreshTransfers();
       await refreshMesh();
       const signed = await fetch('/v1/revocations', { cache: 'no-store' });
@@ -297,7 +487,7 @@
         ? 'The issuer-signed list devices download (/v1/revocations) is served; it names these wallets:'
         : 'The signed list (/v1/revocations) did not load: HTTP ' + signed.status;
       const metrics = await fetch('/metrics', { cache: 'no-store' });
-      if (metrics.ok) renderThroughput(settledItems(await metrics.text()));
+      if (metrics.ok) renderThroughput(await metrics.text());
       status('Updated ' + new Date().toISOString().slice(11, 19) + ' UTC.');
     } catch (e) {
       if (e instanceof Unauthorized) {
@@ -350,6 +540,10 @@
       if (t) signIn(t);
     });
     $('forget').addEventListener('click', () => signOut('Signed out.'));
+    $('mesh-inject-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      injectEnvelope();
+    });
     $('mesh-round-button').addEventListener('click', () => meshAction('/v1/demo/mesh/round',
       (r) => 'Round ' + r.round + ': ' + r.contacts + ' contacts, ' + r.items_moved + ' envelopes moved.'));
     $('mesh-flush-button').addEventListener('click', () => meshAction('/v1/demo/mesh/flush',

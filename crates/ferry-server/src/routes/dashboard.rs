@@ -15,8 +15,9 @@ use axum::http::header::{
 use axum::response::IntoResponse;
 use axum::routing::get;
 use ferry_api::{
-    AccountBalanceBody, DebitCountBody, ErrorCode, KindCountBody, KindTotalBody, OverviewBody,
-    PostingBody, TransferBody, TransfersBody,
+    AccountBalanceBody, AdminUssdSessionBody, AdminUssdSessionsBody, AdminVoucherBody,
+    AdminVouchersBody, ChannelCountBody, DebitCountBody, ErrorCode, KindCountBody, KindTotalBody,
+    OverviewBody, PostingBody, TransferBody, TransfersBody,
 };
 use ferry_ledger::LedgerAccount;
 use ferry_ledger::engine::dashboard::Overview;
@@ -48,6 +49,8 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/dashboard.js", get(js))
         .route("/v1/admin/overview", get(overview))
         .route("/v1/admin/transfers", get(transfers))
+        .route("/v1/admin/vouchers", get(vouchers))
+        .route("/v1/admin/ussd/sessions", get(ussd_sessions))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
@@ -118,6 +121,16 @@ fn overview_body(o: Overview) -> OverviewBody {
                 count: d.count,
             })
             .collect(),
+        channels: o
+            .channels
+            .into_iter()
+            .map(|c| ChannelCountBody {
+                channel: c.channel.as_str().to_owned(),
+                status: c.status.as_str().to_owned(),
+                count: c.count,
+                amount: c.amount,
+            })
+            .collect(),
         fraud_cases: o.fraud_cases,
         revoked_wallets: o.revoked.iter().map(|t| t.to_hex()).collect(),
     }
@@ -153,6 +166,65 @@ pub async fn overview(
     state.require_admin(&headers)?;
     let overview = state.engine.overview().await.map_err(engine_error)?;
     Ok(Json(overview_body(overview)))
+}
+
+/// The newest vouchers of every emitter (at most 100), newest first: amounts, state, failures
+/// and times; never a password, verifier or sealed payload.
+#[utoipa::path(get, path = "/v1/admin/vouchers",
+    responses((status = 200, body = AdminVouchersBody), (status = 401, body = ferry_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn vouchers(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<AdminVouchersBody>, ApiError> {
+    state.require_admin(&headers)?;
+    let rows = state.engine.latest_vouchers().await.map_err(engine_error)?;
+    Ok(Json(AdminVouchersBody {
+        vouchers: rows
+            .into_iter()
+            .map(|v| AdminVoucherBody {
+                id: v.id.to_string(),
+                emitter: v.emitter.to_hex(),
+                initial_amount: v.initial_amount.minor(),
+                remaining: v.remaining,
+                state: v.state.as_str().to_owned(),
+                state_reason: v.state_reason,
+                failures: v.failures,
+                created_at: v.created_at.secs(),
+                expires_at: v.expires_at.secs(),
+                returned: v.returned,
+            })
+            .collect(),
+    }))
+}
+
+/// The newest USSD sessions still kept (at most 50): the caller, when, how many inputs were
+/// answered and how the account stood; never what was typed, and the session id masked.
+#[utoipa::path(get, path = "/v1/admin/ussd/sessions",
+    responses((status = 200, body = AdminUssdSessionsBody), (status = 401, body = ferry_api::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn ussd_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<AdminUssdSessionsBody>, ApiError> {
+    state.require_admin(&headers)?;
+    let sessions = state
+        .engine
+        .latest_ussd_sessions()
+        .await
+        .map_err(engine_error)?;
+    Ok(Json(AdminUssdSessionsBody {
+        sessions: sessions
+            .into_iter()
+            .map(|s| AdminUssdSessionBody {
+                session: s.session,
+                phone: s.phone,
+                created_at: s.created_at.secs(),
+                answered: s.answered,
+                start: s.start.to_owned(),
+            })
+            .collect(),
+    }))
 }
 
 /// Reads `limit`, `kind` and `account` from a transfer listing's query string.
@@ -277,6 +349,9 @@ mod tests {
             assert!(INDEX_HTML.contains(asset), "{asset}");
         }
         for page in [INDEX_HTML, DASHBOARD_CSS, DASHBOARD_JS] {
+            // The SVG namespace is a name the chart's elements are created in, not an address
+            // anything is loaded from.
+            let page = page.replace("'http://www.w3.org/2000/svg'", "");
             assert!(!page.contains("http://") && !page.contains("https://"));
         }
         assert!(INDEX_HTML.contains("<html lang=\"en\">"));

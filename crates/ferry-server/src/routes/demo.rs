@@ -66,6 +66,7 @@ fn body(mesh: &DemoMesh) -> DemoMeshBody {
             .collect(),
         injected: st.injected,
         uploaded: st.uploaded,
+        outcomes: st.outcomes,
     }
 }
 
@@ -125,28 +126,36 @@ pub async fn flush(State(state): State<AppState>) -> Result<Json<DemoFlush>, Api
         return Ok(Json(DemoFlush { uploads: vec![] }));
     }
     let (bridges, envelopes): (Vec<usize>, Vec<Envelope>) = batch.into_iter().unzip();
+    let started = std::time::Instant::now();
     let outcomes = state
         .engine
         .ingest_envelopes(envelopes, state.now())
         .await
         .map_err(engine_error)?;
+    // Counted in the metrics as `POST /v1/envelopes` counts its uploads.
+    super::settlement::record(
+        &state,
+        "envelope",
+        outcomes.iter().map(|o| o.outcome.name()),
+        started,
+    );
+    let uploads: Vec<DemoUpload> = bridges
+        .iter()
+        .zip(&outcomes)
+        .map(|(b, o)| DemoUpload {
+            bridge: *b as u32,
+            envelope_id: o.id.to_hex(),
+            outcome: o.outcome.into(),
+        })
+        .collect();
     let done: Vec<_> = bridges
         .iter()
         .zip(&outcomes)
-        .map(|(b, o)| (*b, o.id))
+        .zip(&uploads)
+        .map(|((b, o), u)| (*b, o.id, &u.outcome))
         .collect();
     mesh.delivered(&done);
-    Ok(Json(DemoFlush {
-        uploads: bridges
-            .into_iter()
-            .zip(outcomes)
-            .map(|(b, o)| DemoUpload {
-                bridge: b as u32,
-                envelope_id: o.id.to_hex(),
-                outcome: o.outcome.into(),
-            })
-            .collect(),
-    }))
+    Ok(Json(DemoFlush { uploads }))
 }
 
 /// Empties every node.

@@ -65,7 +65,8 @@ where
         .collect()
 }
 
-fn record(
+/// Counts a batch's outcomes under `kind` and its settlement time in the metrics.
+pub(crate) fn record(
     state: &AppState,
     kind: &'static str,
     outcomes: impl Iterator<Item = &'static str>,
