@@ -121,18 +121,24 @@ impl AdminConn {
 
     /// The admin token, read from the token file.
     pub(crate) fn token(&self) -> Result<String> {
-        let token = std::fs::read_to_string(&self.token_file).with_context(|| {
-            format!(
-                "reading the admin token from {} (see --token-file)",
-                self.token_file.display()
-            )
-        })?;
-        let token = token.trim();
-        if token.is_empty() {
-            bail!("{} is empty", self.token_file.display());
-        }
-        Ok(token.to_owned())
+        read_admin_token(&self.token_file)
     }
+}
+
+/// The admin token in `path` (the file `ferry serve` wrote), trimmed; an empty file is an
+/// error.
+pub(crate) fn read_admin_token(path: &std::path::Path) -> Result<String> {
+    let token = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading the admin token from {} (see --token-file)",
+            path.display()
+        )
+    })?;
+    let token = token.trim();
+    if token.is_empty() {
+        bail!("{} is empty", path.display());
+    }
+    Ok(token.to_owned())
 }
 
 impl MoneyOpts {

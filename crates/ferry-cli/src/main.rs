@@ -6,6 +6,7 @@ mod demo_traffic;
 mod fraud_cmd;
 mod json_log;
 mod mesh_cmd;
+mod mesh_server;
 mod mesh_sim;
 mod serve;
 mod sms_cmd;

@@ -6,11 +6,16 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, ValueEnum};
-use ferry_mesh::sim::{CommunityParams, Movement, Progress, Report, SimConfig, simulate, svg};
+use ferry_mesh::sim::{
+    CommunityParams, Movement, Progress, Report, SimConfig, SimObserver, simulate_with, svg,
+};
+use ferry_proto::UnixTime;
+use ferry_proto::envelope::Envelope;
 
 use crate::mesh_cmd::StrategyName;
+use crate::mesh_server::{ServerLink, expected_payments};
 
 /// Movement model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,6 +80,39 @@ pub struct SimulateArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Make the payments real remote payments to this settlement server, and upload what the
+    /// bridges delivered to it after each run: every delivered payment must settle exactly
+    /// once, and the audit must stay clean.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// With --server: the admin token file `ferry serve` wrote (funds the payers).
+    #[arg(long, value_name = "FILE", default_value = "ferry-data/admin.token")]
+    token_file: PathBuf,
+}
+
+/// What a run reports to: the progress bar and, with --server, the server link.
+struct Observer<'a> {
+    bar: &'a mut Bar,
+    quiet: bool,
+    server: Option<&'a mut ServerLink>,
+}
+
+impl SimObserver for Observer<'_> {
+    fn progress(&mut self, p: &Progress) {
+        if !self.quiet {
+            self.bar.draw(p);
+        }
+    }
+
+    fn delivered(&mut self, _at_secs: f64, envelope: &[u8]) {
+        if let Some(s) = self.server.as_deref_mut() {
+            s.delivered(envelope);
+        }
+    }
+
+    fn payment(&mut self, _n: u64, _expires_at: UnixTime, ttl: u8) -> Option<Envelope> {
+        self.server.as_deref_mut().and_then(|s| s.payment(ttl))
+    }
 }
 
 /// Draws `[#####.....]  41.7 %  5.0/12.0 h  events …` on one stderr line, at most every 200 ms.
@@ -187,6 +225,14 @@ fn config(args: &SimulateArgs) -> Result<SimConfig> {
 /// Runs `ferry mesh simulate`.
 pub fn simulate_cmd(args: SimulateArgs, out: &mut dyn Write) -> Result<()> {
     let mut cfg = config(&args)?;
+    let mut server = match &args.server {
+        Some(url) => {
+            let token = crate::admin_cmd::read_admin_token(&args.token_file)?;
+            let expected = expected_payments(&cfg) * args.strategy.len() as u64;
+            Some(ServerLink::connect(url, token, expected)?)
+        }
+        None => None,
+    };
     let mut reports: Vec<(String, Report, f64)> = Vec::new();
     for name in &args.strategy {
         cfg.strategy = name.strategy(args.copies);
@@ -198,24 +244,57 @@ pub fn simulate_cmd(args: SimulateArgs, out: &mut dyn Write) -> Result<()> {
             terminal: std::io::stderr().is_terminal(),
         };
         let started = Instant::now();
-        let report = simulate(&cfg, &mut |p: &Progress| {
-            if !args.quiet {
-                bar.draw(p);
-            }
-        })
+        let report = simulate_with(
+            &cfg,
+            &mut Observer {
+                bar: &mut bar,
+                quiet: args.quiet,
+                server: server.as_mut(),
+            },
+        )
         .with_context(|| format!("simulating {label}"))?;
         if !args.quiet {
             bar.finish();
         }
         let wall = started.elapsed().as_secs_f64();
+        let tally = match server.as_mut() {
+            Some(s) => Some(s.upload().with_context(|| format!("uploading {label}"))?),
+            None => None,
+        };
         if args.json {
             let mut v = serde_json::to_value(&report)?;
             if let Some(o) = v.as_object_mut() {
                 o.remove("series");
                 o.insert("strategy_name".into(), label.clone().into());
                 o.insert("wall_secs".into(), wall.into());
+                if let Some(t) = tally {
+                    o.insert("server".into(), serde_json::to_value(t)?);
+                }
             }
             writeln!(out, "{v}")?;
+        } else if let Some(t) = tally {
+            writeln!(
+                out,
+                "{label}: server settled {} of {} delivered payments ({} duplicate, {} other); \
+                 audit {}",
+                t.settled,
+                t.delivered,
+                t.duplicate,
+                t.other,
+                if t.audit_clean { "clean" } else { "NOT CLEAN" }
+            )?;
+        }
+        if let Some(t) = tally {
+            ensure!(
+                t.settled == t.delivered && t.other == 0 && t.audit_clean,
+                "{label}: the server settled {} of {} delivered payments ({} duplicate, {} \
+                 other), audit {}",
+                t.settled,
+                t.delivered,
+                t.duplicate,
+                t.other,
+                if t.audit_clean { "clean" } else { "not clean" }
+            );
         }
         reports.push((label, report, wall));
     }

@@ -380,3 +380,55 @@ async fn mesh_scenario(database_url: Option<String>) {
     drop(server);
     process::cli_audit(FERRY, &data, database_url.as_deref());
 }
+
+/// `ferry mesh simulate --server URL`: the simulated city's payments are real remote payments
+/// to a running `ferry serve`; for each strategy, every payment a bridge delivered settles
+/// exactly once and the audit stays clean (checked again by `ferry audit` from outside).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulated_city_delivers_real_payments_to_a_server() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let server = ServerProcess::start(FERRY, &data, None, &[], tmp.path().join("serve.log")).await;
+    let url = server.base_url.clone();
+    let token_file = data.join("admin.token");
+    let out = tokio::task::spawn_blocking(move || {
+        ferry(&[
+            "mesh",
+            "simulate",
+            "--devices",
+            "200",
+            "--hours",
+            "2",
+            "--movement",
+            "rwp",
+            "--bridges",
+            "0.05",
+            "--rate",
+            "0.5",
+            "--strategy",
+            "spray,epidemic",
+            "--server",
+            &url,
+            "--token-file",
+            token_file.to_str().expect("utf-8 path"),
+            "--json",
+            "--quiet",
+        ])
+    })
+    .await
+    .expect("simulate");
+    let mut runs = 0;
+    for line in out.lines().filter(|l| l.starts_with('{')) {
+        let v: Value = serde_json::from_str(line).expect("json line");
+        let delivered = v["delivered"].as_u64().expect("delivered");
+        let s = &v["server"];
+        assert!(delivered > 0, "{v}");
+        assert_eq!(s["delivered"].as_u64(), Some(delivered), "{v}");
+        assert_eq!(s["settled"].as_u64(), Some(delivered), "{v}");
+        assert_eq!(s["other"].as_u64(), Some(0), "{v}");
+        assert_eq!(s["audit_clean"].as_bool(), Some(true), "{v}");
+        runs += 1;
+    }
+    assert_eq!(runs, 2, "{out}");
+    process::cli_audit(FERRY, &data, None);
+}

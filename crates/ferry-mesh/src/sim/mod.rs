@@ -30,6 +30,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use ferry_proto::codec::Message;
+use ferry_proto::envelope::Envelope;
 use ferry_proto::time::UnixTime;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -267,6 +268,13 @@ pub trait SimObserver {
     /// Called when a bridge uploads a payment for the first time (the envelope's bytes), so a
     /// caller can post it to a real server.
     fn delivered(&mut self, _at_secs: f64, _envelope: &[u8]) {}
+    /// The envelope of payment `n` (the run's `n`-th), which the simulation will hold until
+    /// `expires_at` of its own clock, with `ttl` hops: a real remote payment sealed to a real
+    /// server's key, say. `None` (the default): a synthetic envelope of a remote payment's size
+    /// sealed to the simulation's own key.
+    fn payment(&mut self, _n: u64, _expires_at: UnixTime, _ttl: u8) -> Option<Envelope> {
+        None
+    }
 }
 
 struct FnObserver<'a>(&'a mut dyn FnMut(&Progress));
@@ -741,7 +749,7 @@ impl<'c> World<'c> {
                 Ev::Resync { d } => self.resync(d),
                 Ev::Create => {
                     let d = self.honest[self.rng.below(self.honest.len() as u64) as usize];
-                    self.create(d);
+                    self.create(d, obs);
                     let rate =
                         self.cfg.payments_per_device_hour * self.honest.len() as f64 / 3600.0;
                     let t = self.now + self.rng.exp(1.0 / rate);
@@ -751,7 +759,7 @@ impl<'c> World<'c> {
                 }
                 Ev::Seeded { i } => {
                     let d = self.cfg.seed_payments[i as usize].device;
-                    self.create(d);
+                    self.create(d, obs);
                 }
                 Ev::Junk => {
                     let h = self.hostiles[self.rng.below(self.hostiles.len() as u64) as usize];
@@ -1168,17 +1176,21 @@ impl<'c> World<'c> {
         (self.envs.len() - 1) as u32
     }
 
-    fn create(&mut self, d: u32) {
+    fn create(&mut self, d: u32, obs: &mut dyn SimObserver) {
         let n = self.stats.created;
         let expires_unix = EPOCH + (self.now + self.cfg.expiry_secs) as u64;
-        let env = seal_numbered(
-            &self.key,
-            self.cfg.seed,
-            n,
-            PAYMENT_PLAINTEXT_LEN,
-            UnixTime(expires_unix),
-            self.cfg.ttl,
-        );
+        let env = obs
+            .payment(n, UnixTime(expires_unix), self.cfg.ttl)
+            .unwrap_or_else(|| {
+                seal_numbered(
+                    &self.key,
+                    self.cfg.seed,
+                    n,
+                    PAYMENT_PLAINTEXT_LEN,
+                    UnixTime(expires_unix),
+                    self.cfg.ttl,
+                )
+            });
         let short = short_id(&env.id());
         self.stats.created += 1;
         if self.devs[d as usize].held.iter().any(|h| h.short == short) {
