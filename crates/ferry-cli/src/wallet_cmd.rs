@@ -206,11 +206,16 @@ struct PayArgs {
 #[derive(Args, Debug)]
 struct SendArgs {
     /// The payee's account id (hex, as `ferry wallet register` printed it).
-    #[arg(long, value_name = "ACCOUNT", required_unless_present = "resend")]
+    #[arg(long, value_name = "ACCOUNT", required_unless_present_any = ["resend", "journal"])]
     to: Option<String>,
     /// Amount to pay, e.g. 50.00.
-    #[arg(long, required_unless_present = "resend")]
+    #[arg(long, required_unless_present_any = ["resend", "journal"])]
     amount: Option<String>,
+    /// Hand the mesh this wallet's journal entries the server has not acknowledged (sealed
+    /// segments), so its payments settle when any bridge delivers them even if this phone
+    /// never comes online. Nothing new is signed.
+    #[arg(long, conflicts_with_all = ["to", "amount", "resend"])]
+    journal: bool,
     /// Seal again a remote payment this wallet sent (`TA/J`, as `send` printed it) and hand
     /// the new envelope to the mesh: for an envelope lost or expired before this wallet could
     /// sync. Nothing new is signed; the server settles the payment once.
@@ -858,6 +863,9 @@ async fn send(wallet: &mut Wallet, args: SendArgs, out: &mut dyn Write) -> Resul
         .via
         .clone()
         .unwrap_or_else(|| wallet.dir().join("mesh-inbox").display().to_string());
+    if args.journal {
+        return send_journal(wallet, &args, options, &via, out).await;
+    }
     let sent = match (&args.resend, &args.to, &args.amount) {
         (Some(id), _, _) => {
             let bad = || anyhow!("--resend {id}: expected a payment id TA/J");
@@ -900,25 +908,9 @@ async fn send(wallet: &mut Wallet, args: SendArgs, out: &mut dyn Write) -> Resul
             .with_context(|| format!("writing {}", file.display()))
             .map_err(signed)?;
     }
-    let handed = match via.parse::<SocketAddr>() {
-        Ok(addr) => {
-            let cfg = HandOverConfig {
-                copies: args.copies,
-                stamp_bits: args.stamp_bits,
-                ..HandOverConfig::default()
-            };
-            hand_over(addr, sent.envelope.clone(), cfg, clock())
-                .await
-                .map_err(|e| signed(e.into()))?;
-            format!("handed to the mesh node at {addr}")
-        }
-        Err(_) => {
-            let path = drop_into_inbox(Path::new(&via), &sent.envelope)
-                .with_context(|| format!("dropping the envelope into {via}"))
-                .map_err(signed)?;
-            format!("dropped into {}", path.display())
-        }
-    };
+    let handed = hand_to_mesh(&via, &sent.envelope, &args)
+        .await
+        .map_err(signed)?;
     if args.json {
         let v = json!({
             "payment": sent.id.to_string(),
@@ -939,6 +931,80 @@ async fn send(wallet: &mut Wallet, args: SendArgs, out: &mut dyn Write) -> Resul
             sent.id,
             sent.envelope.id(),
             bytes.len()
+        )?;
+    }
+    Ok(())
+}
+
+/// Hands `envelope` to the mesh node at `via` (an address: by the relay protocol; else an inbox
+/// directory); says where it went.
+async fn hand_to_mesh(
+    via: &str,
+    envelope: &ferry_proto::envelope::Envelope,
+    args: &SendArgs,
+) -> Result<String> {
+    match via.parse::<SocketAddr>() {
+        Ok(addr) => {
+            let cfg = HandOverConfig {
+                copies: args.copies,
+                stamp_bits: args.stamp_bits,
+                ..HandOverConfig::default()
+            };
+            hand_over(addr, envelope.clone(), cfg, clock()).await?;
+            Ok(format!("handed to the mesh node at {addr}"))
+        }
+        Err(_) => {
+            let path = drop_into_inbox(Path::new(via), envelope)
+                .with_context(|| format!("dropping the envelope into {via}"))?;
+            Ok(format!("dropped into {}", path.display()))
+        }
+    }
+}
+
+/// `ferry wallet send --journal`: seal the unacknowledged journal, hand it to the mesh.
+async fn send_journal(
+    wallet: &Wallet,
+    args: &SendArgs,
+    options: RemoteOptions,
+    via: &str,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let envelopes = wallet.seal_journal(options).await.map_err(wallet_error)?;
+    let mut handed = Vec::new();
+    for (i, env) in envelopes.iter().enumerate() {
+        if let Some(file) = &args.envelope_out {
+            let file = if envelopes.len() == 1 {
+                file.clone()
+            } else {
+                file.with_extension(format!("{}", i + 1))
+            };
+            write_atomically(&file, &env.to_bytes())
+                .with_context(|| format!("writing {}", file.display()))?;
+        }
+        handed.push((env, hand_to_mesh(via, env, args).await?));
+    }
+    if args.json {
+        let v = json!({
+            "journal_envelopes": handed.iter().map(|(e, _)| json!({
+                "envelope": e.id().to_hex(),
+                "envelope_bytes": e.to_bytes().len(),
+                "expires_at": e.expires_at().secs(),
+            })).collect::<Vec<_>>(),
+            "via": via,
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        for (e, how) in &handed {
+            writeln!(
+                out,
+                "journal segment: envelope {} ({} bytes) {how}",
+                e.id(),
+                e.to_bytes().len()
+            )?;
+        }
+        writeln!(
+            out,
+            "the payments in it settle when a bridge delivers it; sync when you can for their statuses"
         )?;
     }
     Ok(())

@@ -331,6 +331,23 @@ async fn mesh_scenario(database_url: Option<String>) {
     );
     let v: Value = serde_json::from_str(resent.trim()).expect("resend json");
     assert_eq!(v["payment"], payment_ids[0].as_str());
+    // And Ana's unacknowledged journal, sealed as a segment: its payments are duplicates now.
+    let journal = wallet(
+        &ana,
+        &[
+            "send",
+            "--journal",
+            "--via",
+            inbox_c2.to_str().expect("utf-8"),
+            "--json",
+        ],
+    );
+    let v: Value = serde_json::from_str(journal.trim()).expect("journal json");
+    assert_eq!(
+        v["journal_envelopes"].as_array().map(Vec::len),
+        Some(1),
+        "{v}"
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::fs::read_dir(&inbox_c2).expect("dir").count() > 0 {
         assert!(Instant::now() < deadline, "inbox not taken");
@@ -373,8 +390,8 @@ async fn mesh_scenario(database_url: Option<String>) {
     assert!(uploaded >= 4, "uploaded {uploaded}");
     let z_log = z.log_text();
     let z_summary = z.stop();
-    assert_eq!(z_summary["injected"], 5, "{z_summary}: {z_log}");
-    assert_eq!(z_summary["uploaded"], 5, "{z_summary}: {z_log}");
+    assert_eq!(z_summary["injected"], 6, "{z_summary}: {z_log}");
+    assert_eq!(z_summary["uploaded"], 6, "{z_summary}: {z_log}");
     let audit = ferry_testkit::assert_audit_clean(&client, &admin).await;
     drop(audit);
     drop(server);

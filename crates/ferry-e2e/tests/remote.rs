@@ -336,3 +336,90 @@ async fn a_settled_payment_is_told_to_the_payees_phone_on_postgres() {
         a_settled_payment_is_told_to_the_payees_phone(server, "postgres").await;
     }
 }
+
+/// A payer who never comes online: its remote payment's envelope is lost, but the journal
+/// segment it handed to the mesh settles the payment when a bridge delivers it; the lost
+/// envelope turning up later is a duplicate, and a tampered segment settles nothing.
+async fn a_journal_segment_through_the_mesh_settles_the_payers_payments(
+    server: TestServer,
+    name: &str,
+) {
+    let agent = server.agent(1_000_00).await;
+    let mut payer = Device::register(&server.base_url, "Ana").await;
+    let mut payee = Device::register(&server.base_url, "Bia").await;
+    payer.fund(&server.client, &agent, 100_00).await;
+    let payee_id = payee.account().await;
+    let lost = payer
+        .wallet
+        .send_remote(payee_id, brl(20_00), RemoteOptions::default())
+        .await
+        .expect("send_remote");
+    let segments = payer
+        .wallet
+        .seal_journal(RemoteOptions::default())
+        .await
+        .expect("seal the journal");
+    assert_eq!(segments.len(), 1, "{name}: two entries fit one envelope");
+
+    // A carrier flips a byte: the server cannot open it, and nothing moves.
+    let mut bytes = segments[0].to_bytes();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    if let Ok(tampered) = ferry_proto::envelope::Envelope::from_bytes(&bytes) {
+        let o = server
+            .new_client()
+            .envelopes(&[tampered])
+            .await
+            .expect("post");
+        assert!(
+            matches!(o[0].outcome, Outcome::Invalid(_)),
+            "{name}: {:?}",
+            o[0].outcome
+        );
+    }
+    let bridge = server.new_client();
+    let o = bridge
+        .envelopes(&segments)
+        .await
+        .expect("POST /v1/envelopes");
+    assert_eq!(o[0].outcome, Outcome::Settled, "{name}");
+    let report = payee.wallet.sync(|_| {}).await.expect("payee sync");
+    assert_eq!(report.online_balance, Some(20_00), "{name}");
+    // The lost envelope arrives after all, and the segment again: nothing moves twice.
+    let o = bridge
+        .envelopes(&[lost.envelope, segments[0].clone()])
+        .await
+        .expect("post");
+    assert_eq!(o[0].outcome, Outcome::Duplicate, "{name}");
+    assert_eq!(o[1].outcome, Outcome::Duplicate, "{name}");
+    // When the payer does sync, it learns the payment settled; then there is nothing to seal.
+    payer.wallet.sync(|_| {}).await.expect("payer sync");
+    assert_eq!(
+        status_of(&payer, &lost.id).await.2,
+        PaymentStatus::Settled,
+        "{name}"
+    );
+    let err = payer
+        .wallet
+        .seal_journal(RemoteOptions::default())
+        .await
+        .expect_err("nothing to seal");
+    assert!(err.to_string().contains("nothing to seal"), "{name}: {err}");
+    server.assert_audit_clean().await;
+}
+
+#[tokio::test]
+async fn a_journal_segment_through_the_mesh_on_sqlite() {
+    a_journal_segment_through_the_mesh_settles_the_payers_payments(
+        TestServer::sqlite().await,
+        "sqlite",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_journal_segment_through_the_mesh_on_postgres() {
+    if let Some(server) = TestServer::postgres().await {
+        a_journal_segment_through_the_mesh_settles_the_payers_payments(server, "postgres").await;
+    }
+}

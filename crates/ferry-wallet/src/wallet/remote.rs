@@ -173,6 +173,54 @@ impl Wallet {
         })
     }
 
+    /// Seals the journal entries the server has not acknowledged yet for the mesh, so that a
+    /// payer who never comes online still gets its payments settled: any bridge that delivers
+    /// the envelopes uploads the segment as if this wallet had synced (entries the server
+    /// already has are duplicates; a later sync is still needed for statuses and collected
+    /// payments). Consecutive entries go into as few envelopes as fit the envelope size limit,
+    /// each a segment the server can apply on its own once the ones before it arrived.
+    pub async fn seal_journal(&self, options: RemoteOptions) -> Result<Vec<Envelope>, WalletError> {
+        let status = self.secure.status();
+        let cert = status
+            .certificate
+            .ok_or(WalletError::NotReady(REGISTER_FIRST))?;
+        let entries = self.secure.journal_since(status.synced_through);
+        if entries.is_empty() {
+            return Err(WalletError::Invalid(
+                "the server has every journal entry already: nothing to seal".into(),
+            ));
+        }
+        let params = self.network_params().await?;
+        let expires = self.now().plus_secs(options.lifetime_secs);
+        let seal = |chunk: &[ferry_proto::SignedEntry]| {
+            let content = ferry_proto::sealed::SealedContent::JournalSegment {
+                ta_cert: cert.clone(),
+                entries: chunk.to_vec(),
+            };
+            ferry_proto::sealed::seal(params.unverified(), &content, expires, options.ttl)
+        };
+        let mut out = Vec::new();
+        let mut rest: &[ferry_proto::SignedEntry] = &entries;
+        while !rest.is_empty() {
+            // A prefix that fits: all of it, else half, and so on.
+            let mut take = rest.len();
+            let envelope = loop {
+                match seal(&rest[..take]) {
+                    Ok(env) => break env,
+                    Err(_) if take > 1 => take = take.div_ceil(2),
+                    Err(e) => {
+                        return Err(WalletError::Invalid(format!(
+                            "sealing the journal segment: {e}"
+                        )));
+                    }
+                }
+            };
+            out.push(envelope);
+            rest = &rest[take..];
+        }
+        Ok(out)
+    }
+
     fn seal_remote(
         &self,
         params: &NetworkParameters,
