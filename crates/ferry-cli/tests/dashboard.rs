@@ -524,6 +524,40 @@ return { names: controls.concat(regions).map(nameOf), unlabelled, untabbable };
 
 /// Focuses the skip link (the page's first stop) and presses Tab until focus leaves the page
 /// or comes back round; the elements it reached, in order.
+/// Walks every element with its own visible text and returns `{ checked, failing }`: the texts
+/// whose contrast ratio with their background is under WCAG 2 AA (4.5, or 3 for text of at
+/// least 24 px, or 18.66 px bold).
+const CONTRAST_JS: &str = r#"
+const rgb = (s) => { const m = s.match(/[\d.]+/g) || []; return m.map(Number); };
+const lum = ([r, g, b]) => {
+  const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+};
+const background = (e) => {
+  for (let n = e; n; n = n.parentElement) {
+    const c = rgb(getComputedStyle(n).backgroundColor);
+    if (c.length >= 3 && (c.length < 4 || c[3] > 0.99)) return c.slice(0, 3);
+  }
+  return [255, 255, 255];
+};
+let checked = 0; const failing = [];
+for (const e of document.querySelectorAll('body *')) {
+  const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  const r = e.getBoundingClientRect();
+  const st = getComputedStyle(e);
+  if (!own || r.width === 0 || r.height === 0 || st.visibility === 'hidden' || st.display === 'none') continue;
+  const fg = rgb(st.color).slice(0, 3), bg = background(e);
+  const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+  const ratio = (a + 0.05) / (b + 0.05);
+  if (!Number.isFinite(ratio)) { failing.push(e.tagName + ' unreadable colours ' + st.color); continue; }
+  const size = parseFloat(st.fontSize), bold = parseInt(st.fontWeight, 10) >= 700;
+  const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+  checked += 1;
+  if (ratio < need) failing.push(e.tagName + (e.id ? '#' + e.id : '') + ' ' + ratio.toFixed(2) + ' "' + e.textContent.trim().slice(0, 30) + '"');
+}
+return { checked, failing };
+"#;
+
 async fn tab_round(c: &Client, max: usize) -> Vec<String> {
     let first = c
         .execute(
@@ -883,6 +917,18 @@ async fn an_operator_signs_in_drives_the_mesh_by_clicking_and_sees_the_payment_s
                 "{name}: Tab never reaches {n}: {reached:?}"
             );
         }
+        // Contrast: every visible text meets WCAG 2 AA (4.5:1; 3:1 for large text) against the
+        // background it is drawn on (the nearest ancestor's opaque background).
+        let contrast = c.execute(CONTRAST_JS, vec![]).await.expect("contrast");
+        assert!(
+            contrast["checked"].as_u64().is_some_and(|n| n > 20),
+            "{name}: too few texts checked: {contrast}"
+        );
+        assert_eq!(
+            contrast["failing"],
+            json!([]),
+            "{name}: text below WCAG AA contrast: {contrast}"
+        );
         // At phone width nothing but the wide tables' own regions scrolls sideways.
         let overflow = c
             .execute(
