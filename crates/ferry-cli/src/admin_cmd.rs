@@ -271,3 +271,24 @@ pub fn run_agent(cmd: Agent, out: &mut dyn Write) -> Result<()> {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_admin_token_file_must_exist_and_hold_a_token() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("admin.token");
+        let missing = read_admin_token(&path).expect_err("missing");
+        assert!(
+            format!("{missing:#}").contains("--token-file"),
+            "{missing:#}"
+        );
+        std::fs::write(&path, " \n").expect("write");
+        let empty = read_admin_token(&path).expect_err("empty");
+        assert!(empty.to_string().contains("is empty"), "{empty}");
+        std::fs::write(&path, "secret-token\n").expect("write");
+        assert_eq!(read_admin_token(&path).expect("token"), "secret-token");
+    }
+}

@@ -133,7 +133,7 @@ pub async fn run(client: SettlementClient, admin: &str, plan: Plan) -> Result<St
             population.clone(),
             next.clone(),
         );
-        let issuer = p.issuer_key;
+        let (issuer, currency) = (p.issuer_key, p.currency);
         let tag = tag.to_owned();
         registrars.push(tokio::spawn(async move {
             loop {
@@ -141,24 +141,16 @@ pub async fn run(client: SettlementClient, admin: &str, plan: Plan) -> Result<St
                 if i >= plan.devices || Instant::now() >= deadline {
                     return;
                 }
-                let joined = async {
-                    let now = SystemClock.now();
-                    let mut d = LightDevice::register(&client, "ferry demo", now).await?;
-                    let currency = d.balance().currency();
-                    d.cash_in_and_deposit(
-                        &client,
-                        &token,
-                        &issuer,
-                        Money::new(cash, currency),
-                        Money::new(float, currency),
-                        &format!("traffic-{tag}-{i}"),
-                        now,
-                    )
-                    .await?;
-                    // The deposit reaches the float before the device pays anyone.
-                    d.sync(&client).await?;
-                    anyhow::Ok(d)
-                }
+                let joined = LightDevice::join(
+                    &client,
+                    "ferry demo",
+                    &token,
+                    &issuer,
+                    Money::new(cash, currency),
+                    Money::new(float, currency),
+                    &format!("traffic-{tag}-{i}"),
+                    SystemClock.now(),
+                )
                 .await;
                 match joined {
                     Ok(d) => {

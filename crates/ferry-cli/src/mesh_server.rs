@@ -193,20 +193,19 @@ async fn provision(
         .account();
     let mut payers = Vec::with_capacity(count as usize);
     for i in 0..count {
-        let mut d = LightDevice::register(client, "ferry mesh simulate", now).await?;
-        d.cash_in_and_deposit(
-            client,
-            &token,
-            &p.issuer_key,
-            money(cash),
-            money(float),
-            &format!("mesh-sim-{tag}-{i}"),
-            now,
-        )
-        .await?;
-        // The deposit reaches the float before any payment needs it.
-        d.sync(client).await?;
-        payers.push(d);
+        payers.push(
+            LightDevice::join(
+                client,
+                "ferry mesh simulate",
+                &token,
+                &p.issuer_key,
+                money(cash),
+                money(float),
+                &format!("mesh-sim-{tag}-{i}"),
+                now,
+            )
+            .await?,
+        );
     }
     eprintln!(
         "server: {count} payers funded with {} each, payee {}",

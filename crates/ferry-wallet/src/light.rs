@@ -127,6 +127,27 @@ impl LightDevice {
         Ok(())
     }
 
+    /// Registers a device, has the agent with `agent_token` take `cash` in for it, deposits
+    /// `float` to its wallet and syncs, so the float is funded before it pays anyone: a member
+    /// of a simulated population, ready to pay.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn join(
+        client: &SettlementClient,
+        model: &str,
+        agent_token: &str,
+        issuer_key: &PublicKey,
+        cash: Money,
+        float: Money,
+        reference: &str,
+        now: UnixTime,
+    ) -> Result<LightDevice, LightError> {
+        let mut d = LightDevice::register(client, model, now).await?;
+        d.cash_in_and_deposit(client, agent_token, issuer_key, cash, float, reference, now)
+            .await?;
+        d.sync(client).await?;
+        Ok(d)
+    }
+
     /// The account.
     pub fn account(&self) -> AccountId {
         self.account
