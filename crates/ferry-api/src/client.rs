@@ -460,6 +460,17 @@ impl SettlementClient {
         self.get(&path, Auth::Account(key, account), now).await
     }
 
+    /// `account`'s mesh postage for the current UTC day.
+    pub async fn mesh_postage(
+        &self,
+        key: &SigningKey,
+        account: AccountId,
+        now: UnixTime,
+    ) -> Result<crate::MeshPostageBody, ClientError> {
+        let path = format!("/v1/accounts/{account}/mesh-postage");
+        self.get(&path, Auth::Account(key, account), now).await
+    }
+
     /// The statement of `account`'s online balance for one UTC `day`.
     pub async fn statement(
         &self,

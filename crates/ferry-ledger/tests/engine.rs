@@ -869,3 +869,35 @@ async fn deposits_refuse_unknown_wallets_other_currencies_and_amounts_over_the_b
         );
     }
 }
+
+#[tokio::test]
+async fn mesh_postage_is_one_signed_key_per_account_and_day() {
+    use ferry_proto::postage::{self, POSTAGE_VALIDITY_SECS, day_start, postmark};
+    let (_, store, _dir) = stores().await.remove(0);
+    let kit = Kit::new(store);
+    let (_, a, _) = kit.account().await;
+    let (_, b, _) = kit.account().await;
+    let g = kit.engine.mesh_postage(a, T0).unwrap();
+    // Asking again the same day gives the same key and bytes; another account or day another.
+    let again = kit.engine.mesh_postage(a, T0.plus_secs(60)).unwrap();
+    assert_eq!(again.postage, g.postage);
+    assert_eq!(again.key.public(), g.key.public());
+    let gb = kit.engine.mesh_postage(b, T0).unwrap();
+    let tomorrow = kit.engine.mesh_postage(a, T0.plus_secs(86_400)).unwrap();
+    assert_ne!(gb.key.public(), g.key.public());
+    assert_ne!(tomorrow.key.public(), g.key.public());
+    assert_eq!(g.postage.unverified().key, g.key.public());
+    assert_eq!(
+        g.postage.unverified().valid_until,
+        day_start(T0).plus_secs(POSTAGE_VALIDITY_SECS)
+    );
+    // Relays accept an envelope postmarked with it, using the issuer key from the parameters.
+    let params = kit.engine.network_parameters(T0).unwrap();
+    let issuer = params.unverified().issuer_key;
+    let id = ferry_proto::envelope::EnvelopeId(ferry_proto::Hash32::of("t", &[b"x"]));
+    let mark = postmark(&g.key, &id);
+    assert_eq!(
+        postage::check(&g.postage, &mark, &id, &issuer, T0),
+        Ok(g.key.public())
+    );
+}

@@ -23,6 +23,7 @@ pub mod keys;
 pub mod money;
 pub mod order;
 pub mod outcome;
+pub mod postage;
 pub mod qr;
 pub mod request;
 pub mod sealed;

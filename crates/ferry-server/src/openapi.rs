@@ -26,7 +26,7 @@ use crate::routes::{admin, dashboard, demo, public, risk, settlement, ussd, vouc
     ),
     paths(
         public::healthz, public::metrics, public::openapi, public::params, public::revocations,
-        wallets::register_account, wallets::register_wallet, wallets::deposit, wallets::bond, wallets::account, wallets::received_payments, wallets::statement,
+        wallets::register_account, wallets::register_wallet, wallets::deposit, wallets::bond, wallets::account, wallets::received_payments, wallets::statement, wallets::mesh_postage,
         settlement::claims, settlement::journals, settlement::envelopes, settlement::orders, settlement::payment_status,
         admin::cash_in, admin::cash_out, admin::create_agent, admin::fund, admin::sweep, admin::audit, admin::fraud_cases,
         demo::state, demo::inject, demo::round, demo::flush, demo::reset,
@@ -47,6 +47,7 @@ const SIGNED: &[(&str, &str)] = &[
     ("get", "/v1/accounts/{id}"),
     ("get", "/v1/accounts/{id}/payments"),
     ("get", "/v1/accounts/{id}/statement"),
+    ("get", "/v1/accounts/{id}/mesh-postage"),
     ("get", "/v1/payments/{ta}/{j}"),
     ("post", "/v1/phones/link"),
     ("post", "/v1/vouchers"),

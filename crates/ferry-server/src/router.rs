@@ -108,6 +108,7 @@ pub fn router(state: AppState, limits: RouterLimits) -> Router {
             get(wallets::received_payments),
         )
         .route("/v1/accounts/{id}/statement", get(wallets::statement))
+        .route("/v1/accounts/{id}/mesh-postage", get(wallets::mesh_postage))
         .route("/v1/wallets", post(wallets::register_wallet))
         .route("/v1/deposits", post(wallets::deposit))
         .route("/v1/bonds", post(wallets::bond))

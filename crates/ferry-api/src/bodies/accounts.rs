@@ -258,3 +258,17 @@ pub struct StatementTotalsBody {
     /// `credits - debits` (= closing - opening).
     pub net: i64,
 }
+
+/// The signing account's mesh postage for the current UTC day
+/// (`GET /v1/accounts/{id}/mesh-postage`): relays carry envelopes that bear the postage and the
+/// postage key's postmark ([`ferry_proto::postage`]). The same all day; valid for three days
+/// from the day's start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MeshPostageBody {
+    /// The issuer-signed postage (105 bytes).
+    pub postage: B64,
+    /// The postage key's secret seed (32 bytes): postmarks envelopes. Keep it like a key.
+    pub postage_key: B64,
+    /// Not valid from this unix time on.
+    pub valid_until: u64,
+}

@@ -16,6 +16,8 @@ mod group;
 mod journal_sync;
 mod orders;
 mod payments;
+mod postage;
+pub use postage::PostageGrant;
 pub mod phones;
 pub mod risk;
 pub mod risk_eval;

@@ -9,9 +9,9 @@ use ferry_proto::{AccountId, AttestationStatement, PaymentId, TaId, UnixTime};
 
 use crate::api::error::ApiError;
 use ferry_api::{
-    AccountBody, AccountRegistered, B64, BondRequest, DepositIssued, DepositRequest, Outcome,
-    PaymentState, ReceivedPaymentBody, ReceivedPaymentsBody, RegisterAccount, RegisterWallet,
-    WalletRegistered,
+    AccountBody, AccountRegistered, B64, BondRequest, DepositIssued, DepositRequest,
+    MeshPostageBody, Outcome, PaymentState, ReceivedPaymentBody, ReceivedPaymentsBody,
+    RegisterAccount, RegisterWallet, WalletRegistered,
 };
 
 use crate::api::json;
@@ -133,14 +133,7 @@ pub async fn account(
     Path(id): Path<String>,
     SignedBy(signer): SignedBy,
 ) -> Result<Json<AccountBody>, ApiError> {
-    let id: AccountId = id
-        .parse()
-        .map_err(|_| ApiError::invalid_field("id", "expected 32 lower-case hex characters"))?;
-    if id != signer {
-        return Err(ApiError::forbidden(
-            "an account can only read its own balances",
-        ));
-    }
+    let id = own_account(&id, signer, "an account can only read its own balances")?;
     let view = state
         .engine
         .account_view(id)
@@ -218,14 +211,7 @@ pub async fn received_payments(
     RawQuery(query): RawQuery,
     SignedBy(signer): SignedBy,
 ) -> Result<Json<ReceivedPaymentsBody>, ApiError> {
-    let id: AccountId = id
-        .parse()
-        .map_err(|_| ApiError::invalid_field("id", "expected 32 lower-case hex characters"))?;
-    if id != signer {
-        return Err(ApiError::forbidden(
-            "an account can only list its own payments",
-        ));
-    }
+    let id = own_account(&id, signer, "an account can only list its own payments")?;
     let after = received_cursor(query.as_deref())?;
     let rows = state
         .engine
@@ -286,14 +272,7 @@ pub async fn statement(
     RawQuery(query): RawQuery,
     SignedBy(signer): SignedBy,
 ) -> Result<Json<ferry_api::StatementBody>, ApiError> {
-    let id: AccountId = id
-        .parse()
-        .map_err(|_| ApiError::invalid_field("id", "expected 32 lower-case hex characters"))?;
-    if id != signer {
-        return Err(ApiError::forbidden(
-            "an account can only read its own statement",
-        ));
-    }
+    let id = own_account(&id, signer, "an account can only read its own statement")?;
     let day = statement_day(query.as_deref())?;
     let created_at = state.now();
     let s = state
@@ -358,4 +337,46 @@ mod statement_tests {
             assert!(statement_day(bad).is_err(), "{bad:?}");
         }
     }
+}
+
+/// The signing account's mesh postage for the current UTC day: an issuer-signed pseudonym that
+/// relays require beside every envelope they carry, so that a flooder gets no more of the mesh
+/// than any one account ([`ferry_proto::postage`]). The same all day; wallets fetch it when they
+/// sync and attach it to the remote payments they send.
+#[utoipa::path(get, path = "/v1/accounts/{id}/mesh-postage",
+    params(("id" = String, Path, description = "account id (hex)")),
+    responses((status = 200, body = MeshPostageBody),
+        (status = 400, description = "a malformed account id (`invalid_field`)", body = ferry_api::ErrorBody),
+        (status = 403, description = "the account named is not the signer", body = ferry_api::ErrorBody)))]
+pub async fn mesh_postage(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    SignedBy(signer): SignedBy,
+) -> Result<Json<MeshPostageBody>, ApiError> {
+    let id = own_account(&id, signer, "an account can only ask for its own postage")?;
+    let grant = state
+        .engine
+        .mesh_postage(id, state.now())
+        .map_err(engine_error)?;
+    Ok(Json(MeshPostageBody {
+        valid_until: grant.postage.unverified().valid_until.secs(),
+        postage: B64(grant.postage.to_bytes()),
+        postage_key: B64(grant.key.to_seed().to_vec()),
+    }))
+}
+
+/// The account named in the path, when it is the signer's own; `forbidden` says what an
+/// account may only do for itself.
+fn own_account(
+    id: &str,
+    signer: AccountId,
+    forbidden: &'static str,
+) -> Result<AccountId, ApiError> {
+    let id: AccountId = id
+        .parse()
+        .map_err(|_| ApiError::invalid_field("id", "expected 32 lower-case hex characters"))?;
+    if id != signer {
+        return Err(ApiError::forbidden(forbidden));
+    }
+    Ok(id)
 }
