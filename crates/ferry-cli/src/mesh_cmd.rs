@@ -66,11 +66,19 @@ pub struct NodeArgs {
     /// Make this node a bridge: upload what it holds to this settlement server.
     #[arg(long, value_name = "URL")]
     bridge: Option<String>,
-    /// Learn the issuer's sealing key from this server at start, and carry only envelopes
-    /// sealed to it (a bridge learns it from --bridge).
+    /// Learn the issuer's keys from this server at start, and carry only envelopes sealed to
+    /// it that bear the issuer's mesh postage (a bridge learns them from --bridge).
     #[arg(long, value_name = "URL")]
     server: Option<String>,
-    /// Directory polled for `*.env` files to inject (`ferry wallet send --via DIR`).
+    /// With --server or --bridge: carry envelopes without postage too (postage is what lets
+    /// relays give a junk flooder no more room than any one payer; see ARCHITECTURE.md).
+    #[arg(long)]
+    no_postage: bool,
+    /// Envelopes of one postage key held for others at most.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    per_postage_key: u16,
+    /// Directory polled for `*.env` and `*.posted` files to inject (`ferry wallet send --via
+    /// DIR`).
     #[arg(long, value_name = "DIR")]
     inbox: Option<PathBuf>,
     /// Forwarding strategy.
@@ -157,12 +165,15 @@ impl Uploader for HttpUploader {
 
 /// Fetches the network parameters from `url` until they come (a node may start before its
 /// server), for at most a minute.
-async fn sealing_key_id(url: &str) -> Result<ferry_proto::ids::KeyId> {
+async fn issuer_keys(url: &str) -> Result<(ferry_proto::ids::KeyId, ferry_proto::PublicKey)> {
     let client = SettlementClient::new(url);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         match client.params().await {
-            Ok(p) => return Ok(p.unverified().sealing_key_id()),
+            Ok(p) => {
+                let body = p.unverified();
+                return Ok((body.sealing_key_id(), body.issuer_key));
+            }
             Err(e) if Instant::now() < deadline => {
                 warn!(server = url, error = %e, "network parameters not available yet");
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -197,10 +208,16 @@ async fn shutdown_signal() {
 /// Runs `ferry mesh node` until a signal; prints the address first and a JSON summary last.
 async fn node(args: NodeArgs, out: &mut dyn Write) -> Result<()> {
     let issuer_url = args.bridge.as_deref().or(args.server.as_deref());
-    let issuer_key = match issuer_url {
-        Some(url) => Some(sealing_key_id(url).await?),
-        None => None,
+    let (issuer_key, postage_issuer) = match issuer_url {
+        Some(url) => {
+            let (sealing, signing) = issuer_keys(url).await?;
+            (Some(sealing), (!args.no_postage).then_some(signing))
+        }
+        None => (None, None),
     };
+    if args.per_postage_key == 0 {
+        bail!("--per-postage-key: at least 1");
+    }
     let node_id = args
         .node_id
         .unwrap_or_else(|| u64::from_be_bytes(ferry_proto::random_bytes::<8>()));
@@ -212,6 +229,8 @@ async fn node(args: NodeArgs, out: &mut dyn Write) -> Result<()> {
         max_items_per_contact: args.quota,
         stamp_bits: args.stamp_bits,
         issuer_key,
+        postage_issuer,
+        max_per_postage_key: args.per_postage_key,
         ..NodeConfig::default()
     };
     if let Some(dir) = &args.inbox {

@@ -53,6 +53,13 @@ pub struct SimulateArgs {
     /// Share of hostile devices flooding stamped junk.
     #[arg(long)]
     hostile: Option<f64>,
+    /// Simulate relays without issuer postage (hashcash stamps only): what a junk flood costs
+    /// when relays cannot tell one payer's envelopes from another's.
+    #[arg(long)]
+    no_postage: bool,
+    /// Envelopes of one postage key a device holds for others at most.
+    #[arg(long, value_name = "N")]
+    per_postage_key: Option<u16>,
     /// Payments created per device-hour.
     #[arg(long)]
     rate: Option<f64>,
@@ -218,6 +225,13 @@ fn config(args: &SimulateArgs) -> Result<SimConfig> {
     }
     if let Some(v) = args.contact_bytes {
         cfg.contact_bytes = v;
+    }
+    cfg.postage = !args.no_postage;
+    if let Some(v) = args.per_postage_key {
+        if v == 0 {
+            bail!("--per-postage-key: at least 1");
+        }
+        cfg.max_per_postage_key = v;
     }
     Ok(cfg)
 }

@@ -12,6 +12,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{ArgGroup, Args, Subcommand};
 use ferry_link::tcp::TcpLink;
 use ferry_mesh::runtime::{HandOverConfig, hand_over};
+use ferry_mesh::wire::Posted;
 use ferry_pay::{PayPlan, SessionError};
 use ferry_proto::qr::request_from_emv;
 use ferry_proto::request::{MAX_CITY_LEN, MAX_NAME_LEN, MAX_REFERENCE_LEN};
@@ -771,6 +772,13 @@ async fn sync(wallet: &mut Wallet, server: Option<String>, out: &mut dyn Write) 
     if report.renewed {
         writeln!(out, "certificate renewed")?;
     }
+    if let Some(until) = report.postage_valid_until {
+        writeln!(
+            out,
+            "mesh postage valid until unix time {} (remote payments sent before then carry it)",
+            until.secs()
+        )?;
+    }
     Ok(())
 }
 
@@ -908,7 +916,7 @@ async fn send(wallet: &mut Wallet, args: SendArgs, out: &mut dyn Write) -> Resul
             .with_context(|| format!("writing {}", file.display()))
             .map_err(signed)?;
     }
-    let handed = hand_to_mesh(&via, &sent.envelope, &args)
+    let (handed, posted) = hand_to_mesh(wallet, &via, &sent.envelope, &args)
         .await
         .map_err(signed)?;
     if args.json {
@@ -921,6 +929,7 @@ async fn send(wallet: &mut Wallet, args: SendArgs, out: &mut dyn Write) -> Resul
             "envelope_bytes": bytes.len(),
             "expires_at": sent.envelope.expires_at().secs(),
             "via": via,
+            "postage": posted,
         });
         writeln!(out, "{v}")?;
     } else {
@@ -937,12 +946,28 @@ async fn send(wallet: &mut Wallet, args: SendArgs, out: &mut dyn Write) -> Resul
 }
 
 /// Hands `envelope` to the mesh node at `via` (an address: by the relay protocol; else an inbox
-/// directory); says where it went.
+/// directory), with this wallet's postage and postmark when it holds valid postage; says where
+/// it went and whether it carried postage.
 async fn hand_to_mesh(
+    wallet: &Wallet,
     via: &str,
     envelope: &ferry_proto::envelope::Envelope,
     args: &SendArgs,
-) -> Result<String> {
+) -> Result<(String, bool)> {
+    let mut posted = wallet.postmark(envelope).await.map_err(wallet_error)?;
+    if posted.is_none() {
+        // No valid postage held: if the server answers, fetch today's (as a sync would).
+        if wallet.fetch_postage().await.is_ok() {
+            posted = wallet.postmark(envelope).await.map_err(wallet_error)?;
+        }
+    }
+    let has_postage = posted.is_some();
+    let note = if has_postage {
+        ""
+    } else {
+        " without mesh postage (sync online first: relays that know the issuer carry only \
+         envelopes with today's postage)"
+    };
     match via.parse::<SocketAddr>() {
         Ok(addr) => {
             let cfg = HandOverConfig {
@@ -950,13 +975,20 @@ async fn hand_to_mesh(
                 stamp_bits: args.stamp_bits,
                 ..HandOverConfig::default()
             };
-            hand_over(addr, envelope.clone(), cfg, clock()).await?;
-            Ok(format!("handed to the mesh node at {addr}"))
+            let posted = posted.map(|(postage, postmark)| Posted { postage, postmark });
+            hand_over(addr, envelope.clone(), posted, cfg, clock()).await?;
+            Ok((
+                format!("handed to the mesh node at {addr}{note}"),
+                has_postage,
+            ))
         }
         Err(_) => {
-            let path = drop_into_inbox(Path::new(via), envelope)
+            let path = drop_into_inbox(Path::new(via), envelope, posted.as_ref())
                 .with_context(|| format!("dropping the envelope into {via}"))?;
-            Ok(format!("dropped into {}", path.display()))
+            Ok((
+                format!("dropped into {}{note}", path.display()),
+                has_postage,
+            ))
         }
     }
 }
@@ -981,20 +1013,21 @@ async fn send_journal(
             write_atomically(&file, &env.to_bytes())
                 .with_context(|| format!("writing {}", file.display()))?;
         }
-        handed.push((env, hand_to_mesh(via, env, args).await?));
+        handed.push((env, hand_to_mesh(wallet, via, env, args).await?));
     }
     if args.json {
         let v = json!({
-            "journal_envelopes": handed.iter().map(|(e, _)| json!({
+            "journal_envelopes": handed.iter().map(|(e, (_, posted))| json!({
                 "envelope": e.id().to_hex(),
                 "envelope_bytes": e.to_bytes().len(),
                 "expires_at": e.expires_at().secs(),
+                "postage": posted,
             })).collect::<Vec<_>>(),
             "via": via,
         });
         writeln!(out, "{v}")?;
     } else {
-        for (e, how) in &handed {
+        for (e, (how, _)) in &handed {
             writeln!(
                 out,
                 "journal segment: envelope {} ({} bytes) {how}",

@@ -10,8 +10,8 @@
 //! `--hostile SHARE`, `--junk-per-hour N`, `--budget BYTES`, `--contact-bytes BYTES`,
 //! `--rate PAYMENTS_PER_DEVICE_HOUR`, `--expiry-hours H`, `--create-hours H`,
 //! `--online-mean-secs S`, `--range M`, `--density PER_KM2`, `--cell-factor F`,
-//! `--resync-secs S`, `--quota ITEMS_PER_CONTACT`, `--peer-share PERCENT`, `--svg PATH`,
-//! `--json`, `--quiet`.
+//! `--resync-secs S`, `--quota ITEMS_PER_CONTACT`, `--peer-share PERCENT`,
+//! `--no-postage`, `--per-postage-key N`, `--svg PATH`, `--json`, `--quiet`.
 
 use std::time::Instant;
 
@@ -75,6 +75,8 @@ fn run() -> Result<(), String> {
             "--resync-secs" => cfg.resync_secs = num(val()?)?,
             "--quota" => cfg.max_items_per_contact = num(val()?)? as u32,
             "--peer-share" => cfg.peer_share_percent = num(val()?)? as u8,
+            "--no-postage" => cfg.postage = false,
+            "--per-postage-key" => cfg.max_per_postage_key = num(val()?)? as u16,
             "--svg" => svg_path = Some(val()?),
             "--json" => json = true,
             "--quiet" => quiet = true,

@@ -50,3 +50,39 @@ pub fn seal_numbered(
         Err(e) => unreachable!("sealing a test envelope failed: {e}"),
     }
 }
+
+/// The fixed test postage issuer (seed all 0x5f). Never use it for anything else.
+pub fn test_postage_issuer() -> ferry_proto::SigningKey {
+    ferry_proto::SigningKey::from_seed(&[0x5f; 32])
+}
+
+/// Test payer `n`'s postage key and the test issuer's postage for it, valid until `valid_until`.
+pub fn test_postage(
+    n: u64,
+    valid_until: UnixTime,
+) -> (ferry_proto::SigningKey, ferry_proto::postage::MeshPostage) {
+    let key = ferry_proto::SigningKey::from_seed(
+        Hash32::of("mesh-test-postage", &[&n.to_be_bytes()]).as_bytes(),
+    );
+    let body = ferry_proto::postage::PostageBody {
+        key: key.public(),
+        valid_until,
+    };
+    match ferry_proto::Signed::sign(body, &test_postage_issuer()) {
+        Ok(p) => (key, p),
+        // The body has no rules beyond its encoding.
+        Err(e) => unreachable!("signing test postage failed: {e}"),
+    }
+}
+
+/// `envelope`'s postage and postmark under `key`.
+pub fn post(
+    key: &ferry_proto::SigningKey,
+    postage: &ferry_proto::postage::MeshPostage,
+    envelope: &Envelope,
+) -> crate::wire::Posted {
+    crate::wire::Posted {
+        postage: postage.clone(),
+        postmark: ferry_proto::postage::postmark(key, &envelope.id()),
+    }
+}

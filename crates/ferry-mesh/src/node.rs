@@ -21,13 +21,19 @@
 //! Relay metadata travels beside the envelope ([`Item`]): spray-and-wait copies (a separate
 //! counter, so the envelope's ttl byte keeps meaning "hops left" for every strategy), hops made,
 //! and the hashcash stamp ([`crate::stamp`]). None of it is authenticated; it steers honest
-//! relays only.
+//! relays only. The payer's postage and postmark ([`ferry_proto::postage`]) travel there too and
+//! are authenticated: a node that knows the issuer key carries only envelopes that bear them,
+//! holds at most [`NodeConfig::max_per_postage_key`] envelopes of one postage key for others,
+//! and sends every postage key's first envelope before anyone's second.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use ferry_proto::codec::{DecodeError, Message};
 use ferry_proto::envelope::{Envelope, EnvelopeId};
+use ferry_proto::hash::Hash32;
 use ferry_proto::ids::KeyId;
+use ferry_proto::keys::PublicKey;
+use ferry_proto::postage::{self, PostageError};
 use ferry_proto::time::UnixTime;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -40,13 +46,15 @@ use crate::strategy::{
 };
 use crate::wire::{
     Frame, Hello, HelloReply, ITEM_OVERHEAD, Item, MAX_ENTRIES, MAX_ITEM_ENVELOPE, MAX_ITEMS,
-    MAX_WANTS, ShortId, Turn, short_id,
+    MAX_WANTS, POSTED_LEN, Posted, ShortId, Turn, short_id,
 };
 
 /// Most turns in one contact (an honest one needs at most about 20).
 pub const MAX_TURNS: u32 = 64;
 /// PRoPHET peers remembered for transitivity.
 const PEER_MEMORY: usize = 8;
+/// Postage whose issuer signature verified, remembered (cleared when full).
+const POSTAGE_CACHE_MAX: usize = 4096;
 
 /// A node's settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +82,12 @@ pub struct NodeConfig {
     /// A leaf carries nothing for others: it says so in its hello and peers send it no
     /// items (a wallet handing over its own payment, `runtime::hand_over`).
     pub leaf: bool,
+    /// The issuer's signing key. When set, every envelope must bear postage signed by it and
+    /// the postage key's postmark; when `None`, postage is not checked.
+    pub postage_issuer: Option<PublicKey>,
+    /// Envelopes of one postage key this node holds for others at most (its own are not
+    /// counted against it).
+    pub max_per_postage_key: u16,
 }
 
 impl Default for NodeConfig {
@@ -90,6 +104,8 @@ impl Default for NodeConfig {
             issuer_key: None,
             max_lifetime_secs: 24 * 3600,
             leaf: false,
+            postage_issuer: None,
+            max_per_postage_key: 4,
         }
     }
 }
@@ -107,6 +123,8 @@ pub struct Stored {
     pub hops: u8,
     /// Its stamp.
     pub stamp: u64,
+    /// Its postage and postmark, if it came with them.
+    pub posted: Option<Posted>,
     /// When this node got it.
     pub received_at: UnixTime,
     /// The peer it came from (`None`: injected here).
@@ -119,6 +137,11 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// The postage key it was posted with (what fairness between payers counts by).
+    pub fn postage_key(&self) -> Option<&PublicKey> {
+        self.posted.as_ref().map(|p| &p.postage.unverified().key)
+    }
+
     /// Encoded length of the envelope.
     pub fn len(&self) -> usize {
         self.len
@@ -157,6 +180,18 @@ pub enum RefuseReason {
     /// The peer already sent its quota for this contact.
     #[error("peer's quota for this contact is used up")]
     ContactQuota,
+    /// The node requires postage and the envelope has none.
+    #[error("no postage")]
+    NoPostage,
+    /// The postage is not the issuer's, or the postmark is not over this envelope.
+    #[error("forged postage: {0}")]
+    ForgedPostage(PostageError),
+    /// The postage expired or is valid too far ahead.
+    #[error("postage not valid now: {0}")]
+    StalePostage(PostageError),
+    /// The node already holds as many envelopes of this postage key for others as it will.
+    #[error("enough envelopes of this postage key held")]
+    PostageKeyFull,
 }
 
 /// Counters a node keeps.
@@ -186,6 +221,8 @@ pub struct Node {
     p_at: UnixTime,
     peers: VecDeque<(u64, f64, UnixTime)>,
     stats: NodeStats,
+    /// Hash of postage bytes whose issuer signature verified → its validity end.
+    postage_ok: HashMap<Hash32, UnixTime>,
 }
 
 impl Node {
@@ -199,6 +236,7 @@ impl Node {
             p_at: UnixTime(0),
             peers: VecDeque::new(),
             stats: NodeStats::default(),
+            postage_ok: HashMap::new(),
         }
     }
 
@@ -247,6 +285,50 @@ impl Node {
 
     fn find(&self, short: ShortId) -> Result<usize, usize> {
         self.items.binary_search_by_key(&short, |s| s.short)
+    }
+
+    /// Checks postage and postmark when the node requires them: the issuer's signature once per
+    /// distinct postage (remembered), the postmark every time.
+    fn check_postage(
+        &mut self,
+        env: &Envelope,
+        posted: Option<&Posted>,
+        now: UnixTime,
+    ) -> Result<(), RefuseReason> {
+        let Some(issuer) = &self.cfg.postage_issuer else {
+            return Ok(());
+        };
+        let posted = posted.ok_or(RefuseReason::NoPostage)?;
+        let h = posted.postage.hash();
+        let valid_until = match self.postage_ok.get(&h) {
+            Some(t) => *t,
+            None => {
+                let body = posted
+                    .postage
+                    .verify(issuer)
+                    .map_err(|_| RefuseReason::ForgedPostage(PostageError::BadSignature))?;
+                if self.postage_ok.len() >= POSTAGE_CACHE_MAX {
+                    self.postage_ok.clear();
+                }
+                self.postage_ok.insert(h, body.valid_until);
+                body.valid_until
+            }
+        };
+        postage::check_validity(valid_until, now).map_err(RefuseReason::StalePostage)?;
+        postage::check_postmark(
+            &posted.postage.unverified().key,
+            &posted.postmark,
+            &env.id(),
+        )
+        .map_err(RefuseReason::ForgedPostage)
+    }
+
+    /// Envelopes of postage key `key` held for others (not delivered, not this node's own).
+    fn held_for_others(&self, key: &PublicKey) -> usize {
+        self.items
+            .iter()
+            .filter(|s| s.source.is_some() && !s.delivered && s.postage_key() == Some(key))
+            .count()
     }
 
     fn check(&self, env: &Envelope, stamp: u64, now: UnixTime) -> Result<(), RefuseReason> {
@@ -359,7 +441,20 @@ impl Node {
         stamp: u64,
         now: UnixTime,
     ) -> Result<EnvelopeId, RefuseReason> {
+        self.inject_posted(envelope, stamp, None, now)
+    }
+
+    /// [`Node::inject`] with the payer's postage and postmark, which travel with the envelope
+    /// (a node that requires postage refuses an envelope without it).
+    pub fn inject_posted(
+        &mut self,
+        envelope: Envelope,
+        stamp: u64,
+        posted: Option<Posted>,
+        now: UnixTime,
+    ) -> Result<EnvelopeId, RefuseReason> {
         self.check(&envelope, stamp, now)?;
+        self.check_postage(&envelope, posted.as_ref(), now)?;
         let id = envelope.id();
         let short = short_id(&id);
         if self.find(short).is_ok() {
@@ -374,6 +469,7 @@ impl Node {
             copies: self.cfg.strategy.initial_copies(),
             hops: 0,
             stamp,
+            posted,
             received_at: now,
             source: None,
             delivered: false,
@@ -393,6 +489,7 @@ impl Node {
         now: UnixTime,
     ) -> Result<bool, RefuseReason> {
         self.check(&item.envelope, item.stamp, now)?;
+        self.check_postage(&item.envelope, item.posted.as_ref(), now)?;
         let short = short_id(&item.envelope.id());
         if let Ok(i) = self.find(short) {
             self.stats.duplicates += 1;
@@ -402,6 +499,12 @@ impl Node {
         }
         if accepted >= self.cfg.max_items_per_contact {
             return Err(RefuseReason::ContactQuota);
+        }
+        if let Some(p) = &item.posted
+            && self.held_for_others(&p.postage.unverified().key)
+                >= usize::from(self.cfg.max_per_postage_key)
+        {
+            return Err(RefuseReason::PostageKeyFull);
         }
         let len = item.envelope.encoded_len();
         let from_peer: usize = self
@@ -428,6 +531,7 @@ impl Node {
             copies,
             hops: item.hops,
             stamp: item.stamp,
+            posted: item.posted,
             received_at: now,
             source: Some(peer),
             delivered: false,
@@ -440,9 +544,10 @@ impl Node {
 
     /// Length an item for `short` would have on the wire.
     fn item_len(&self, short: ShortId) -> Option<usize> {
-        self.find(short)
-            .ok()
-            .map(|i| ITEM_OVERHEAD + self.items[i].len)
+        self.find(short).ok().map(|i| {
+            let s = &self.items[i];
+            ITEM_OVERHEAD + s.len + if s.posted.is_some() { POSTED_LEN } else { 0 }
+        })
     }
 
     /// Applies the strategy to hand `short` to a peer; returns the item if it goes.
@@ -460,6 +565,7 @@ impl Node {
         }
         let hops = s.hops.saturating_add(1);
         let stamp = s.stamp;
+        let posted = s.posted.clone();
         let copies = match decision {
             Forward::No => return None,
             Forward::Replicate => 1,
@@ -478,6 +584,7 @@ impl Node {
             copies,
             hops,
             stamp,
+            posted,
             envelope,
         })
     }
@@ -533,6 +640,10 @@ pub enum SessionError {
     /// The peer sent an envelope without a valid stamp (junk): the contact is cut.
     #[error("peer sent an envelope without a valid stamp")]
     BadStamp,
+    /// The peer sent an envelope with postage the issuer did not sign or a postmark over
+    /// another envelope (an honest node checks before it carries): the contact is cut.
+    #[error("peer sent forged postage: {0}")]
+    ForgedPostage(PostageError),
     /// The conversation went on longer than any honest one.
     #[error("too many turns")]
     TooManyTurns,
@@ -733,6 +844,10 @@ impl Session {
                             node.stats.refused += 1;
                             return Err(SessionError::BadStamp);
                         }
+                        Err(RefuseReason::ForgedPostage(e)) => {
+                            node.stats.refused += 1;
+                            return Err(SessionError::ForgedPostage(e));
+                        }
                         Err(_) => {
                             node.stats.refused += 1;
                             self.stats.items_refused += 1;
@@ -781,7 +896,9 @@ impl Session {
         }
         candidates.sort_unstable();
         candidates.dedup();
-        // Soonest expiry first: what has least time left goes first.
+        // Soonest expiry first (what has least time left goes first), but every postage key's
+        // first envelope before any key's second: a payer who floods gets no more of a
+        // contact than one who pays once.
         let mut ordered: Vec<(UnixTime, ShortId)> = candidates
             .into_iter()
             .filter_map(|c| {
@@ -791,8 +908,24 @@ impl Session {
             })
             .collect();
         ordered.sort_unstable();
+        let mut seen: HashMap<[u8; 32], u32> = HashMap::new();
+        let mut ranked: Vec<(u32, UnixTime, ShortId)> = ordered
+            .into_iter()
+            .map(|(e, c)| {
+                let rank = match node.find(c).ok().and_then(|i| node.items[i].postage_key()) {
+                    Some(k) => {
+                        let n = seen.entry(*k.as_bytes()).or_insert(0);
+                        *n += 1;
+                        *n - 1
+                    }
+                    None => 0,
+                };
+                (rank, e, c)
+            })
+            .collect();
+        ranked.sort_unstable();
         let mut len = turn.summary_len();
-        for (_, c) in ordered {
+        for (_, _, c) in ranked {
             // The per-contact quota is a network parameter: an honest sender stays within it
             // rather than have the peer refuse (and, in spray and wait, lose the copies).
             let sent = self.stats.items_sent as usize + turn.items.len();
@@ -1095,6 +1228,116 @@ mod tests {
         assert!(c.held().is_empty(), "b does not give to the worse-placed c");
         // Ageing: an hour later b's predictability has decayed.
         assert!(b.p_bridge(NOW.plus_secs(3600)) < 0.1);
+    }
+
+    fn posting(n: u64) -> (ferry_proto::SigningKey, ferry_proto::postage::MeshPostage) {
+        crate::fixtures::test_postage(n, UnixTime(1_100_000))
+    }
+
+    fn requiring(id: u64) -> NodeConfig {
+        NodeConfig {
+            postage_issuer: Some(crate::fixtures::test_postage_issuer().public()),
+            ..cfg(id, Strategy::Epidemic)
+        }
+    }
+
+    #[test]
+    fn postage_is_required_checked_and_bound_to_its_envelope() {
+        use crate::fixtures::post;
+        let (key, postage) = posting(1);
+        let mut b = Node::new(requiring(2));
+        // Without postage: refused, but an honest node without the issuer key is not cut off.
+        let mut a = Node::new(cfg(1, Strategy::Epidemic));
+        a.inject(test_envelope(1, 165), 0, NOW).unwrap();
+        let (_, sb) = run_contact(&mut a, &mut b, 1, NOW).unwrap();
+        assert_eq!((b.held().len(), sb.items_refused), (0, 1));
+        assert_eq!(
+            b.inject(test_envelope(1, 165), 0, NOW),
+            Err(RefuseReason::NoPostage)
+        );
+        // Posted: carried, and forwarded with its postage.
+        let e2 = test_envelope(2, 165);
+        a.inject_posted(e2.clone(), 0, Some(post(&key, &postage, &e2)), NOW)
+            .unwrap();
+        run_contact(&mut a, &mut b, 2, NOW).unwrap();
+        assert!(b.contains(&e2.id()));
+        let mut c = Node::new(requiring(3));
+        run_contact(&mut b, &mut c, 3, NOW).unwrap();
+        assert!(c.contains(&e2.id()), "the postage travels on");
+        // The postmark of one envelope moved onto another: the contact is cut.
+        let e3 = test_envelope(3, 165);
+        let mut thief = Node::new(cfg(4, Strategy::Epidemic));
+        thief
+            .inject_posted(e3.clone(), 0, Some(post(&key, &postage, &e2)), NOW)
+            .unwrap();
+        let err = run_contact(&mut thief, &mut c, 4, NOW).unwrap_err();
+        assert_eq!(err, SessionError::ForgedPostage(PostageError::BadPostmark));
+        assert!(!c.contains(&e3.id()));
+        // Postage a flooder signed itself: cut too.
+        let mut flooder = Node::new(cfg(5, Strategy::Epidemic));
+        let own = ferry_proto::Signed::sign(
+            ferry_proto::postage::PostageBody {
+                key: key.public(),
+                valid_until: UnixTime(1_100_000),
+            },
+            &key,
+        )
+        .unwrap();
+        let e4 = test_envelope(4, 165);
+        flooder
+            .inject_posted(e4.clone(), 0, Some(post(&key, &own, &e4)), NOW)
+            .unwrap();
+        let err = run_contact(&mut flooder, &mut c, 5, NOW).unwrap_err();
+        assert_eq!(err, SessionError::ForgedPostage(PostageError::BadSignature));
+        // Expired postage: refused, not cut.
+        let (k_old, old) = crate::fixtures::test_postage(9, UnixTime(NOW.secs()));
+        let e5 = test_envelope(5, 165);
+        let mut late = Node::new(cfg(6, Strategy::Epidemic));
+        late.inject_posted(e5.clone(), 0, Some(post(&k_old, &old, &e5)), NOW)
+            .unwrap();
+        let (_, sc) = run_contact(&mut late, &mut c, 6, NOW).unwrap();
+        assert_eq!(sc.items_refused, 1);
+        assert_eq!(
+            c.inject_posted(e5.clone(), 0, Some(post(&k_old, &old, &e5)), NOW),
+            Err(RefuseReason::StalePostage(PostageError::Expired))
+        );
+    }
+
+    #[test]
+    fn a_flooding_postage_key_gets_no_more_than_one_payer() {
+        use crate::fixtures::post;
+        let (kf, pf) = posting(10);
+        let mut a = Node::new(NodeConfig {
+            max_items_per_contact: 3,
+            ..requiring(1)
+        });
+        // One flooder with 12 envelopes that expire soonest, two payers with one each.
+        for n in 0..12 {
+            let e = seal_numbered(&test_issuer_key(), 1, 100 + n, 165, UnixTime(999_500), 8);
+            a.inject_posted(e.clone(), 0, Some(post(&kf, &pf, &e)), NOW)
+                .unwrap();
+        }
+        let mut honest = Vec::new();
+        for n in 0..2u64 {
+            let (k, p) = posting(20 + n);
+            let e = test_envelope(200 + n, 165);
+            a.inject_posted(e.clone(), 0, Some(post(&k, &p, &e)), NOW)
+                .unwrap();
+            honest.push(e.id());
+        }
+        let mut b = Node::new(requiring(2));
+        run_contact(&mut a, &mut b, 1, NOW).unwrap();
+        // Three items fit in the contact: each payer's first, although the flood expires sooner.
+        assert_eq!(b.held().len(), 3);
+        assert!(honest.iter().all(|id| b.contains(id)));
+        let flood_held = |b: &Node| b.held_for_others(&kf.public());
+        assert_eq!(flood_held(&b), 1);
+        // Later contacts fill the flooder's share and no more.
+        for salt in 2..8 {
+            run_contact(&mut a, &mut b, salt, NOW).unwrap();
+        }
+        assert_eq!(flood_held(&b), usize::from(b.config().max_per_postage_key));
+        assert!(b.stats().refused > 0, "the rest was refused");
     }
 
     proptest! {

@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 use crate::bridge::{Bridge, BridgeConfig, Outcome, UploadError, Uploader};
 use crate::node::{Node, NodeConfig, Session, SessionError};
 use crate::stamp;
-use crate::wire::{MAX_FRAME, MAX_ITEM_ENVELOPE};
+use crate::wire::{MAX_FRAME, MAX_ITEM_ENVELOPE, POSTED_LEN, Posted};
 
 /// An uploader for nodes that are not bridges.
 #[derive(Debug, Clone, Copy, Default)]
@@ -411,19 +411,27 @@ async fn poll_inbox(dir: &PathBuf, shared: &Shared) -> std::io::Result<()> {
     let mut files = Vec::new();
     while let Some(e) = entries.next_entry().await? {
         let p = e.path();
-        if p.extension().is_some_and(|x| x == "env") {
+        if p.extension().is_some_and(|x| x == "env" || x == "posted") {
             files.push(p);
         }
     }
     files.sort();
     for path in files {
         let meta = tokio::fs::metadata(&path).await?;
-        let parsed = if meta.len() as usize > MAX_ITEM_ENVELOPE {
+        let posted_file = path.extension().is_some_and(|x| x == "posted");
+        let parsed = if meta.len() as usize > MAX_ITEM_ENVELOPE + POSTED_LEN {
             None
         } else {
-            Envelope::from_bytes(&tokio::fs::read(&path).await?).ok()
+            let bytes = tokio::fs::read(&path).await?;
+            if posted_file {
+                ferry_proto::postage::parse_posted_envelope(&bytes)
+                    .ok()
+                    .map(|(postage, postmark, env)| (env, Some(Posted { postage, postmark })))
+            } else {
+                Envelope::from_bytes(&bytes).ok().map(|env| (env, None))
+            }
         };
-        let Some(env) = parsed else {
+        let Some((env, posted)) = parsed else {
             warn!(file = %path.display(), "not an envelope; renamed to .bad");
             tokio::fs::rename(&path, path.with_extension("bad")).await?;
             continue;
@@ -437,7 +445,9 @@ async fn poll_inbox(dir: &PathBuf, shared: &Shared) -> std::io::Result<()> {
                 .ok()
                 .flatten()
                 .unwrap_or(0);
-        let r = shared.node().inject(env, nonce, shared.clock.now());
+        let r = shared
+            .node()
+            .inject_posted(env, nonce, posted, shared.clock.now());
         match r {
             Ok(id) => {
                 shared.counters.injected.fetch_add(1, Ordering::Relaxed);
@@ -538,8 +548,9 @@ pub enum HandOverError {
     NotTaken(SocketAddr),
 }
 
-/// Hands one envelope made on this device (a payer's remote payment) to the mesh node at
-/// `addr` over the relay protocol: a *leaf* node (its hello says it carries nothing for
+/// Hands one envelope made on this device (a payer's remote payment), with the payer's postage
+/// and postmark when it has them (`posted`; nodes that know the issuer require them), to the
+/// mesh node at `addr` over the relay protocol: a *leaf* node (its hello says it carries nothing for
 /// others, so the node sends it no items and loses no copies to it) holding only the
 /// envelope, with 2·L spray-and-wait copies so that the binary split gives the node L, dials
 /// it and runs one contact as initiator. Succeeds once the node took the envelope (or held it already: then
@@ -548,6 +559,7 @@ pub enum HandOverError {
 pub async fn hand_over(
     addr: SocketAddr,
     envelope: Envelope,
+    posted: Option<Posted>,
     cfg: HandOverConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<(), HandOverError> {
@@ -575,7 +587,7 @@ pub async fn hand_over(
     };
     shared
         .node()
-        .inject(envelope, nonce, clock.now())
+        .inject_posted(envelope, nonce, posted, clock.now())
         .map_err(|e| HandOverError::Refused(e.to_string()))?;
     let contact_error = |reason: String| HandOverError::Contact { addr, reason };
     let copies_held = |shared: &Shared| {

@@ -4,7 +4,7 @@ use ferry_proto::envelope::Envelope;
 use ferry_proto::time::UnixTime;
 use proptest::prelude::*;
 
-use crate::fixtures::{seal_numbered, test_issuer_key};
+use crate::fixtures::{post, seal_numbered, test_issuer_key, test_postage};
 use crate::wire::{
     Body, Entry, FANOUT, Frame, Hello, HelloReply, IDS_THRESHOLD, Item, MAX_DEPTH, Summary, Turn,
     depth_mask,
@@ -59,12 +59,21 @@ fn arb_item() -> impl Strategy<Value = Item> {
         any::<u64>(),
         0u64..4,
         16usize..200,
+        any::<bool>(),
     )
-        .prop_map(|(copies, hops, stamp, n, len)| Item {
-            copies,
-            hops,
-            stamp,
-            envelope: test_envelope(n, len),
+        .prop_map(|(copies, hops, stamp, n, len, with_postage)| {
+            let envelope = test_envelope(n, len);
+            let posted = with_postage.then(|| {
+                let (key, postage) = test_postage(n, UnixTime(2_000_000));
+                post(&key, &postage, &envelope)
+            });
+            Item {
+                copies,
+                hops,
+                stamp,
+                posted,
+                envelope,
+            }
         })
 }
 

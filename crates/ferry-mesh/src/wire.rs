@@ -13,11 +13,14 @@
 //! Entry      = depth u8 ‖ prefix u64 ‖ (0 ‖ count u32 ‖ fp u64
 //!                                      | 1 ‖ n u8 ‖ id u64*
 //!                                      | 2 ‖ 16 × (count u32 ‖ fp u64))
-//! Item       = copies u16 ‖ hops u8 ‖ stamp u64 ‖ len u16 ‖ envelope
+//! Item       = copies u16 ‖ hops u8 ‖ stamp u64 ‖ (0 | 1 ‖ postage(105) ‖ postmark(64))
+//!              ‖ len u16 ‖ envelope
 //! ```
 
+use ferry_proto::Signature;
 use ferry_proto::codec::{DecodeError, Message, Reader, Wire, Writer};
 use ferry_proto::envelope::{Envelope, EnvelopeId};
+use ferry_proto::postage::{MeshPostage, POSTAGE_LEN, POSTMARK_LEN};
 
 /// The first 8 bytes of an [`EnvelopeId`], big-endian: the key the relay protocol reconciles on.
 pub type ShortId = u64;
@@ -55,8 +58,10 @@ pub const TURN_OVERHEAD: usize = 1 + 1 + 2 + 2 + 2;
 pub const WANT_LEN: usize = 8;
 /// Encoded length of a summary.
 pub const SUMMARY_LEN: usize = 4 + 8;
-/// Encoded length of an item, not counting its envelope.
-pub const ITEM_OVERHEAD: usize = 2 + 1 + 8 + 2;
+/// Encoded length of an item without postage, not counting its envelope.
+pub const ITEM_OVERHEAD: usize = 2 + 1 + 8 + 1 + 2;
+/// Encoded length of an item's postage and postmark, when it has them.
+pub const POSTED_LEN: usize = POSTAGE_LEN + POSTMARK_LEN;
 
 const ENTRY_HEAD: usize = 1 + 8 + 1;
 const MIN_ITEM_LEN: usize = ITEM_OVERHEAD;
@@ -216,20 +221,41 @@ pub struct Item {
     pub hops: u8,
     /// Hashcash nonce over the envelope id and expiry (see [`crate::stamp`]).
     pub stamp: u64,
+    /// The payer's issuer-signed postage and its postmark over this envelope
+    /// ([`ferry_proto::postage`]); relays that know the issuer require it.
+    pub posted: Option<Posted>,
     /// The sealed envelope; its ttl byte is the forwarding hops left.
     pub envelope: Envelope,
+}
+
+/// Postage and the postmark that binds it to one envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    /// The issuer's postage naming the payer's postage key for the day.
+    pub postage: MeshPostage,
+    /// The postage key's signature over the envelope id.
+    pub postmark: Signature,
 }
 
 impl Item {
     /// Encoded length.
     pub fn encoded_len(&self) -> usize {
-        ITEM_OVERHEAD + self.envelope.encoded_len()
+        let posted = if self.posted.is_some() { POSTED_LEN } else { 0 };
+        ITEM_OVERHEAD + posted + self.envelope.encoded_len()
     }
 
     fn encode(&self, w: &mut Writer) {
         w.u16(self.copies);
         w.u8(self.hops);
         w.u64(self.stamp);
+        match &self.posted {
+            None => w.u8(0),
+            Some(p) => {
+                w.u8(1);
+                w.fixed(&p.postage.to_bytes());
+                w.fixed(&p.postmark.to_bytes());
+            }
+        }
         w.bytes_u16(&self.envelope.to_bytes());
     }
 
@@ -237,12 +263,22 @@ impl Item {
         let copies = r.u16("copies")?;
         let hops = r.u8("hops")?;
         let stamp = r.u64("stamp")?;
+        let posted = match r.u8("posted")? {
+            0 => None,
+            1 => {
+                let postage = MeshPostage::from_bytes(r.take(POSTAGE_LEN, "postage")?)?;
+                let postmark = Signature::from_bytes(&r.array::<POSTMARK_LEN>("postmark")?);
+                Some(Posted { postage, postmark })
+            }
+            _ => return Err(DecodeError::invalid("posted", "not 0 or 1")),
+        };
         let bytes = r.bytes_u16(MAX_ITEM_ENVELOPE, "envelope")?;
         let envelope = Envelope::from_bytes(bytes)?;
         Ok(Item {
             copies,
             hops,
             stamp,
+            posted,
             envelope,
         })
     }
@@ -495,6 +531,8 @@ mod tests {
         let empty = Frame::Turn(Turn::default());
         assert_eq!(empty.to_bytes().len(), TURN_OVERHEAD);
         let env = test_envelope(1, crate::fixtures::PAYMENT_PLAINTEXT_LEN);
+        let (key, postage) = crate::fixtures::test_postage(1, ferry_proto::UnixTime(2_000_000));
+        let posted = crate::fixtures::post(&key, &postage, &env);
         assert_eq!(
             env.encoded_len(),
             238,
@@ -507,14 +545,37 @@ mod tests {
                 body: Body::Ids(vec![0x3000_0000_0000_0001]),
             }],
             wants: vec![1, 2],
-            items: vec![Item {
-                copies: 4,
-                hops: 1,
-                stamp: 9,
-                envelope: env,
-            }],
+            items: vec![
+                Item {
+                    copies: 4,
+                    hops: 1,
+                    stamp: 9,
+                    posted: None,
+                    envelope: env.clone(),
+                },
+                Item {
+                    copies: 4,
+                    hops: 1,
+                    stamp: 9,
+                    posted: Some(posted.clone()),
+                    envelope: env.clone(),
+                },
+            ],
         });
         assert_eq!(t.to_bytes().len(), t.encoded_len());
+        let posted_item = Item {
+            copies: 1,
+            hops: 0,
+            stamp: 0,
+            posted: Some(posted),
+            envelope: env,
+        };
+        assert_eq!(
+            posted_item.encoded_len(),
+            ITEM_OVERHEAD + POSTED_LEN + 238,
+            "a posted remote payment travels in {} bytes",
+            ITEM_OVERHEAD + POSTED_LEN + 238
+        );
     }
 
     #[test]

@@ -216,6 +216,9 @@ pub struct SyncReport {
     pub renewed: bool,
     /// The online balance after the sync.
     pub online_balance: Option<i64>,
+    /// Until when the mesh postage fetched in this sync is valid (remote payments sent before
+    /// then carry it).
+    pub postage_valid_until: Option<UnixTime>,
 }
 
 /// One line of history.
@@ -229,6 +232,7 @@ pub enum HistoryItem {
 
 mod bond;
 mod phone_link;
+mod postage;
 mod remote;
 mod report;
 
@@ -1199,6 +1203,7 @@ impl Wallet {
             .set(keys::ONLINE, online.to_string().as_bytes())
             .await?;
         report.online_balance = Some(online);
+        report.postage_valid_until = Some(self.refresh_postage(&client, account).await?);
         Ok(report)
     }
 

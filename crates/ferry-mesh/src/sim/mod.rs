@@ -27,7 +27,7 @@ pub mod rng;
 pub mod svg;
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 use ferry_proto::codec::Message;
 use ferry_proto::envelope::Envelope;
@@ -40,7 +40,7 @@ use crate::recon::{mix, run_exchange_with};
 use crate::strategy::{
     Forward, RelayView, Strategy, decide, prophet_age, prophet_direct, prophet_transitive,
 };
-use crate::wire::{HELLO_LEN, HELLO_REPLY_LEN, ITEM_OVERHEAD, TURN_OVERHEAD, short_id};
+use crate::wire::{HELLO_LEN, HELLO_REPLY_LEN, ITEM_OVERHEAD, POSTED_LEN, TURN_OVERHEAD, short_id};
 
 use mobility::{City, Mover, Segment};
 pub use mobility::{CommunityParams, Movement};
@@ -112,6 +112,13 @@ pub struct SimConfig {
     pub sample_secs: f64,
     /// Extra payments placed by hand.
     pub seed_payments: Vec<SeedPayment>,
+    /// Envelopes carry issuer postage ([`ferry_proto::postage`]): every device (hostile ones
+    /// too: they are registered accounts) posts its envelopes under its own postage key, a
+    /// device holds at most `max_per_postage_key` envelopes of one key for others, and sends
+    /// every key's first envelope before any key's second. Items are `POSTED_LEN` bytes longer.
+    pub postage: bool,
+    /// Envelopes of one postage key a device holds for others at most (with `postage`).
+    pub max_per_postage_key: u16,
 }
 
 impl Default for SimConfig {
@@ -141,6 +148,8 @@ impl Default for SimConfig {
             resync_secs: 60.0,
             sample_secs: 300.0,
             seed_payments: Vec::new(),
+            postage: true,
+            max_per_postage_key: 4,
         }
     }
 }
@@ -253,6 +262,8 @@ pub struct Report {
     pub junk_relayed: u64,
     /// Junk copies bridges uploaded (the server finds them invalid).
     pub junk_uploaded: u64,
+    /// Copies refused because the receiver held enough of their postage key for others.
+    pub postage_refused: u64,
     /// Most spray-and-wait copies any one envelope had among honest devices at once.
     pub max_live_copies: u32,
     /// Events processed.
@@ -334,6 +345,10 @@ fn validate(c: &SimConfig) -> Result<(), SimError> {
     bad(c.payments_per_device_hour >= 0.0, "payment rate")?;
     bad(c.hostile_junk_per_hour >= 0.0, "junk rate")?;
     bad(
+        !c.postage || c.max_per_postage_key >= 1,
+        "envelopes per postage key below 1",
+    )?;
+    bad(
         c.seed_payments.iter().all(|p| p.device < c.devices),
         "seed payment device",
     )?;
@@ -414,6 +429,8 @@ struct Env {
     len: u16,
     junk: bool,
     live: u16,
+    /// The device whose postage key it carries (its maker).
+    payer: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -541,6 +558,7 @@ struct Stats {
     junk_created: u64,
     junk_relayed: u64,
     junk_uploaded: u64,
+    postage_refused: u64,
     max_live: u32,
     events: u64,
     latencies: Vec<f64>,
@@ -1155,7 +1173,7 @@ impl<'c> World<'c> {
         true
     }
 
-    fn add_env(&mut self, expires: f32, junk: bool, bytes: Option<Vec<u8>>) -> u32 {
+    fn add_env(&mut self, payer: u32, expires: f32, junk: bool, bytes: Option<Vec<u8>>) -> u32 {
         let off = match &bytes {
             Some(b) => {
                 let off = self.bytes.len() as u64;
@@ -1172,6 +1190,7 @@ impl<'c> World<'c> {
             len: bytes.as_ref().map_or(JUNK_LEN, |b| b.len() as u16),
             junk,
             live: 0,
+            payer,
         });
         (self.envs.len() - 1) as u32
     }
@@ -1197,7 +1216,7 @@ impl<'c> World<'c> {
             return;
         }
         let expires = (expires_unix - EPOCH) as f32;
-        let idx = self.add_env(expires, false, Some(env.to_bytes()));
+        let idx = self.add_env(d, expires, false, Some(env.to_bytes()));
         let len = u32::from(self.envs[idx as usize].len);
         if !self.make_room(d, len, expires, true) {
             return;
@@ -1222,7 +1241,7 @@ impl<'c> World<'c> {
             return;
         }
         let expires = (self.now + self.cfg.expiry_secs) as f32;
-        let idx = self.add_env(expires, true, None);
+        let idx = self.add_env(d, expires, true, None);
         self.stats.junk_created += 1;
         // A flooder keeps its newest junk within the same budget.
         while self.devs[d as usize].used + u32::from(JUNK_LEN) > self.cfg.budget_bytes {
@@ -1359,6 +1378,12 @@ impl<'c> World<'c> {
     /// Picks what `from` sends to `to` among `lacks`, applying the strategy to `from`'s
     /// buffer. Returns the copies to deliver and whether anything was held back by the byte
     /// allowance or the quota.
+    /// Bytes an item of envelope `idx` takes on the wire.
+    fn item_cost(&self, idx: u32) -> i64 {
+        let posted = if self.cfg.postage { POSTED_LEN } else { 0 };
+        i64::from(self.envs[idx as usize].len) + (ITEM_OVERHEAD + posted) as i64
+    }
+
     fn select(
         &mut self,
         from: u32,
@@ -1367,16 +1392,32 @@ impl<'c> World<'c> {
         allowance: i64,
         quota: u32,
     ) -> (Vec<Held>, bool) {
-        let mut order: Vec<(f32, u64, usize)> = Vec::with_capacity(lacks.len());
+        let mut order: Vec<(u32, f32, u64)> = Vec::with_capacity(lacks.len());
         {
             let held = &self.devs[from as usize].held;
             for s in lacks {
                 if let Ok(i) = held.binary_search_by_key(s, |h| h.short) {
-                    order.push((self.envs[held[i].idx as usize].expires, *s, i));
+                    order.push((0, self.envs[held[i].idx as usize].expires, *s));
                 }
             }
         }
-        order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        order.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.2.cmp(&b.2)));
+        if self.cfg.postage {
+            // Every postage key's first envelope before any key's second (soonest expiry first
+            // within a rank), as `Node` sends.
+            let held = &self.devs[from as usize].held;
+            let mut seen: HashMap<u32, u32> = HashMap::new();
+            for o in &mut order {
+                if let Ok(i) = held.binary_search_by_key(&o.2, |h| h.short) {
+                    let n = seen
+                        .entry(self.envs[held[i].idx as usize].payer)
+                        .or_insert(0);
+                    o.0 = *n;
+                    *n += 1;
+                }
+            }
+            order.sort_by_key(|o| o.0);
+        }
         let hostile = self.devs[from as usize].kind == Kind::Hostile;
         let (me, peer) = (self.view(from), self.view(to));
         let mut left = allowance;
@@ -1384,7 +1425,7 @@ impl<'c> World<'c> {
         let mut truncated = false;
         let mut handoffs: Vec<u64> = Vec::new();
         let now = self.now as f32;
-        for (expires, short, _) in order {
+        for (_, expires, short) in order {
             if expires <= now {
                 continue;
             }
@@ -1395,7 +1436,7 @@ impl<'c> World<'c> {
                 continue;
             };
             let h = self.devs[from as usize].held[i];
-            let cost = i64::from(self.envs[h.idx as usize].len) + ITEM_OVERHEAD as i64;
+            let cost = self.item_cost(h.idx);
             let decision = if hostile {
                 Forward::Replicate
             } else {
@@ -1490,6 +1531,9 @@ impl<'c> World<'c> {
         let mut acc_cursor = 0usize;
         // Copies taken then evicted again in this round still used the quota.
         let mut n_taken = 0u32;
+        // Envelopes held for others per postage key (with postage; built on first use).
+        let mut per_key: Option<HashMap<u32, u16>> = None;
+        let cap = self.cfg.max_per_postage_key;
         for mut h in items {
             let held = &self.devs[to as usize].held;
             if held.binary_search_by_key(&h.short, |x| x.short).is_ok() {
@@ -1505,6 +1549,21 @@ impl<'c> World<'c> {
             if from_peer + len > share {
                 self.stats.aborted += 1;
                 continue;
+            }
+            if self.cfg.postage {
+                let counts = per_key.get_or_insert_with(|| {
+                    let mut m: HashMap<u32, u16> = HashMap::new();
+                    for x in held.iter().filter(|x| x.source != to) {
+                        *m.entry(self.envs[x.idx as usize].payer).or_insert(0) += 1;
+                    }
+                    m
+                });
+                let payer = self.envs[h.idx as usize].payer;
+                if counts.get(&payer).copied().unwrap_or(0) >= cap {
+                    self.stats.aborted += 1;
+                    self.stats.postage_refused += 1;
+                    continue;
+                }
             }
             let mut refused = false;
             while used + len > budget {
@@ -1575,6 +1634,9 @@ impl<'c> World<'c> {
             self.stats.relayed += 1;
             if junk {
                 self.stats.junk_relayed += 1;
+            }
+            if let Some(m) = per_key.as_mut() {
+                *m.entry(self.envs[h.idx as usize].payer).or_insert(0) += 1;
             }
             accepted.push(Some(h));
         }
@@ -1657,7 +1719,7 @@ impl<'c> World<'c> {
         let item_bytes: u64 = to_b
             .iter()
             .chain(to_a.iter())
-            .map(|h| u64::from(self.envs[h.idx as usize].len) + ITEM_OVERHEAD as u64)
+            .map(|h| self.item_cost(h.idx) as u64)
             .sum();
         self.stats.item_bytes += item_bytes;
         let (rb, nb) = self.receive(b, a, to_b, quota_b);
@@ -1743,6 +1805,7 @@ impl<'c> World<'c> {
             junk_created: s.junk_created,
             junk_relayed: s.junk_relayed,
             junk_uploaded: s.junk_uploaded,
+            postage_refused: s.postage_refused,
             max_live_copies: s.max_live,
             events: s.events,
             series: std::mem::take(&mut self.series),

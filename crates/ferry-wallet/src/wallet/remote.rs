@@ -359,12 +359,27 @@ impl Wallet {
     }
 }
 
-/// Drops `envelope` into a mesh node's inbox directory as `<envelope id>.env`, atomically (a
-/// node polling the directory never reads half a file: it takes only `*.env`, and the file is
-/// written under a temporary name, flushed, then renamed). Returns the file's path.
-pub fn drop_into_inbox(dir: &Path, envelope: &Envelope) -> std::io::Result<PathBuf> {
+/// Drops `envelope` into a mesh node's inbox directory, atomically (a node polling the
+/// directory never reads half a file: it takes only finished names, and the file is written
+/// under a temporary name, flushed, then renamed): as `<envelope id>.posted` with its postage
+/// and postmark ([`ferry_proto::postage::posted_envelope_bytes`]) when it has them, else as
+/// `<envelope id>.env`. Returns the file's path.
+pub fn drop_into_inbox(
+    dir: &Path,
+    envelope: &Envelope,
+    posted: Option<&(ferry_proto::postage::MeshPostage, ferry_proto::Signature)>,
+) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("{}.env", envelope.id()));
-    write_atomically(&path, &envelope.to_bytes())?;
+    let (path, bytes) = match posted {
+        Some((postage, mark)) => (
+            dir.join(format!("{}.posted", envelope.id())),
+            ferry_proto::postage::posted_envelope_bytes(postage, mark, envelope),
+        ),
+        None => (
+            dir.join(format!("{}.env", envelope.id())),
+            envelope.to_bytes(),
+        ),
+    };
+    write_atomically(&path, &bytes)?;
     Ok(path)
 }
