@@ -242,27 +242,30 @@ async fn sms_to(server: &TestServer, phone: &str) -> Vec<(String, String)> {
 }
 
 /// A smartphone wallet that linked a phone number gets an SMS on that number when an offline
-/// payment to it settles: once, however many bridges deliver it; an account without a number
-/// gets nothing.
+/// payment to it settles, and the payer's linked number one for each payment it made that
+/// settled: once, however many bridges deliver it; an account without a number gets nothing.
 async fn a_settled_payment_is_told_to_the_payees_phone(server: TestServer, name: &str) {
     const PHONE: &str = "+5581999990042";
+    const PAYER_PHONE: &str = "+5581999990043";
     let agent = server.agent(1_000_00).await;
     let mut payer = Device::register(&server.base_url, "Ana").await;
     let payee = Device::register(&server.base_url, "Bia").await;
     let other = Device::register(&server.base_url, "Caio").await;
     payer.fund(&server.client, &agent, 100_00).await;
-    payee
-        .wallet
-        .link_phone(PHONE, None)
-        .await
-        .expect("ask for a code");
-    let sms = sms_to(&server, PHONE).await;
-    let code = sms[0].1.split_whitespace().nth(2).expect("code").to_owned();
-    payee
-        .wallet
-        .link_phone(PHONE, Some(&code))
-        .await
-        .expect("link");
+    for (device, phone) in [(&payee, PHONE), (&payer, PAYER_PHONE)] {
+        device
+            .wallet
+            .link_phone(phone, None)
+            .await
+            .expect("ask for a code");
+        let sms = sms_to(&server, phone).await;
+        let code = sms[0].1.split_whitespace().nth(2).expect("code").to_owned();
+        device
+            .wallet
+            .link_phone(phone, Some(&code))
+            .await
+            .expect("link");
+    }
     let before = server
         .client
         .sms_outbox(&server.admin_token, None)
@@ -317,9 +320,23 @@ async fn a_settled_payment_is_told_to_the_payees_phone(server: TestServer, name:
         .expect("outbox")
         .messages
         .len();
+    let payer_notices: Vec<_> = sms_to(&server, PAYER_PHONE)
+        .await
+        .into_iter()
+        .filter(|(kind, _)| kind == "payment_sent_settled")
+        .map(|(_, text)| text)
+        .collect();
+    assert_eq!(
+        payer_notices,
+        [
+            "Ferry: Your payment of 25.00 BRL has settled. The payee has the money.",
+            "Ferry: Your payment of 5.00 BRL has settled. The payee has the money.",
+        ],
+        "{name}: the payer hears of each payment once"
+    );
     assert_eq!(
         after,
-        before + 1,
+        before + 3,
         "{name}: nothing for an account without a number"
     );
     server.assert_audit_clean().await;

@@ -345,6 +345,11 @@ catalog! {
         "Ferry: A payment of {amount} to your account has settled. Balance {balance}.",
         "Ferry: Um pagamento de {amount} para sua conta foi liquidado. Saldo {balance}.",
         "Ferry: Malipo ya {amount} kwenye akaunti yako yamekamilika. Salio {balance}.";
+    /// SMS: an offline payment this account made settled.
+    SmsPaymentSentSettled =>
+        "Ferry: Your payment of {amount} has settled. The payee has the money.",
+        "Ferry: Seu pagamento de {amount} foi liquidado. O recebedor ja tem o dinheiro.",
+        "Ferry: Malipo yako ya {amount} yamekamilika. Mpokeaji amepata pesa.";
     /// SMS: sent.
     SmsSent =>
         "Ferry: You sent {amount} to {to}. Fee {fee}. Balance {balance}.",
@@ -491,6 +496,11 @@ pub fn sms_text(lang: Language, kind: &NoticeKind) -> String {
             Key::SmsPaymentSettled,
             &[("amount", &money(*amount)), ("balance", &money(*balance))],
         ),
+        NoticeKind::PaymentSentSettled { amount } => text(
+            lang,
+            Key::SmsPaymentSentSettled,
+            &[("amount", &money(*amount))],
+        ),
         NoticeKind::CashedIn { amount, balance } => text(
             lang,
             Key::SmsCashedIn,
@@ -593,6 +603,7 @@ mod tests {
                 amount: big,
                 balance: big,
             },
+            NoticeKind::PaymentSentSettled { amount: big },
         ];
         for lang in Language::ALL {
             for k in &kinds {

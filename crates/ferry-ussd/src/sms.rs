@@ -152,6 +152,12 @@ pub enum NoticeKind {
         /// Balance after.
         balance: Money,
     },
+    /// An offline payment this number's account made (face to face, or a remote payment the
+    /// mesh carried) settled: the payee has the money.
+    PaymentSentSettled {
+        /// Amount the payer signed.
+        amount: Money,
+    },
     /// Money left for another phone.
     Sent {
         /// Amount the recipient got.

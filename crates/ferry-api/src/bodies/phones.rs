@@ -222,7 +222,7 @@ pub struct SmsMessageBody {
     pub phone: String,
     /// `en`, `pt` or `sw`.
     pub language: String,
-    /// `sent`, `received`, `payment_settled`, `cash_out_code`, `cashed_out`, `cashed_in`, `locked`,
+    /// `sent`, `received`, `payment_settled`, `payment_sent_settled`, `cash_out_code`, `cashed_out`, `cashed_in`, `locked`,
     /// `pin_changed`, `registered`, `link_code`.
     pub kind: String,
     /// The text.

@@ -33,6 +33,8 @@ pub(crate) struct Settler<'e> {
     /// Payments settled onto an online balance in this transaction: an SMS to its phone, if
     /// the account has one.
     credited_online: Vec<(AccountId, PaymentId, Money)>,
+    /// Payments settled in this transaction, by payer account (for their SMS notices).
+    paid: Vec<(AccountId, PaymentId, Money)>,
     pub opened_cases: Vec<i64>,
 }
 
@@ -48,6 +50,7 @@ impl<'e> Settler<'e> {
             cases: HashMap::new(),
             new_debits: Vec::new(),
             credited_online: Vec::new(),
+            paid: Vec::new(),
             opened_cases: Vec::new(),
         })
     }
@@ -239,18 +242,27 @@ impl<'e> Settler<'e> {
             }
             _ => {}
         }
+        if d.kind == DebitKind::Payment {
+            self.paid.push((d.payer_account, d.id, d.amount));
+        }
         Ok(Outcome::Settled)
     }
 
     /// Queues, in this transaction, an SMS for each payment settled onto the online balance
     /// of an account with a phone number (a feature-phone account, or a smartphone wallet that
-    /// linked one), once per payment.
+    /// linked one), and one to the payer's number for each payment that settled, once per
+    /// payment each.
     async fn queue_payment_notices(&mut self) -> Result<(), EngineError> {
-        if self.credited_online.is_empty() {
+        if self.credited_online.is_empty() && self.paid.is_empty() {
             return Ok(());
         }
         let credited = std::mem::take(&mut self.credited_online);
-        let mut accounts: Vec<AccountId> = credited.iter().map(|(a, _, _)| *a).collect();
+        let paid = std::mem::take(&mut self.paid);
+        let mut accounts: Vec<AccountId> = credited
+            .iter()
+            .chain(paid.iter())
+            .map(|(a, _, _)| *a)
+            .collect();
         accounts.sort_unstable();
         accounts.dedup();
         let phones: HashMap<AccountId, PhoneRow> = self
@@ -280,6 +292,18 @@ impl<'e> Settler<'e> {
                     amount,
                     balance: Money::new(balance, amount.currency()),
                 },
+            };
+            self.tx.enqueue_sms(&notice, self.now).await?;
+        }
+        for (account, id, amount) in paid {
+            let Some(holder) = phones.get(&account) else {
+                continue;
+            };
+            let notice = Notice {
+                event_id: format!("payment-sent-settled:{id}"),
+                to: holder.phone.clone(),
+                language: holder.language,
+                kind: NoticeKind::PaymentSentSettled { amount },
             };
             self.tx.enqueue_sms(&notice, self.now).await?;
         }

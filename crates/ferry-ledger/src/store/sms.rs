@@ -51,6 +51,7 @@ pub fn notice_kind(n: &Notice) -> &'static str {
         K::CashedOut { .. } => "cashed_out",
         K::CashedIn { .. } => "cashed_in",
         K::PaymentSettled { .. } => "payment_settled",
+        K::PaymentSentSettled { .. } => "payment_sent_settled",
         K::Locked { .. } => "locked",
         K::PinChanged => "pin_changed",
         K::Registered => "registered",
