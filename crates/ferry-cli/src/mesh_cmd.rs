@@ -7,6 +7,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -17,7 +18,9 @@ use ferry_mesh::node::NodeConfig;
 use ferry_mesh::runtime::{RuntimeConfig, run_node_on};
 use ferry_mesh::strategy::{ProphetParams, Strategy};
 use ferry_proto::Message;
+use ferry_proto::SystemClock;
 use ferry_proto::envelope::Envelope;
+use ferry_wallet::wallet::Wallet;
 use tracing::{info, warn};
 
 /// `ferry mesh` commands.
@@ -70,7 +73,11 @@ pub struct NodeArgs {
     /// it that bear the issuer's mesh postage (a bridge learns them from --bridge).
     #[arg(long, value_name = "URL")]
     server: Option<String>,
-    /// With --server or --bridge: carry envelopes without postage too (postage is what lets
+    /// Learn the issuer's keys from this wallet's last sync instead of a server: the node of
+    /// a phone that relays offline (in a basement) still checks seals and postage.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["server", "bridge"])]
+    wallet: Option<PathBuf>,
+    /// With --server, --bridge or --wallet: carry envelopes without postage too (postage is what lets
     /// relays give a junk flooder no more room than any one payer; see ARCHITECTURE.md).
     #[arg(long)]
     no_postage: bool,
@@ -208,13 +215,27 @@ async fn shutdown_signal() {
 /// Runs `ferry mesh node` until a signal; prints the address first and a JSON summary last.
 async fn node(args: NodeArgs, out: &mut dyn Write) -> Result<()> {
     let issuer_url = args.bridge.as_deref().or(args.server.as_deref());
-    let (issuer_key, postage_issuer) = match issuer_url {
-        Some(url) => {
-            let (sealing, signing) = issuer_keys(url).await?;
-            (Some(sealing), (!args.no_postage).then_some(signing))
+    let keys = match (issuer_url, &args.wallet) {
+        (Some(url), _) => Some(issuer_keys(url).await?),
+        (None, Some(dir)) => {
+            let wallet = Wallet::open(dir, Arc::new(SystemClock), None)
+                .await
+                .map_err(crate::wallet_cmd::wallet_error)?;
+            Some(
+                wallet
+                    .mesh_keys()
+                    .await
+                    .map_err(crate::wallet_cmd::wallet_error)
+                    .with_context(|| format!("issuer keys from the wallet {}", dir.display()))?,
+            )
         }
-        None => (None, None),
+        (None, None) => None,
     };
+    let issuer_key = keys.map(|(sealing, _)| sealing);
+    let postage_issuer = keys
+        .filter(|_| !args.no_postage)
+        .map(|(_, signing)| signing);
+    let (issuer_known, postage_required) = (issuer_key.is_some(), postage_issuer.is_some());
     if args.per_postage_key == 0 {
         bail!("--per-postage-key: at least 1");
     }
@@ -252,7 +273,15 @@ async fn node(args: NodeArgs, out: &mut dyn Write) -> Result<()> {
     let local = listener.local_addr()?;
     writeln!(out, "mesh node {node_id} listening on {local}")?;
     out.flush()?;
-    info!(%local, node = node_id, bridge = ?args.bridge, peers = ?args.peers, "starting");
+    info!(
+        %local,
+        node = node_id,
+        bridge = ?args.bridge,
+        peers = ?args.peers,
+        issuer_known,
+        postage_required,
+        "starting"
+    );
     let summary = match &args.bridge {
         Some(url) => {
             let uploader = HttpUploader {

@@ -214,7 +214,7 @@ async fn mesh_scenario(database_url: Option<String>) {
     }
 
     // The mesh: bridges X and Y; relays C (dials both bridges), B (dials C), A (dials B; has
-    // the inbox). Payments start at A or B and must cross relays to reach a bridge.
+    // the inbox; knows the issuer from Ana's wallet). Payments start at A or B and must cross relays to reach a bridge.
     let log = |n: &str| tmp.path().join(format!("node-{n}.log"));
     let x = NodeProcess::start(&["--bridge", &url, "--log-json"], log("x"));
     let y = NodeProcess::start(&["--bridge", &url], log("y"));
@@ -223,11 +223,14 @@ async fn mesh_scenario(database_url: Option<String>) {
         log("c"),
     );
     let b = NodeProcess::start(&["--server", &url, "--peer", &c.addr], log("b"));
+    // A is Ana's phone's node, which relays offline: it takes the issuer's keys from her
+    // wallet's last sync (--wallet) instead of a server, and checks seals and postage all
+    // the same.
     let inbox_a = tmp.path().join("inbox-a");
     let a = NodeProcess::start(
         &[
-            "--server",
-            &url,
+            "--wallet",
+            ana.to_str().expect("utf-8"),
             "--peer",
             &b.addr,
             "--inbox",
@@ -373,6 +376,14 @@ async fn mesh_scenario(database_url: Option<String>) {
     assert!(wallet(&bia, &["sync"]).contains("online balance 42.50 BRL"));
     assert!(wallet(&dan, &["sync"]).contains("online balance 12.25 BRL"));
 
+    // Every node that knows the issuer required postage, A from the wallet alone.
+    for (name, node) in [("A", &a), ("B", &b), ("C", &c)] {
+        let log = node.log_text();
+        assert!(
+            log.contains("issuer_known=true postage_required=true"),
+            "{name}: {log}"
+        );
+    }
     for node in [a, b, c] {
         node.stop();
     }

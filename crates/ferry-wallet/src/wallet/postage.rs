@@ -6,7 +6,7 @@
 use ferry_api::client::SettlementClient;
 use ferry_proto::envelope::Envelope;
 use ferry_proto::postage::{self, MeshPostage};
-use ferry_proto::{AccountId, Signature, SigningKey, UnixTime};
+use ferry_proto::{AccountId, KeyId, PublicKey, Signature, SigningKey, UnixTime};
 use zeroize::Zeroizing;
 
 use super::{Wallet, WalletError};
@@ -24,6 +24,18 @@ impl Wallet {
         let account = self.require_account().await?;
         let client = self.client().await?;
         self.refresh_postage(&client, account).await
+    }
+
+    /// What this device's mesh node needs to relay offline, from what the last sync verified:
+    /// the id of the issuer's sealing key (carry only envelopes sealed to it) and the pinned
+    /// issuer key (check postage with it).
+    pub async fn mesh_keys(&self) -> Result<(KeyId, PublicKey), WalletError> {
+        let issuer = self.issuer().await?;
+        let params = self.network_params().await?;
+        let body = params.verify(&issuer).map_err(|_| {
+            WalletError::Untrusted("stored network parameters are not the issuer's".into())
+        })?;
+        Ok((body.sealing_key_id(), issuer))
     }
 
     /// Fetches today's postage and checks it: signed by the pinned issuer, valid now, naming

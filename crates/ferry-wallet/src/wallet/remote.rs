@@ -240,7 +240,7 @@ impl Wallet {
     }
 
     /// The network parameters fetched at the last sync (verified then).
-    async fn network_params(&self) -> Result<NetworkParameters, WalletError> {
+    pub(super) async fn network_params(&self) -> Result<NetworkParameters, WalletError> {
         let bytes = self
             .store
             .get(keys::PARAMS)
