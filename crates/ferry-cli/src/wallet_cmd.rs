@@ -773,10 +773,11 @@ async fn sync(wallet: &mut Wallet, server: Option<String>, out: &mut dyn Write) 
         writeln!(out, "certificate renewed")?;
     }
     if let Some(until) = report.postage_valid_until {
+        // Postage ends at a UTC midnight.
         writeln!(
             out,
-            "mesh postage valid until unix time {} (remote payments sent before then carry it)",
-            until.secs()
+            "mesh postage valid until {} 00:00 UTC (remote payments sent before then carry it)",
+            ferry_api::UtcDay::containing(until)
         )?;
     }
     Ok(())

@@ -303,7 +303,12 @@ async fn mesh_scenario(database_url: Option<String>) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // The payees' online balances are exactly what was sent: nothing settled twice.
-    assert!(wallet(&bia, &["sync"]).contains("online balance 42.50 BRL"));
+    let synced = wallet(&bia, &["sync"]);
+    assert!(synced.contains("online balance 42.50 BRL"), "{synced}");
+    assert!(
+        synced.contains("mesh postage valid until ") && synced.contains(" 00:00 UTC"),
+        "{synced}"
+    );
     assert!(wallet(&dan, &["sync"]).contains("online balance 12.25 BRL"));
 
     // The same envelopes again, dropped into the inbox of a third bridge Z: the server
