@@ -402,12 +402,28 @@ impl SettlementClient {
         &self,
         envelopes: &[Envelope],
     ) -> Result<Vec<EnvelopeOutcome>, ClientError> {
+        self.post_envelopes("/v1/envelopes", envelopes).await
+    }
+
+    /// [`SettlementClient::envelopes`] with the issuer's delivery acknowledgement of every
+    /// decided envelope (`?acks=true`), for a bridge to pass to relays.
+    pub async fn envelopes_acked(
+        &self,
+        envelopes: &[Envelope],
+    ) -> Result<Vec<EnvelopeOutcome>, ClientError> {
+        self.post_envelopes("/v1/envelopes?acks=true", envelopes)
+            .await
+    }
+
+    async fn post_envelopes(
+        &self,
+        path: &str,
+        envelopes: &[Envelope],
+    ) -> Result<Vec<EnvelopeOutcome>, ClientError> {
         let body = EnvelopesRequest {
             envelopes: envelopes.iter().map(|e| B64(e.to_bytes())).collect(),
         };
-        let r: EnvelopesResponse = self
-            .post("/v1/envelopes", &body, Auth::None, UnixTime(0))
-            .await?;
+        let r: EnvelopesResponse = self.post(path, &body, Auth::None, UnixTime(0)).await?;
         Ok(r.outcomes)
     }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use ferry_api::client::{ClientError, SettlementClient};
-use ferry_mesh::bridge::{BridgeConfig, Outcome, UploadError, Uploader};
+use ferry_mesh::bridge::{BridgeConfig, Outcome, UploadError, Uploaded, Uploader};
 use ferry_mesh::node::NodeConfig;
 use ferry_mesh::runtime::{RuntimeConfig, run_node_on};
 use ferry_mesh::strategy::{ProphetParams, Strategy};
@@ -139,22 +139,25 @@ struct HttpUploader {
 }
 
 impl Uploader for HttpUploader {
-    async fn upload(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Outcome>, UploadError> {
+    async fn upload(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Uploaded>, UploadError> {
         let n = envelopes.len();
         let decoded: Vec<Envelope> = envelopes
             .iter()
             .map(|b| Envelope::from_bytes(b))
             .collect::<Result<_, _>>()
             .map_err(|e| UploadError::Malformed(format!("held envelope: {e}")))?;
-        match self.client.envelopes(&decoded).await {
+        match self.client.envelopes_acked(&decoded).await {
             Ok(outcomes) if outcomes.len() == n => Ok(outcomes
                 .into_iter()
-                .map(|o| match o.outcome {
-                    ferry_api::Outcome::Settled => Outcome::Settled,
-                    ferry_api::Outcome::Duplicate => Outcome::Duplicate,
-                    ferry_api::Outcome::Pending(_) => Outcome::Pending,
-                    ferry_api::Outcome::Rejected(_) => Outcome::Rejected,
-                    ferry_api::Outcome::Invalid(_) => Outcome::Invalid,
+                .map(|o| Uploaded {
+                    outcome: match o.outcome {
+                        ferry_api::Outcome::Settled => Outcome::Settled,
+                        ferry_api::Outcome::Duplicate => Outcome::Duplicate,
+                        ferry_api::Outcome::Pending(_) => Outcome::Pending,
+                        ferry_api::Outcome::Rejected(_) => Outcome::Rejected,
+                        ferry_api::Outcome::Invalid(_) => Outcome::Invalid,
+                    },
+                    ack: o.ack.map(|a| ferry_proto::Signature::from_bytes(&a.0)),
                 })
                 .collect()),
             Ok(outcomes) => Err(UploadError::Malformed(format!(
@@ -252,6 +255,8 @@ async fn node(args: NodeArgs, out: &mut dyn Write) -> Result<()> {
         issuer_key,
         postage_issuer,
         max_per_postage_key: args.per_postage_key,
+        // Delivery acknowledgements are the issuer's whether or not postage is required.
+        ack_issuer: keys.map(|(_, signing)| signing),
         ..NodeConfig::default()
     };
     if let Some(dir) = &args.inbox {
@@ -300,6 +305,7 @@ async fn node(args: NodeArgs, out: &mut dyn Write) -> Result<()> {
             "failed": summary.failed,
             "injected": summary.injected,
             "uploaded": summary.uploaded,
+            "acks_taken": summary.acks_taken,
         })
     )?;
     Ok(())

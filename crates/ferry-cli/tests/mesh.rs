@@ -406,6 +406,9 @@ async fn mesh_scenario(database_url: Option<String>) {
     for bridge in [x, y] {
         let summary = bridge.stop();
         uploaded += summary["uploaded"].as_u64().expect("uploaded");
+        // The server acknowledged every envelope it decided, and the acknowledgements verify
+        // with the issuer key of the network parameters.
+        assert_eq!(summary["acks_taken"], summary["uploaded"], "{summary}");
     }
     // Every envelope reached a bridge at least once (both bridges may have uploaded one).
     assert!(uploaded >= 4, "uploaded {uploaded}");
@@ -413,6 +416,7 @@ async fn mesh_scenario(database_url: Option<String>) {
     let z_summary = z.stop();
     assert_eq!(z_summary["injected"], 6, "{z_summary}: {z_log}");
     assert_eq!(z_summary["uploaded"], 6, "{z_summary}: {z_log}");
+    assert_eq!(z_summary["acks_taken"], 6, "{z_summary}: {z_log}");
     let audit = ferry_testkit::assert_audit_clean(&client, &admin).await;
     drop(audit);
     drop(server);

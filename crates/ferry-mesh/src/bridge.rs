@@ -40,6 +40,23 @@ pub enum Outcome {
     Invalid,
 }
 
+/// The server's answer for one uploaded envelope: its outcome and, when the server was asked
+/// for one and the outcome is final, the issuer's delivery acknowledgement
+/// ([`ferry_proto::delivery`]) that relays holding copies may act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uploaded {
+    /// What the server decided.
+    pub outcome: Outcome,
+    /// The issuer's acknowledgement, if the server gave one.
+    pub ack: Option<ferry_proto::Signature>,
+}
+
+impl From<Outcome> for Uploaded {
+    fn from(outcome: Outcome) -> Self {
+        Uploaded { outcome, ack: None }
+    }
+}
+
 /// Why a whole upload failed; every one is temporary and the batch is retried.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UploadError {
@@ -54,19 +71,21 @@ pub enum UploadError {
     Malformed(String),
 }
 
-/// Uploads a batch of envelope bytes and returns one outcome per envelope, in order. The lead's
-/// implementation posts them to `POST /v1/envelopes`; tests use an in-memory fake.
+/// Uploads a batch of envelope bytes and returns one answer per envelope, in order. The CLI's
+/// implementation posts them to `POST /v1/envelopes?acks=true`; tests use an in-memory fake.
 pub trait Uploader: Send + Sync {
     /// Uploads `envelopes` (each the strict encoding of an envelope).
     fn upload(
         &self,
         envelopes: Vec<Vec<u8>>,
-    ) -> impl Future<Output = Result<Vec<Outcome>, UploadError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Uploaded>, UploadError>> + Send;
 }
 
 #[derive(Deserialize)]
 struct ServerItem {
     outcome: Outcome,
+    #[serde(default)]
+    ack: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -77,7 +96,7 @@ struct ServerBody {
 /// Reads the body of a `POST /v1/envelopes` answer
 /// (`{"outcomes":[{"envelope_id":…,"kind":…,"outcome":"settled",…}]}`) into outcomes, checking
 /// there is one per uploaded envelope.
-pub fn parse_outcomes(body: &[u8], expected: usize) -> Result<Vec<Outcome>, UploadError> {
+pub fn parse_outcomes(body: &[u8], expected: usize) -> Result<Vec<Uploaded>, UploadError> {
     let parsed: ServerBody =
         serde_json::from_slice(body).map_err(|e| UploadError::Malformed(e.to_string()))?;
     if parsed.outcomes.len() != expected {
@@ -87,7 +106,28 @@ pub fn parse_outcomes(body: &[u8], expected: usize) -> Result<Vec<Outcome>, Uplo
             expected
         )));
     }
-    Ok(parsed.outcomes.into_iter().map(|i| i.outcome).collect())
+    parsed
+        .outcomes
+        .into_iter()
+        .map(|i| {
+            let ack = match i.ack {
+                None => None,
+                Some(text) => {
+                    let bytes = data_encoding::BASE64URL_NOPAD
+                        .decode(text.as_bytes())
+                        .map_err(|e| UploadError::Malformed(format!("ack: {e}")))?;
+                    let raw: [u8; 64] = bytes
+                        .try_into()
+                        .map_err(|_| UploadError::Malformed("ack: not 64 bytes".into()))?;
+                    Some(ferry_proto::Signature::from_bytes(&raw))
+                }
+            };
+            Ok(Uploaded {
+                outcome: i.outcome,
+                ack,
+            })
+        })
+        .collect()
 }
 
 /// Back-off and batching settings.
@@ -126,8 +166,8 @@ pub struct UploadRequest {
 /// What a completed upload means for the node.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Completion {
-    /// Envelopes the server decided on: forget them.
-    pub done: Vec<(EnvelopeId, Outcome)>,
+    /// Envelopes the server decided on (with its acknowledgement, if any): forget them.
+    pub done: Vec<(EnvelopeId, Uploaded)>,
     /// Envelopes kept for a retry.
     pub retry: usize,
     /// When the earliest retry is due.
@@ -241,7 +281,7 @@ impl Bridge {
     pub fn complete(
         &mut self,
         request_id: u64,
-        result: Result<Vec<Outcome>, UploadError>,
+        result: Result<Vec<Uploaded>, UploadError>,
         now: UnixTime,
     ) -> Completion {
         let Some(ids) = self.in_flight.remove(&request_id) else {
@@ -296,7 +336,7 @@ mod tests {
     }
 
     impl Uploader for FakeServer {
-        async fn upload(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Outcome>, UploadError> {
+        async fn upload(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Uploaded>, UploadError> {
             {
                 let mut f = self.fail_next.lock().unwrap();
                 if *f > 0 {
@@ -309,9 +349,9 @@ mod tests {
                 .into_iter()
                 .map(|e| {
                     if seen.insert(e) {
-                        Outcome::Settled
+                        Outcome::Settled.into()
                     } else {
-                        Outcome::Duplicate
+                        Outcome::Duplicate.into()
                     }
                 })
                 .collect())
@@ -339,7 +379,7 @@ mod tests {
         assert!(b.poll(now).is_none(), "in flight is not uploaded twice");
         let out = run(server.upload(req.envelopes.clone()));
         let c = b.complete(req.request_id, out, now);
-        assert!(c.done.iter().all(|(_, o)| *o == Outcome::Settled));
+        assert!(c.done.iter().all(|(_, o)| o.outcome == Outcome::Settled));
         assert!(b.is_empty());
         // The same envelopes again (relayed to the bridge a second time).
         for e in &envs {
@@ -349,7 +389,7 @@ mod tests {
         let out = run(server.upload(req.envelopes.clone()));
         let c = b.complete(req.request_id, out, now);
         assert_eq!(c.done.len(), 5);
-        assert!(c.done.iter().all(|(_, o)| *o == Outcome::Duplicate));
+        assert!(c.done.iter().all(|(_, o)| o.outcome == Outcome::Duplicate));
         assert!(b.is_empty());
     }
 
@@ -385,7 +425,7 @@ mod tests {
             let out = run(server.upload(req.envelopes.clone()));
             let c = b.complete(req.request_id, out, now);
             if c.retry == 0 {
-                assert_eq!(c.done, vec![(e.id(), Outcome::Settled)]);
+                assert_eq!(c.done, vec![(e.id(), Outcome::Settled.into())]);
                 break;
             }
             let at = c.retry_at.unwrap();
@@ -410,7 +450,19 @@ mod tests {
             {"envelope_id":null,"kind":null,"outcome":"invalid","reason":"tampered"}]}"#;
         assert_eq!(
             parse_outcomes(body, 2).unwrap(),
-            vec![Outcome::Settled, Outcome::Invalid]
+            vec![Outcome::Settled.into(), Outcome::Invalid.into()]
+        );
+        let ack = data_encoding::BASE64URL_NOPAD.encode(&[7u8; 64]);
+        let with_ack = format!(r#"{{"outcomes":[{{"outcome":"duplicate","ack":"{ack}"}}]}}"#);
+        assert_eq!(
+            parse_outcomes(with_ack.as_bytes(), 1).unwrap(),
+            vec![Uploaded {
+                outcome: Outcome::Duplicate,
+                ack: Some(ferry_proto::Signature::from_bytes(&[7u8; 64])),
+            }]
+        );
+        assert!(
+            parse_outcomes(br#"{"outcomes":[{"outcome":"settled","ack":"AAAA"}]}"#, 1).is_err()
         );
         assert!(parse_outcomes(body, 3).is_err());
         assert!(parse_outcomes(br#"{"outcomes":[{"outcome":"weird"}]}"#, 1).is_err());

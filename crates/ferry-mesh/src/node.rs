@@ -45,8 +45,8 @@ use crate::strategy::{
     prophet_transitive,
 };
 use crate::wire::{
-    Frame, Hello, HelloReply, ITEM_OVERHEAD, Item, MAX_ENTRIES, MAX_ITEM_ENVELOPE, MAX_ITEMS,
-    MAX_WANTS, POSTED_LEN, Posted, ShortId, Turn, short_id,
+    Ack, Frame, Hello, HelloReply, ITEM_OVERHEAD, Item, MAX_ACKS, MAX_ENTRIES, MAX_ITEM_ENVELOPE,
+    MAX_ITEMS, MAX_WANTS, POSTED_LEN, Posted, ShortId, Turn, short_id,
 };
 
 /// Most turns in one contact (an honest one needs at most about 20).
@@ -88,6 +88,9 @@ pub struct NodeConfig {
     /// Envelopes of one postage key this node holds for others at most (its own are not
     /// counted against it).
     pub max_per_postage_key: u16,
+    /// The issuer's signing key, against which delivery acknowledgements are checked
+    /// (`None`: acknowledgements are neither taken nor passed on).
+    pub ack_issuer: Option<PublicKey>,
 }
 
 impl Default for NodeConfig {
@@ -106,6 +109,7 @@ impl Default for NodeConfig {
             leaf: false,
             postage_issuer: None,
             max_per_postage_key: 4,
+            ack_issuer: None,
         }
     }
 }
@@ -133,6 +137,9 @@ pub struct Stored {
     /// so peers see it in this node's summary and do not send it again, and it is never
     /// forwarded or uploaded again.
     pub delivered: bool,
+    /// The issuer's acknowledgement that it decided the envelope (then `delivered` too): this
+    /// node passes it to peers that still hold the envelope.
+    pub ack: Option<ferry_proto::Signature>,
     len: usize,
 }
 
@@ -209,6 +216,10 @@ pub struct NodeStats {
     pub expired: u64,
     /// Items handed to peers.
     pub forwarded: u64,
+    /// Delivery acknowledgements taken (from a bridge's server or a peer) for envelopes held.
+    pub acks_taken: u64,
+    /// Delivery acknowledgements sent to peers that still held the envelope.
+    pub acks_sent: u64,
 }
 
 /// A relay node's state.
@@ -379,6 +390,55 @@ impl Node {
         }
     }
 
+    /// Takes the issuer's acknowledgement that it decided envelope `id`: the envelope is kept as
+    /// a tombstone (never forwarded or uploaded again) with the acknowledgement, which this
+    /// node passes to peers that still hold it. Returns false when the envelope is not held, is
+    /// acknowledged already, or the node checks no acknowledgements; an acknowledgement that is
+    /// not the issuer's is an error.
+    pub fn acknowledge(
+        &mut self,
+        id: &EnvelopeId,
+        ack: ferry_proto::Signature,
+    ) -> Result<bool, ferry_proto::BadSignature> {
+        let Some(issuer) = self.cfg.ack_issuer else {
+            return Ok(false);
+        };
+        let Ok(i) = self.find(short_id(id)) else {
+            return Ok(false);
+        };
+        if self.items[i].ack.is_some() || self.items[i].envelope.id() != *id {
+            return Ok(false);
+        }
+        ferry_proto::delivery::check(&issuer, id, &ack)?;
+        let s = &mut self.items[i];
+        s.delivered = true;
+        s.ack = Some(ack);
+        s.copies = 0;
+        self.stats.acks_taken += 1;
+        Ok(true)
+    }
+
+    /// The keys this node reconciles on: the short ids of what it holds, except acknowledged
+    /// envelopes. A peer that still holds one of those then shows up as holding something
+    /// this node lacks (and is sent the acknowledgement instead of a request), or sends it
+    /// (and is answered with the acknowledgement); a peer that never held it hears nothing.
+    fn recon_keys(&self) -> Vec<ShortId> {
+        self.items
+            .iter()
+            .filter(|s| s.ack.is_none())
+            .map(|s| s.short)
+            .collect()
+    }
+
+    /// The acknowledgement of the envelope with short id `short`, if this node holds one.
+    fn ack_of(&self, short: ShortId) -> Option<Ack> {
+        let s = &self.items[self.find(short).ok()?];
+        s.ack.map(|signature| Ack {
+            id: s.envelope.id(),
+            signature,
+        })
+    }
+
     /// Envelopes held and not yet delivered (what a bridge should upload).
     pub fn undelivered(&self) -> impl Iterator<Item = &Stored> {
         self.items.iter().filter(|s| !s.delivered)
@@ -473,6 +533,7 @@ impl Node {
             received_at: now,
             source: None,
             delivered: false,
+            ack: None,
             len,
             envelope,
         });
@@ -535,6 +596,7 @@ impl Node {
             received_at: now,
             source: Some(peer),
             delivered: false,
+            ack: None,
             len,
             envelope: item.envelope,
         });
@@ -644,6 +706,10 @@ pub enum SessionError {
     /// another envelope (an honest node checks before it carries): the contact is cut.
     #[error("peer sent forged postage: {0}")]
     ForgedPostage(PostageError),
+    /// The peer sent a delivery acknowledgement the issuer did not sign (an honest node checks
+    /// before it passes one on): the contact is cut.
+    #[error("peer sent a forged delivery acknowledgement")]
+    ForgedAck,
     /// The conversation went on longer than any honest one.
     #[error("too many turns")]
     TooManyTurns,
@@ -666,6 +732,10 @@ pub struct SessionStats {
     pub items_refused: u32,
     /// Turns received.
     pub turns: u32,
+    /// Delivery acknowledgements sent.
+    pub acks_sent: u32,
+    /// Delivery acknowledgements received and taken.
+    pub acks_taken: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -704,6 +774,8 @@ pub struct Session {
     salt: u64,
     peer: Option<Peer>,
     stats: SessionStats,
+    /// Acknowledgements owed to the peer for envelopes it sent that were acknowledged here.
+    acks_due: Vec<Ack>,
 }
 
 impl Session {
@@ -725,6 +797,7 @@ impl Session {
             salt,
             peer: None,
             stats: SessionStats::default(),
+            acks_due: Vec::new(),
         };
         s.stats.bytes_sent += hello.len();
         s.stats.summary_bytes_sent += hello.len();
@@ -739,6 +812,7 @@ impl Session {
             salt: 0,
             peer: None,
             stats: SessionStats::default(),
+            acks_due: Vec::new(),
         }
     }
 
@@ -790,7 +864,8 @@ impl Session {
                     leaf: h.leaf,
                 });
                 self.salt = h.salt;
-                let root = Reconciler::new(&node.items, |s: &Stored| s.short, self.salt).root();
+                let keys = node.recon_keys();
+                let root = Reconciler::new(&keys, |k: &ShortId| *k, self.salt).root();
                 let reply = Frame::HelloReply(HelloReply {
                     node_id: node.cfg.node_id,
                     bridge: node.cfg.bridge,
@@ -816,7 +891,8 @@ impl Session {
                 };
                 self.peer = Some(peer);
                 let mut ans = Answer::default();
-                Reconciler::new(&node.items, |s: &Stored| s.short, self.salt)
+                let keys = node.recon_keys();
+                Reconciler::new(&keys, |k: &ShortId| *k, self.salt)
                     .answer_summary(0, 0, h.root, &mut ans);
                 node.encounter(h.node_id, view, now);
                 Ok(Some(self.reply(node, peer, ans, &[], now)))
@@ -836,7 +912,18 @@ impl Session {
                         frame: "turn",
                     });
                 };
+                for a in t.acks {
+                    match node.acknowledge(&a.id, a.signature) {
+                        Ok(true) => self.stats.acks_taken += 1,
+                        Ok(false) => {}
+                        Err(_) => return Err(SessionError::ForgedAck),
+                    }
+                }
                 for item in t.items {
+                    if let Some(ack) = node.ack_of(short_id(&item.envelope.id())) {
+                        self.acks_due.push(ack);
+                        continue;
+                    }
                     match node.accept(item, peer.id, self.stats.items_accepted, now) {
                         Ok(true) => self.stats.items_accepted += 1,
                         Ok(false) => {}
@@ -855,8 +942,8 @@ impl Session {
                     }
                 }
                 let mut ans = Answer::default();
-                Reconciler::new(&node.items, |s: &Stored| s.short, self.salt)
-                    .answer(&t.entries, &mut ans);
+                let keys = node.recon_keys();
+                Reconciler::new(&keys, |k: &ShortId| *k, self.salt).answer(&t.entries, &mut ans);
                 Ok(Some(self.reply(node, peer, ans, &t.wants, now)))
             }
             (state, frame) => Err(SessionError::Unexpected {
@@ -883,11 +970,29 @@ impl Session {
         ans.entries.truncate(MAX_ENTRIES);
         ans.i_lack.sort_unstable();
         ans.i_lack.dedup();
+        // What the peer holds and this node has an acknowledgement for: the peer gets the
+        // acknowledgement, not a request for the envelope.
+        let mut acks: Vec<Ack> = Vec::new();
+        ans.i_lack.retain(|k| match node.ack_of(*k) {
+            Some(ack) => {
+                acks.push(ack);
+                false
+            }
+            None => true,
+        });
+        // And what the peer sent although it was acknowledged here.
+        acks.append(&mut self.acks_due);
+        acks.sort_unstable_by_key(|a| a.id);
+        acks.dedup_by(|a, b| a.id == b.id);
+        acks.truncate(MAX_ACKS);
+        self.stats.acks_sent += acks.len() as u32;
+        node.stats.acks_sent += acks.len() as u64;
         ans.i_lack.truncate(MAX_WANTS);
         let mut turn = Turn {
             entries: ans.entries,
             wants: ans.i_lack,
             items: Vec::new(),
+            acks,
         };
         let mut candidates: Vec<ShortId> = Vec::new();
         if !peer.leaf {
@@ -924,7 +1029,7 @@ impl Session {
             })
             .collect();
         ranked.sort_unstable();
-        let mut len = turn.summary_len();
+        let mut len = turn.summary_len() + ferry_proto::delivery::ACK_LEN * turn.acks.len();
         for (_, _, c) in ranked {
             // The per-contact quota is a network parameter: an honest sender stays within it
             // rather than have the peer refuse (and, in spray and wait, lose the copies).
@@ -1338,6 +1443,109 @@ mod tests {
         }
         assert_eq!(flood_held(&b), usize::from(b.config().max_per_postage_key));
         assert!(b.stats().refused > 0, "the rest was refused");
+    }
+
+    fn acking(id: u64) -> NodeConfig {
+        NodeConfig {
+            ack_issuer: Some(crate::fixtures::test_postage_issuer().public()),
+            ..cfg(id, Strategy::Epidemic)
+        }
+    }
+
+    #[test]
+    fn the_issuers_ack_travels_to_the_copies_and_only_there() {
+        use ferry_proto::delivery::acknowledge;
+        let issuer = crate::fixtures::test_postage_issuer();
+        let (mut a, mut b, mut c) = (
+            Node::new(acking(1)),
+            Node::new(acking(2)),
+            Node::new(acking(3)),
+        );
+        let e = test_envelope(1, 165);
+        let kept = test_envelope(2, 165);
+        a.inject(e.clone(), 0, NOW).unwrap();
+        a.inject(kept.clone(), 0, NOW).unwrap();
+        run_contact(&mut a, &mut b, 1, NOW).unwrap();
+        run_contact(&mut b, &mut c, 2, NOW).unwrap();
+        assert!(c.contains(&e.id()) && c.contains(&kept.id()));
+        // A bridge's server decided `e`: the node that uploaded it holds the acknowledgement.
+        assert_eq!(
+            a.acknowledge(&e.id(), acknowledge(&issuer, &e.id())),
+            Ok(true)
+        );
+        assert_eq!(a.undelivered().count(), 1);
+        // It reaches b when they meet, and c through b; the other envelope stays live.
+        let (sa, sb) = run_contact(&mut a, &mut b, 3, NOW).unwrap();
+        assert_eq!((sa.acks_sent + sb.acks_sent, b.stats().acks_taken), (1, 1));
+        run_contact(&mut c, &mut b, 4, NOW).unwrap();
+        assert_eq!(c.stats().acks_taken, 1);
+        for n in [&a, &b, &c] {
+            let live: Vec<_> = n.undelivered().map(|s| s.envelope.id()).collect();
+            assert_eq!(
+                live,
+                vec![kept.id()],
+                "only the unacknowledged envelope is live"
+            );
+        }
+        // Once everyone has it, contacts carry no acknowledgements and nothing else.
+        let (sa, sb) = run_contact(&mut a, &mut c, 5, NOW).unwrap();
+        assert_eq!(
+            sa.acks_sent + sb.acks_sent + sa.items_sent + sb.items_sent,
+            0
+        );
+        // A node that never held the envelope takes no acknowledgement for it.
+        let mut d = Node::new(acking(4));
+        let (sa, sd) = run_contact(&mut a, &mut d, 6, NOW).unwrap();
+        assert_eq!(
+            sa.acks_sent + sd.acks_sent,
+            0,
+            "nothing to acknowledge to d"
+        );
+        assert_eq!(d.stats().acks_taken, 0);
+        assert!(
+            !d.contains(&e.id()),
+            "an acknowledged envelope is not forwarded"
+        );
+        assert!(d.contains(&kept.id()));
+    }
+
+    #[test]
+    fn a_forged_ack_cuts_the_contact_and_deletes_nothing() {
+        use ferry_proto::delivery::acknowledge;
+        let e = test_envelope(1, 165);
+        let mut victim = Node::new(acking(1));
+        victim.inject(e.clone(), 0, NOW).unwrap();
+        // A relay signs an "acknowledgement" itself and holds it as a tombstone.
+        let forger_key = crate::fixtures::test_postage(7, UnixTime(1_100_000)).0;
+        let mut forger = Node::new(NodeConfig {
+            ack_issuer: Some(forger_key.public()),
+            ..cfg(2, Strategy::Epidemic)
+        });
+        forger.inject(e.clone(), 0, NOW).unwrap();
+        assert_eq!(
+            forger.acknowledge(&e.id(), acknowledge(&forger_key, &e.id())),
+            Ok(true)
+        );
+        let err = run_contact(&mut forger, &mut victim, 1, NOW).unwrap_err();
+        assert_eq!(err, SessionError::ForgedAck);
+        assert_eq!(
+            victim.undelivered().count(),
+            1,
+            "the payment is still carried"
+        );
+        // The node API refuses it too; a node that checks no acks ignores them.
+        assert!(
+            victim
+                .acknowledge(&e.id(), acknowledge(&forger_key, &e.id()))
+                .is_err()
+        );
+        let mut plain = Node::new(cfg(3, Strategy::Epidemic));
+        plain.inject(e.clone(), 0, NOW).unwrap();
+        assert_eq!(
+            plain.acknowledge(&e.id(), acknowledge(&forger_key, &e.id())),
+            Ok(false)
+        );
+        assert_eq!(plain.undelivered().count(), 1);
     }
 
     proptest! {

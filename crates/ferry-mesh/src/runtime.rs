@@ -22,7 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::bridge::{Bridge, BridgeConfig, Outcome, UploadError, Uploader};
+use crate::bridge::{Bridge, BridgeConfig, UploadError, Uploaded, Uploader};
 use crate::node::{Node, NodeConfig, Session, SessionError};
 use crate::stamp;
 use crate::wire::{MAX_FRAME, MAX_ITEM_ENVELOPE, POSTED_LEN, Posted};
@@ -32,7 +32,7 @@ use crate::wire::{MAX_FRAME, MAX_ITEM_ENVELOPE, POSTED_LEN, Posted};
 pub struct NoUploader;
 
 impl Uploader for NoUploader {
-    async fn upload(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Outcome>, UploadError> {
+    async fn upload(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Uploaded>, UploadError> {
         let _ = envelopes;
         Err(UploadError::Transport("no uploader configured".into()))
     }
@@ -139,6 +139,9 @@ pub struct RuntimeSummary {
     pub injected: u64,
     /// Envelopes the server answered for (bridges).
     pub uploaded: u64,
+    /// Delivery acknowledgements the node took (from its server, or from peers for copies it
+    /// held).
+    pub acks_taken: u64,
 }
 
 #[derive(Default)]
@@ -230,6 +233,7 @@ pub async fn run_node_on<U: Uploader + 'static>(
         failed: c.failed.load(Ordering::Relaxed),
         injected: c.injected.load(Ordering::Relaxed),
         uploaded: c.uploaded.load(Ordering::Relaxed),
+        acks_taken: shared.node().stats().acks_taken,
     };
     info!(?summary, "mesh node stopped");
     Ok(summary)
@@ -492,9 +496,23 @@ async fn bridge_loop<U: Uploader>(
             }
             let done = bridge.complete(req.request_id, result, shared.clock.now());
             let mut node = shared.node();
-            for (id, outcome) in &done.done {
-                node.mark_delivered(id);
-                debug!(envelope = %id, ?outcome, "uploaded");
+            for (id, answer) in &done.done {
+                // The issuer's acknowledgement, when the server gave one, travels on to the
+                // relays still holding copies; without one the envelope is only a tombstone.
+                let acked = match answer.ack {
+                    Some(ack) => match node.acknowledge(id, ack) {
+                        Ok(taken) => taken,
+                        Err(_) => {
+                            warn!(envelope = %id, "the server's acknowledgement does not verify");
+                            false
+                        }
+                    },
+                    None => false,
+                };
+                if !acked {
+                    node.mark_delivered(id);
+                }
+                debug!(envelope = %id, outcome = ?answer.outcome, acked, "uploaded");
             }
             shared
                 .counters

@@ -6,8 +6,8 @@ use proptest::prelude::*;
 
 use crate::fixtures::{post, seal_numbered, test_issuer_key, test_postage};
 use crate::wire::{
-    Body, Entry, FANOUT, Frame, Hello, HelloReply, IDS_THRESHOLD, Item, MAX_DEPTH, Summary, Turn,
-    depth_mask,
+    Ack, Body, Entry, FANOUT, Frame, Hello, HelloReply, IDS_THRESHOLD, Item, MAX_DEPTH, Summary,
+    Turn, depth_mask,
 };
 
 /// Envelope `n` of the test stream, expiring at 1 000 000 with ttl 8.
@@ -100,12 +100,24 @@ pub fn arb_frame() -> impl Strategy<Value = Frame> {
         (
             proptest::collection::vec(arb_entry(), 0..6),
             proptest::collection::btree_set(any::<u64>(), 0..6),
-            proptest::collection::vec(arb_item(), 0..3)
+            proptest::collection::vec(arb_item(), 0..3),
+            proptest::collection::btree_map(any::<[u8; 32]>(), any::<[u8; 32]>(), 0..3)
         )
-            .prop_map(|(entries, wants, items)| Frame::Turn(Turn {
+            .prop_map(|(entries, wants, items, acks)| Frame::Turn(Turn {
                 entries,
                 wants: wants.into_iter().collect(),
-                items
+                items,
+                acks: acks
+                    .into_iter()
+                    .map(|(id, half)| Ack {
+                        id: ferry_proto::envelope::EnvelopeId(ferry_proto::hash::Hash32(id)),
+                        signature: ferry_proto::Signature::from_bytes(&{
+                            let mut sig = [0u8; 64];
+                            sig[..32].copy_from_slice(&half);
+                            sig
+                        }),
+                    })
+                    .collect(),
             })),
     ]
 }

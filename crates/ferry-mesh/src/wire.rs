@@ -9,16 +9,18 @@
 //! ```text
 //! Hello      = 0x01 ‖ node_id u64 ‖ flags u8 (bit 0 bridge, bit 1 leaf) ‖ p_bridge u16 ‖ salt u64
 //! HelloReply = 0x02 ‖ node_id u64 ‖ flags u8 ‖ p_bridge u16 ‖ root(count u32 ‖ fp u64)
-//! Turn       = 0x03 ‖ n u16 ‖ Entry* ‖ m u16 ‖ want u64* ‖ k u16 ‖ Item*
+//! Turn       = 0x03 ‖ n u16 ‖ Entry* ‖ m u16 ‖ want u64* ‖ k u16 ‖ Item* ‖ a u16 ‖ Ack*
 //! Entry      = depth u8 ‖ prefix u64 ‖ (0 ‖ count u32 ‖ fp u64
 //!                                      | 1 ‖ n u8 ‖ id u64*
 //!                                      | 2 ‖ 16 × (count u32 ‖ fp u64))
 //! Item       = copies u16 ‖ hops u8 ‖ stamp u64 ‖ (0 | 1 ‖ postage(105) ‖ postmark(64))
 //!              ‖ len u16 ‖ envelope
+//! Ack        = envelope id(32) ‖ issuer signature(64)   (ferry_proto::delivery)
 //! ```
 
 use ferry_proto::Signature;
 use ferry_proto::codec::{DecodeError, Message, Reader, Wire, Writer};
+use ferry_proto::delivery::ACK_LEN;
 use ferry_proto::envelope::{Envelope, EnvelopeId};
 use ferry_proto::postage::{MeshPostage, POSTAGE_LEN, POSTMARK_LEN};
 
@@ -43,6 +45,8 @@ pub const MAX_ENTRIES: usize = 4096;
 pub const MAX_WANTS: usize = 4096;
 /// Most items in one turn.
 pub const MAX_ITEMS: usize = 512;
+/// Most delivery acknowledgements in one turn.
+pub const MAX_ACKS: usize = 512;
 /// Longest envelope a relay carries (a remote payment is 238 bytes).
 pub const MAX_ITEM_ENVELOPE: usize = 1024;
 /// Longest frame: a turn at its maxima fits well below this.
@@ -53,7 +57,7 @@ pub const HELLO_LEN: usize = 1 + 1 + 8 + 1 + 2 + 8;
 /// Encoded length of a [`HelloReply`] frame, version byte included.
 pub const HELLO_REPLY_LEN: usize = 1 + 1 + 8 + 1 + 2 + SUMMARY_LEN;
 /// Encoded length of an empty [`Turn`] frame, version byte included.
-pub const TURN_OVERHEAD: usize = 1 + 1 + 2 + 2 + 2;
+pub const TURN_OVERHEAD: usize = 1 + 1 + 2 + 2 + 2 + 2;
 /// Encoded length of one wanted id.
 pub const WANT_LEN: usize = 8;
 /// Encoded length of a summary.
@@ -323,15 +327,31 @@ pub struct Turn {
     pub wants: Vec<ShortId>,
     /// Envelopes handed over.
     pub items: Vec<Item>,
+    /// The issuer's delivery acknowledgements of envelopes the peer holds (ids strictly
+    /// increasing).
+    pub acks: Vec<Ack>,
+}
+
+/// The issuer's acknowledgement that it decided an envelope ([`ferry_proto::delivery`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    /// The envelope.
+    pub id: EnvelopeId,
+    /// The issuer's signature over it.
+    pub signature: Signature,
 }
 
 impl Turn {
     /// Nothing in it: receiving an empty turn ends the contact.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty() && self.wants.is_empty() && self.items.is_empty()
+        self.entries.is_empty()
+            && self.wants.is_empty()
+            && self.items.is_empty()
+            && self.acks.is_empty()
     }
 
-    /// Encoded length of the turn without its items (what reconciliation costs).
+    /// Encoded length of the turn without its items and acknowledgements (what
+    /// reconciliation costs).
     pub fn summary_len(&self) -> usize {
         TURN_OVERHEAD
             + self.entries.iter().map(Entry::encoded_len).sum::<usize>()
@@ -400,7 +420,9 @@ impl Frame {
             Frame::Hello(_) => HELLO_LEN,
             Frame::HelloReply(_) => HELLO_REPLY_LEN,
             Frame::Turn(t) => {
-                t.summary_len() + t.items.iter().map(Item::encoded_len).sum::<usize>()
+                t.summary_len()
+                    + t.items.iter().map(Item::encoded_len).sum::<usize>()
+                    + ACK_LEN * t.acks.len()
             }
         }
     }
@@ -444,6 +466,11 @@ impl Wire for Frame {
                 w.u16(t.items.len() as u16);
                 for i in &t.items {
                     i.encode(w);
+                }
+                w.u16(t.acks.len() as u16);
+                for a in &t.acks {
+                    w.fixed(a.id.as_bytes());
+                    w.fixed(&a.signature.to_bytes());
                 }
             }
         }
@@ -491,10 +518,22 @@ impl Wire for Frame {
                 for _ in 0..k {
                     items.push(Item::decode(r)?);
                 }
+                let a = r.u16("acks")? as usize;
+                check_count(r, a, MAX_ACKS, ACK_LEN, "acks")?;
+                let mut acks: Vec<Ack> = Vec::with_capacity(a);
+                for _ in 0..a {
+                    let id = EnvelopeId(ferry_proto::hash::Hash32(r.array("ack_id")?));
+                    if acks.last().is_some_and(|last| last.id >= id) {
+                        return Err(DecodeError::invalid("acks", "ids not strictly increasing"));
+                    }
+                    let signature = Signature::from_bytes(&r.array("ack_signature")?);
+                    acks.push(Ack { id, signature });
+                }
                 Ok(Frame::Turn(Turn {
                     entries,
                     wants,
                     items,
+                    acks,
                 }))
             }
             _ => Err(DecodeError::invalid("frame_kind", "unknown tag")),
@@ -561,6 +600,10 @@ mod tests {
                     envelope: env.clone(),
                 },
             ],
+            acks: vec![Ack {
+                id: env.id(),
+                signature: posted.postmark,
+            }],
         });
         assert_eq!(t.to_bytes().len(), t.encoded_len());
         let posted_item = Item {
@@ -604,6 +647,18 @@ mod tests {
             root: Summary { count: 0, fp: 5 },
         });
         assert!(Frame::from_bytes(&z.to_bytes()).is_err());
+        // Acknowledgements out of order (or repeated).
+        let ack = |n: u8| Ack {
+            id: EnvelopeId(ferry_proto::hash::Hash32([n; 32])),
+            signature: Signature::from_bytes(&[n; 64]),
+        };
+        for acks in [vec![ack(2), ack(1)], vec![ack(1), ack(1)]] {
+            let t = Frame::Turn(Turn {
+                acks,
+                ..Turn::default()
+            });
+            assert!(Frame::from_bytes(&t.to_bytes()).is_err());
+        }
         // Trailing byte, unknown tag, huge counts.
         let mut b = Frame::Turn(Turn::default()).to_bytes();
         b.push(0);

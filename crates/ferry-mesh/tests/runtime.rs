@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry_mesh::bridge::{Outcome, UploadError, Uploader};
-use ferry_mesh::fixtures::{seal_numbered, test_issuer_key};
+use ferry_mesh::bridge::{Outcome, UploadError, Uploaded, Uploader};
+use ferry_mesh::fixtures::{seal_numbered, test_issuer_key, test_postage_issuer};
 use ferry_mesh::node::NodeConfig;
 use ferry_mesh::runtime::{RuntimeConfig, run_node_on};
 use ferry_mesh::strategy::Strategy;
 use ferry_proto::codec::Message;
+use ferry_proto::delivery::acknowledge;
 use ferry_proto::envelope::{Envelope, EnvelopeId};
 use ferry_proto::time::{Clock, SystemClock};
 use tokio::net::TcpListener;
@@ -24,10 +25,12 @@ use tokio::sync::watch;
 struct FakeUploader {
     seen: Arc<Mutex<HashMap<EnvelopeId, u32>>>,
     calls: Arc<Mutex<u32>>,
+    /// Answer with the (test) issuer's delivery acknowledgements.
+    acks: bool,
 }
 
 impl Uploader for FakeUploader {
-    async fn upload(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Outcome>, UploadError> {
+    async fn upload(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Uploaded>, UploadError> {
         {
             let mut c = self.calls.lock().unwrap();
             *c += 1;
@@ -40,17 +43,58 @@ impl Uploader for FakeUploader {
             .into_iter()
             .map(|e| {
                 let Ok(env) = Envelope::from_bytes(&e) else {
-                    return Outcome::Invalid;
+                    return Outcome::Invalid.into();
                 };
                 let n = seen.entry(env.id()).or_insert(0);
                 *n += 1;
-                if *n == 1 {
+                let outcome = if *n == 1 {
                     Outcome::Settled
                 } else {
                     Outcome::Duplicate
+                };
+                Uploaded {
+                    outcome,
+                    ack: self
+                        .acks
+                        .then(|| acknowledge(&test_postage_issuer(), &env.id())),
                 }
             })
             .collect())
+    }
+}
+
+type NodeHandle = tokio::task::JoinHandle<
+    Result<ferry_mesh::runtime::RuntimeSummary, ferry_mesh::runtime::RuntimeError>,
+>;
+
+/// Starts a node on `listener` that dials `peers` quickly, polls `inbox`, uploads through
+/// `uploader` (a bridge), and stops when `stop` says so.
+fn spawn_node(
+    listener: TcpListener,
+    node: NodeConfig,
+    peers: Vec<std::net::SocketAddr>,
+    inbox: Option<std::path::PathBuf>,
+    uploader: Option<FakeUploader>,
+    mut stop: watch::Receiver<bool>,
+) -> NodeHandle {
+    let addr = listener.local_addr().unwrap();
+    let mut cfg = RuntimeConfig::new(addr, node);
+    cfg.peers = peers;
+    cfg.dial_interval = Duration::from_millis(150);
+    cfg.poll_interval = Duration::from_millis(50);
+    cfg.io_timeout = Duration::from_secs(2);
+    cfg.bridge.backoff_base_secs = 1;
+    cfg.inbox = inbox;
+    let shutdown = async move {
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    match uploader {
+        Some(u) => tokio::spawn(run_node_on(listener, cfg.with_uploader(u), shutdown)),
+        None => tokio::spawn(run_node_on(listener, cfg, shutdown)),
     }
 }
 
@@ -86,30 +130,14 @@ async fn envelopes_reach_each_bridge_once_and_nodes_stop() {
     ];
     for (i, listener) in listeners.into_iter().enumerate() {
         let bridge = i >= 3;
-        let mut cfg = RuntimeConfig::new(addr[i], node_cfg(i as u64 + 1, bridge));
-        cfg.peers = dials[i].clone();
-        cfg.dial_interval = Duration::from_millis(150);
-        cfg.poll_interval = Duration::from_millis(50);
-        cfg.io_timeout = Duration::from_secs(2);
-        cfg.bridge.backoff_base_secs = 1;
-        if i == 0 {
-            cfg.inbox = Some(inbox.path().to_path_buf());
-        }
-        let mut rx = stop_rx.clone();
-        let shutdown = async move {
-            while !*rx.borrow() {
-                if rx.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
-        let h = if bridge {
-            let cfg = cfg.with_uploader(uploaders[i - 3].clone());
-            tokio::spawn(run_node_on(listener, cfg, shutdown))
-        } else {
-            tokio::spawn(run_node_on(listener, cfg, shutdown))
-        };
-        handles.push(h);
+        handles.push(spawn_node(
+            listener,
+            node_cfg(i as u64 + 1, bridge),
+            dials[i].clone(),
+            (i == 0).then(|| inbox.path().to_path_buf()),
+            bridge.then(|| uploaders[i - 3].clone()),
+            stop_rx.clone(),
+        ));
     }
     // Five payments dropped into A's inbox, plus one file that is not an envelope.
     let expires = SystemClock.now().plus_secs(3600);
@@ -170,4 +198,66 @@ async fn envelopes_reach_each_bridge_once_and_nodes_stop() {
             .unwrap();
         assert!(summary.contacts > 0);
     }
+}
+
+/// A relay chain A → R → bridge B whose server acknowledges what it decides: the
+/// acknowledgements travel back to R and A, which stop carrying the copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_acknowledgements_travel_back_to_the_relays() {
+    let inbox = tempfile::tempdir().unwrap();
+    let mut listeners = Vec::new();
+    for _ in 0..3 {
+        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    let addr: Vec<_> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let uploader = FakeUploader {
+        acks: true,
+        ..FakeUploader::default()
+    };
+    let dials = [vec![addr[1]], vec![addr[2]], vec![]];
+    let mut handles = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let bridge = i == 2;
+        let node = NodeConfig {
+            ack_issuer: Some(test_postage_issuer().public()),
+            ..node_cfg(i as u64 + 1, bridge)
+        };
+        handles.push(spawn_node(
+            listener,
+            node,
+            dials[i].clone(),
+            (i == 0).then(|| inbox.path().to_path_buf()),
+            bridge.then(|| uploader.clone()),
+            stop_rx.clone(),
+        ));
+    }
+    let expires = SystemClock.now().plus_secs(3600);
+    for n in 0..3 {
+        let env = seal_numbered(&test_issuer_key(), 77, n, 165, expires, 8);
+        std::fs::write(inbox.path().join(format!("p{n}.env")), env.to_bytes()).unwrap();
+    }
+    // Give the chain time to deliver and the acknowledgements time to come back.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while uploader.seen.lock().unwrap().len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "not delivered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop_tx.send(true).unwrap();
+    let mut sums = Vec::new();
+    for h in handles {
+        sums.push(h.await.unwrap().unwrap());
+    }
+    // The bridge took the server's three; R and A took them from their peers.
+    assert_eq!(
+        sums.iter().map(|s| s.acks_taken).collect::<Vec<_>>(),
+        vec![3, 3, 3],
+        "{sums:?}"
+    );
+    let seen = uploader.seen.lock().unwrap();
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "uploaded once each: {seen:?}"
+    );
 }

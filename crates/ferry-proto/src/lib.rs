@@ -13,6 +13,7 @@
 pub mod cash;
 pub mod cert;
 pub mod codec;
+pub mod delivery;
 pub mod envelope;
 pub mod fraud;
 pub mod hash;

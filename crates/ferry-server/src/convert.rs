@@ -46,6 +46,7 @@ pub fn envelope_outcome(o: Opened) -> EnvelopeOutcome {
             ferry_ledger::engine::SealedKind::Order => SealedKind::Order,
         }),
         outcome: o.outcome.into(),
+        ack: None,
     }
 }
 

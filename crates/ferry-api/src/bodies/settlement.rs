@@ -139,6 +139,11 @@ pub struct EnvelopeOutcome {
     /// What happened.
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// With `?acks=true`, for a decided envelope (settled, duplicate, pending, invalid): the
+    /// issuer's delivery acknowledgement (64-byte signature over the envelope id in the domain
+    /// `mesh-delivered`), which relays holding copies act on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<crate::B64Array<64>>,
 }
 
 /// Outcomes of an envelope batch, in request order.

@@ -27,6 +27,12 @@ pub struct PostageGrant {
 }
 
 impl Engine {
+    /// The issuer's delivery acknowledgement of envelope `id` ([`ferry_proto::delivery`]):
+    /// give it only once the envelope is decided.
+    pub fn delivery_ack(&self, id: &ferry_proto::envelope::EnvelopeId) -> ferry_proto::Signature {
+        ferry_proto::delivery::acknowledge(&self.inner.issuer, id)
+    }
+
     /// The mesh postage of `account` for the UTC day of `now`. The caller has authenticated
     /// the account.
     pub fn mesh_postage(

@@ -7,11 +7,11 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use ferry_api::{
-    ClaimItem, ClaimOutcome, ClaimsRequest, ClaimsResponse, EnvelopeOutcome, EnvelopesRequest,
-    EnvelopesResponse, JournalRequest, JournalResponse, OrdersRequest, OrdersResponse,
-    PaymentStatusBody,
+    B64Array, ClaimItem, ClaimOutcome, ClaimsRequest, ClaimsResponse, EnvelopeOutcome,
+    EnvelopesRequest, EnvelopesResponse, JournalRequest, JournalResponse, OrdersRequest,
+    OrdersResponse, PaymentStatusBody,
 };
 use ferry_ledger::engine::PaymentSubmission;
 use ferry_proto::Message;
@@ -190,19 +190,29 @@ pub async fn journals(
 
 /// Bridge ingest: sealed envelopes from any bridge. No secret is needed: envelopes
 /// authenticate themselves. Each is deduplicated on its id and on the payment, order or
-/// journal entries inside.
+/// journal entries inside. With `acks=true` every decided envelope (settled, duplicate,
+/// pending, invalid) comes back with the issuer's delivery acknowledgement, which the bridge
+/// passes to the relays still carrying copies.
 #[utoipa::path(post, path = "/v1/envelopes", request_body = EnvelopesRequest,
-    responses((status = 200, body = EnvelopesResponse), (status = 400, body = ferry_api::ErrorBody)))]
+    params(("acks" = Option<bool>, Query, description = "answer each decided envelope with the issuer's delivery acknowledgement (`true` or `false`)")),
+    responses((status = 200, body = EnvelopesResponse),
+        (status = 400, description = "a malformed body, too many envelopes, or an unknown or malformed query parameter", body = ferry_api::ErrorBody)))]
 pub async fn envelopes(
     State(state): State<AppState>,
+    RawQuery(query): RawQuery,
     StrictJson(req): StrictJson<EnvelopesRequest>,
 ) -> Result<Json<EnvelopesResponse>, ApiError> {
+    let acks = acks_wanted(query.as_deref())?;
     check_batch(req.envelopes.len(), "envelopes")?;
     let started = Instant::now();
     let decoded: Vec<Option<Envelope>> = req
         .envelopes
         .iter()
         .map(|e| Envelope::from_bytes(&e.0).ok())
+        .collect();
+    let ids: Vec<Option<ferry_proto::envelope::EnvelopeId>> = decoded
+        .iter()
+        .map(|e| e.as_ref().map(Envelope::id))
         .collect();
     let now = state.now();
     let engine = state.engine.clone();
@@ -212,6 +222,7 @@ pub async fn envelopes(
             envelope_id: None,
             kind: None,
             outcome: Outcome::Invalid(Reason::Malformed).into(),
+            ack: None,
         },
         |good| async move {
             Ok(engine
@@ -223,6 +234,15 @@ pub async fn envelopes(
         },
     )
     .await?;
+    let mut outcomes = outcomes;
+    if acks {
+        for (o, id) in outcomes.iter_mut().zip(&ids) {
+            let decided = !matches!(o.outcome, ferry_api::Outcome::Rejected(_));
+            if let (true, Some(id)) = (decided, id) {
+                o.ack = Some(B64Array(state.engine.delivery_ack(id).to_bytes()));
+            }
+        }
+    }
     record(
         &state,
         "envelope",
@@ -230,6 +250,32 @@ pub async fn envelopes(
         started,
     );
     Ok(Json(EnvelopesResponse { outcomes }))
+}
+
+/// Reads the one query parameter of `POST /v1/envelopes`, `acks=true|false` (default false).
+fn acks_wanted(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut acks = None;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("acks", _) if acks.is_some() => {
+                return Err(ApiError::invalid_field("acks", "given twice"));
+            }
+            ("acks", "true") => acks = Some(true),
+            ("acks", "false") => acks = Some(false),
+            ("acks", _) => return Err(ApiError::invalid_field("acks", "expected true or false")),
+            _ => {
+                return Err(ApiError::bad_request(
+                    ferry_api::ErrorCode::UnknownField,
+                    "unknown query parameter",
+                ));
+            }
+        }
+    }
+    Ok(acks.unwrap_or(false))
 }
 
 /// Deferred orders: settle if the payer is funded on arrival, else
