@@ -245,6 +245,37 @@ pub struct CreatedVoucher {
     pub fee_reserve: Money,
 }
 
+/// What a voucher costs its emitter ([`Vouchers::quote`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoucherCosts {
+    /// The creation fee.
+    pub creation_fee: Money,
+    /// Reserved for the transfer fees of its redemptions (the unused part comes back).
+    pub fee_reserve: Money,
+    /// Taken from the online balance in all: amount, creation fee and fee reserve.
+    pub total: Money,
+}
+
+/// A voucher sealed and ready to be written ([`Vouchers::prepare`]).
+#[derive(Debug, Clone)]
+pub struct PreparedVoucher {
+    row: VoucherRow,
+    total: i64,
+    created: CreatedVoucher,
+}
+
+impl PreparedVoucher {
+    /// The voucher as it will be once written.
+    pub fn created(&self) -> &CreatedVoucher {
+        &self.created
+    }
+
+    /// Taken from the emitter's online balance in all.
+    pub fn total(&self) -> Money {
+        Money::new(self.total, self.row.currency())
+    }
+}
+
 /// One redemption, for the emitter's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedemptionView {
@@ -408,6 +439,17 @@ impl Vouchers {
         Ok((total, fee, reserve))
     }
 
+    /// What a voucher of `amount` costs: its creation fee, the reserve for its transfer fees,
+    /// and everything it takes from the emitter's balance.
+    pub fn quote(&self, amount: Money) -> Result<VoucherCosts, VoucherError> {
+        let (total, fee, reserve) = self.costs(amount)?;
+        Ok(VoucherCosts {
+            creation_fee: self.money(fee),
+            fee_reserve: self.money(reserve),
+            total: self.money(total),
+        })
+    }
+
     /// Creates a voucher of `amount` for `emitter`, valid until `expires_at` (after `now`, at
     /// most 12 hours later), sealed under `password`.
     pub async fn create(
@@ -419,6 +461,31 @@ impl Vouchers {
         place: Option<MicroDegrees>,
         now: UnixTime,
     ) -> Result<CreatedVoucher, VoucherError> {
+        let prepared = self
+            .prepare(emitter, amount, expires_at, password, place, now)
+            .await?;
+        retry(|| async {
+            let mut tx = self.store().begin().await?;
+            self.insert_in(&mut tx, &prepared, now).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            Ok(())
+        })
+        .await?;
+        Ok(prepared.created)
+    }
+
+    /// The first half of a creation, outside any transaction: checks the amount, the expiry
+    /// and the emitter's block, then seals the payload and makes the password verifier
+    /// (Argon2id, on the blocking pool). Nothing is written; [`Vouchers::insert_in`] does.
+    pub async fn prepare(
+        &self,
+        emitter: AccountId,
+        amount: Money,
+        expires_at: UnixTime,
+        password: &VoucherPassword,
+        place: Option<MicroDegrees>,
+        now: UnixTime,
+    ) -> Result<PreparedVoucher, VoucherError> {
         let (total, fee, reserve) = self.costs(amount)?;
         if expires_at <= now || expires_at.secs() - now.secs() > MAX_VOUCHER_LIFETIME_SECS {
             return Err(VoucherError::BadExpiry);
@@ -465,54 +532,67 @@ impl Vouchers {
             returned: None,
             closed_at: None,
         };
-        retry(|| async {
-            let mut tx = self.store().begin().await?;
-            if tx.voucher_blocked(emitter).await? {
-                return Err(VoucherError::Blocked);
-            }
-            let online = LedgerAccount::Online(emitter);
-            let balance = tx.balance_in(&online, self.currency()).await?;
-            if balance < total {
-                return Err(VoucherError::InsufficientFunds {
-                    needed: self.money(total),
-                    balance: self.money(balance),
-                });
-            }
-            if !tx.insert_voucher(&row).await? {
-                return Err(corrupt("a fresh voucher id exists"));
-            }
-            let mut postings = vec![
-                Posting::debit(online, total),
-                Posting::credit(LedgerAccount::Voucher(row.id), amount.minor() + reserve),
-            ];
-            push_fee(&mut postings, fee);
-            let transfer = Transfer {
-                reference: format!("voucher-create:{}", row.id),
-                kind: "voucher_create",
-                currency: self.currency(),
-                postings,
-            };
-            match post_in(&mut tx, self.store().dialect(), &transfer, now).await {
-                Ok(Posted::New(_)) => {}
-                Ok(Posted::Duplicate(_)) => return Err(corrupt("voucher created twice")),
-                Err(StoreError::InsufficientFunds { .. }) => {
-                    return Err(VoucherError::InsufficientFunds {
-                        needed: self.money(total),
-                        balance: self.money(balance),
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            }
-            tx.commit().await.map_err(StoreError::from)?;
-            Ok(())
+        Ok(PreparedVoucher {
+            row,
+            total,
+            created: CreatedVoucher {
+                sealed,
+                payload,
+                creation_fee: self.money(fee),
+                fee_reserve: self.money(reserve),
+            },
         })
-        .await?;
-        Ok(CreatedVoucher {
-            sealed,
-            payload,
-            creation_fee: self.money(fee),
-            fee_reserve: self.money(reserve),
-        })
+    }
+
+    /// The second half of a creation, inside the caller's transaction (which the caller
+    /// commits, with whatever else it records there): checks the block and the balance again,
+    /// inserts the voucher and moves amount and fees out of the emitter's online balance.
+    pub async fn insert_in(
+        &self,
+        tx: &mut WriteTx,
+        prepared: &PreparedVoucher,
+        now: UnixTime,
+    ) -> Result<(), VoucherError> {
+        let row = &prepared.row;
+        let emitter = row.emitter;
+        let total = prepared.total;
+        if tx.voucher_blocked(emitter).await? {
+            return Err(VoucherError::Blocked);
+        }
+        let online = LedgerAccount::Online(emitter);
+        let balance = tx.balance_in(&online, self.currency()).await?;
+        if balance < total {
+            return Err(VoucherError::InsufficientFunds {
+                needed: self.money(total),
+                balance: self.money(balance),
+            });
+        }
+        if !tx.insert_voucher(row).await? {
+            return Err(corrupt("a fresh voucher id exists"));
+        }
+        let mut postings = vec![
+            Posting::debit(online, total),
+            Posting::credit(
+                LedgerAccount::Voucher(row.id),
+                row.initial_amount.minor() + row.fee_reserve,
+            ),
+        ];
+        push_fee(&mut postings, row.creation_fee);
+        let transfer = Transfer {
+            reference: format!("voucher-create:{}", row.id),
+            kind: "voucher_create",
+            currency: self.currency(),
+            postings,
+        };
+        match post_in(tx, self.store().dialect(), &transfer, now).await {
+            Ok(Posted::New(_)) => Ok(()),
+            Ok(Posted::Duplicate(_)) => Err(corrupt("voucher created twice")),
+            Err(StoreError::InsufficientFunds { .. }) => Err(VoucherError::InsufficientFunds {
+                needed: self.money(total),
+                balance: self.money(balance),
+            }),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Redeems `req.amount` of the voucher in `req.text` for `req.receiver` (see the module
