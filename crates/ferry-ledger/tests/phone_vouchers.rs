@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use ferry_ledger::engine::risk::{RiskAction, VelocityRule};
 use ferry_ledger::engine::vouchers::{
     Redeem, RedeemOutcome, VerifierParams, VoucherConfig, Vouchers,
 };
@@ -45,6 +46,10 @@ fn phone(s: &str) -> Phone {
 }
 
 async fn setups() -> Vec<Setup> {
+    setups_with(None).await
+}
+
+async fn setups_with(create_velocity: Option<VelocityRule>) -> Vec<Setup> {
     let mut out = Vec::new();
     for (name, store, dir) in stores().await {
         let kit = Kit::with_fees(
@@ -60,6 +65,7 @@ async fn setups() -> Vec<Setup> {
             VoucherConfig {
                 verifier_params: VerifierParams::TEST,
                 pepper: b"test pepper".to_vec(),
+                create_velocity,
                 ..VoucherConfig::default()
             },
         );
@@ -348,6 +354,47 @@ async fn list_and_invalidate_from_a_phone_returns_the_rest_once() {
             .collect();
         assert_eq!(open.len(), 1, "{}", s.name);
         assert_eq!(open[0].initial.minor(), 20_00, "{}", s.name);
+        s.assert_clean().await;
+    }
+}
+
+#[tokio::test]
+async fn the_creation_velocity_rule_holds_a_phone_voucher_with_a_clear_screen() {
+    let rule = VelocityRule {
+        window_secs: 3600,
+        max_count: 1,
+        max_amount: 1_000_00,
+        action: RiskAction::Block,
+    };
+    for s in setups_with(Some(rule)).await {
+        let end = s.run("a", &create_script("10", "1"), 0).await;
+        assert!(end.text().contains("created"), "{}: {end:?}", s.name);
+        let after = s.balance().await;
+        let end = s.run("b", &create_script("10", "1"), 20).await;
+        assert_eq!(
+            end.text(),
+            "Too many vouchers or payments in a short time. For your safety no voucher was created. Try again later or ask your agent.",
+            "{}",
+            s.name
+        );
+        // The refusal is recorded for the operator and stays the answer to a retransmission.
+        assert_eq!(s.dial("b", &create_script("10", "1"), 40).await, end);
+        assert_eq!(s.balance().await, after, "{}", s.name);
+        assert_eq!(s.voucher_texts().await.len(), 1, "{}", s.name);
+        assert_eq!(s.vouchers.list(s.alice).await.expect("list").len(), 1);
+        let alerts = s
+            .phones
+            .engine()
+            .risk_alerts(Some(s.alice), 10)
+            .await
+            .expect("alerts");
+        assert_eq!(alerts.len(), 1, "{}", s.name);
+        assert_eq!(
+            (alerts[0].rule.as_str(), alerts[0].action.as_str()),
+            ("create_velocity", "blocked"),
+            "{}",
+            s.name
+        );
         s.assert_clean().await;
     }
 }

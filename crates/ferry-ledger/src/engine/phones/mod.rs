@@ -1075,6 +1075,10 @@ impl PhoneBackend {
         }
         match vouchers.insert_in(&mut tx, prepared, now).await {
             Ok(()) => {}
+            Err(e) if e.keeps_alert() => {
+                tx.commit().await.map_err(StoreError::from)?;
+                return Ok(VoucherOutcome::RiskHold);
+            }
             Err(VoucherError::Blocked) => return Ok(VoucherOutcome::Blocked),
             Err(VoucherError::InsufficientFunds { balance, .. }) => {
                 return Ok(VoucherOutcome::InsufficientFunds { balance });

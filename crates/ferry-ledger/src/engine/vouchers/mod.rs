@@ -75,6 +75,10 @@ pub struct VoucherConfig {
     pub receiver_failure_window_secs: u64,
     /// Velocity of a receiver's redemptions (count and value per sliding window), if any.
     pub redeem_velocity: Option<VelocityRule>,
+    /// Velocity of an emitter's voucher creations (count and value of the vouchers per sliding
+    /// window), if any: beyond it an alert, and with [`RiskAction::Block`] the creation is
+    /// refused ([`VoucherError::CreationVelocity`]), whatever the channel (API, USSD).
+    pub create_velocity: Option<VelocityRule>,
     /// Failed attempts within the receiver window sharing an emitter or a voucher-id prefix
     /// that raise an alert (alert only).
     pub shared_failure_limit: u32,
@@ -96,6 +100,7 @@ impl std::fmt::Debug for VoucherConfig {
                 &self.receiver_failure_window_secs,
             )
             .field("redeem_velocity", &self.redeem_velocity)
+            .field("create_velocity", &self.create_velocity)
             .field("shared_failure_limit", &self.shared_failure_limit)
             .field("block_after_alert_secs", &self.block_after_alert_secs)
             .finish_non_exhaustive()
@@ -115,6 +120,7 @@ impl Default for VoucherConfig {
             receiver_failure_limit: 20,
             receiver_failure_window_secs: 600,
             redeem_velocity: None,
+            create_velocity: None,
             shared_failure_limit: 20,
             block_after_alert_secs: 0,
         }
@@ -150,9 +156,32 @@ pub enum VoucherError {
         /// The online balance.
         balance: Money,
     },
+    /// The emitter created too many vouchers, or too much value in vouchers, within the
+    /// creation velocity window; an alert was recorded and nothing moved.
+    #[error(
+        "too many vouchers in a short time: at most {max_count} vouchers worth {max_amount} in all per {window_secs} s; try again in {retry_after_secs} s"
+    )]
+    CreationVelocity {
+        /// The rule's window, seconds.
+        window_secs: u64,
+        /// Most vouchers per window.
+        max_count: u64,
+        /// Most value per window.
+        max_amount: Money,
+        /// Seconds until the oldest voucher in the window leaves it.
+        retry_after_secs: u64,
+    },
     /// No such voucher of this emitter.
     #[error("no such voucher of this account")]
     NotFound,
+}
+
+impl VoucherError {
+    /// True when the failed transaction holds a risk alert to commit (a creation the velocity
+    /// rule refused): the caller commits it and answers the refusal.
+    pub fn keeps_alert(&self) -> bool {
+        matches!(self, VoucherError::CreationVelocity { .. })
+    }
 }
 
 impl From<StoreError> for VoucherError {
@@ -466,7 +495,14 @@ impl Vouchers {
             .await?;
         retry(|| async {
             let mut tx = self.store().begin().await?;
-            self.insert_in(&mut tx, &prepared, now).await?;
+            match self.insert_in(&mut tx, &prepared, now).await {
+                Ok(()) => {}
+                Err(e) if e.keeps_alert() => {
+                    tx.commit().await.map_err(StoreError::from)?;
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            }
             tx.commit().await.map_err(StoreError::from)?;
             Ok(())
         })
@@ -547,6 +583,9 @@ impl Vouchers {
     /// The second half of a creation, inside the caller's transaction (which the caller
     /// commits, with whatever else it records there): checks the block and the balance again,
     /// inserts the voucher and moves amount and fees out of the emitter's online balance.
+    /// The creation velocity rule is checked here, so every channel meets it; when it refuses
+    /// ([`VoucherError::keeps_alert`]) the transaction holds its alert and nothing else, and
+    /// the caller commits it.
     pub async fn insert_in(
         &self,
         tx: &mut WriteTx,
@@ -566,6 +605,43 @@ impl Vouchers {
                 needed: self.money(total),
                 balance: self.money(balance),
             });
+        }
+        if let Some(rule) = self.config.create_velocity {
+            let since = now.minus_secs(rule.window_secs);
+            let (count, sum, oldest) = tx.vouchers_created_since(emitter, since).await?;
+            let amount = row.initial_amount.minor();
+            if rule.exceeded(count, sum, amount) {
+                let evidence = serde_json::json!({
+                    "window_secs": rule.window_secs,
+                    "count_in_window": count,
+                    "total_in_window": sum,
+                    "amount": amount,
+                    "max_count": rule.max_count,
+                    "max_amount": rule.max_amount,
+                });
+                tx.insert_risk_alert(
+                    &NewAlert {
+                        account: emitter,
+                        channel: "voucher",
+                        rule: "create_velocity",
+                        action: rule.action.as_str(),
+                        message: "more vouchers created than usual in a short time",
+                        evidence: &evidence.to_string(),
+                    },
+                    now,
+                )
+                .await?;
+                if rule.action == RiskAction::Block {
+                    // The oldest counts while `created_at >= now - window`.
+                    let leaves = oldest.map_or(now, |t| t.plus_secs(rule.window_secs + 1));
+                    return Err(VoucherError::CreationVelocity {
+                        window_secs: rule.window_secs,
+                        max_count: rule.max_count,
+                        max_amount: self.money(rule.max_amount),
+                        retry_after_secs: leaves.secs().saturating_sub(now.secs()).max(1),
+                    });
+                }
+            }
         }
         if !tx.insert_voucher(row).await? {
             return Err(corrupt("a fresh voucher id exists"));
