@@ -1280,3 +1280,32 @@ fn the_voucher_creation_velocity_rule_from_the_command_line() {
     let list: Value = serde_json::from_str(&list).expect("list JSON");
     assert_eq!(list["vouchers"].as_array().map(Vec::len), Some(1));
 }
+
+/// `ferry fraud evaluate` reports the USSD send velocity rule after the voucher rules, in text
+/// and in JSON, without a server.
+#[test]
+fn fraud_evaluate_reports_the_ussd_velocity_rule() {
+    let args = [
+        "fraud",
+        "evaluate",
+        "--users",
+        "500",
+        "--days",
+        "2",
+        "--attacks",
+        "10",
+    ];
+    let text = ok(&args);
+    assert!(text.contains("USSD sends "), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("ussd_velocity ")),
+        "{text}"
+    );
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let v: Value = serde_json::from_str(&ok(&json_args)).expect("JSON");
+    assert_eq!(v["ussd"]["rule"], "ussd_velocity");
+    assert!(v["ussd"]["honest_sends"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(v["ussd"]["attack_sends"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(v["ussd"]["recall"].as_f64().is_some(), "{v}");
+}
