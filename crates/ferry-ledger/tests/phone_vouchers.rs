@@ -398,3 +398,39 @@ async fn the_creation_velocity_rule_holds_a_phone_voucher_with_a_clear_screen() 
         s.assert_clean().await;
     }
 }
+
+#[tokio::test]
+async fn without_the_voucher_service_the_menu_says_so_and_moves_nothing() {
+    let (_, store, _dir) = stores().await.into_iter().next().expect("sqlite");
+    let kit = Kit::with_fees(store.clone(), FeeSchedule::default());
+    let phones = Arc::new(PhoneBackend::new(
+        kit.engine.clone(),
+        PhoneConfig {
+            hash_params: PinHashParams::TEST,
+            pepper: b"pin pepper".to_vec(),
+            ..PhoneConfig::default()
+        },
+    ));
+    let menu = Menu::new(phones.clone(), EngineConfig::default());
+    let script = format!("1*{PIN}*{PIN}*{}", create_script("10", "1"));
+    let mut last = None;
+    for (i, t) in script_texts(&script).iter().enumerate() {
+        last = Some(
+            menu.handle(&request("nv", t), UnixTime(T + i as u64))
+                .await
+                .expect("backend"),
+        );
+    }
+    let end = last.expect("a reply");
+    assert_eq!(
+        end,
+        Reply::End("Vouchers are not available on this service.".into())
+    );
+    assert!(
+        phones
+            .vouchers(&phone(ALICE), 4, UnixTime(T))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}

@@ -968,13 +968,15 @@ impl<B: Backend> Run<'_, B> {
                             fee,
                             total,
                         }),
-                        Some((Observation::VoucherQuote(VoucherQuote::InvalidAmount), at)) => nav
-                            .finish(Final::Voucher {
-                                amount,
-                                hours,
-                                outcome: VoucherOutcome::InvalidAmount,
-                                at,
-                            }),
+                        Some((Observation::VoucherQuote(q), at)) => nav.finish(Final::Voucher {
+                            amount,
+                            hours,
+                            outcome: match q {
+                                VoucherQuote::Unavailable => VoucherOutcome::Unavailable,
+                                _ => VoucherOutcome::InvalidAmount,
+                            },
+                            at,
+                        }),
                         Some(_) => nav.finish(Final::SessionError),
                     }
                 }

@@ -111,6 +111,8 @@ pub enum VoucherQuote {
     },
     /// Not the account's currency, not positive, or too large to add its fees.
     InvalidAmount,
+    /// This server does not issue vouchers.
+    Unavailable,
 }
 
 /// Result of [`crate::backend::Backend::create_voucher`].

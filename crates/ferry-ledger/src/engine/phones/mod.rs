@@ -1297,7 +1297,7 @@ impl Backend for PhoneBackend {
         amount: Money,
     ) -> Result<VoucherQuote, PhoneError> {
         let Some(vouchers) = &self.vouchers else {
-            return Ok(VoucherQuote::InvalidAmount);
+            return Ok(VoucherQuote::Unavailable);
         };
         Ok(match vouchers.quote(amount) {
             Ok(c) => VoucherQuote::Costs {
