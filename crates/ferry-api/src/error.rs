@@ -122,6 +122,9 @@ error_codes! {
     TooManyAttempts => "too_many_attempts",
     /// The account holder blocked voucher creation on this account.
     VoucherCreationBlocked => "voucher_creation_blocked",
+    /// The account created too many vouchers, or too much value in vouchers, in the risk
+    /// rules' window (429, with `Retry-After`); an alert was recorded and nothing moved.
+    VoucherVelocity => "voucher_velocity",
     /// The server is overloaded or a dependency failed; retry later (see `Retry-After`).
     Unavailable => "unavailable",
     /// A server bug.

@@ -30,7 +30,9 @@ pub enum Fraud {
     /// Measure the voucher rules on a synthetic population (users, merchants, agents) with
     /// injected attacks (card-testing bursts, impossible travel, password brute force), on a
     /// fixed seed: precision and recall per rule, and the share of honest attempts blocked.
-    /// Replays the rules' decision functions; no server or database is involved.
+    /// Then the USSD send velocity rule on a stream of feature-phone sends with card-testing
+    /// style drains of stolen phones. Replays the rules' decision functions; no server or
+    /// database is involved.
     Evaluate {
         /// Seed of the synthetic stream.
         #[arg(long, default_value_t = 42)]
@@ -142,6 +144,7 @@ fn evaluate(
             .with_context(|| format!("--risk {}", path.display()))?;
     }
     let e = ferry_ledger::engine::risk_eval::evaluate(&p, &config.vouchers);
+    let u = ferry_ledger::engine::risk_eval::evaluate_ussd(&p, config.ussd.phones.send_velocity);
     if json {
         let rules: Vec<_> = e
             .rules
@@ -162,6 +165,16 @@ fn evaluate(
             "attack_attempts": e.attack_attempts, "attack_blocked": e.attack_blocked,
             "attack_paid": e.attack_paid, "attack_failed_otherwise": e.attack_failed_otherwise,
             "rules": rules,
+            "ussd": {
+                "honest_sends": u.honest_sends, "honest_blocked": u.honest_blocked,
+                "honest_blocked_share": u.honest_blocked_share,
+                "attack_sends": u.attack_sends, "attack_blocked": u.attack_blocked,
+                "attack_paid": u.attack_paid, "attack_value_paid": u.attack_value_paid,
+                "rule": u.score.rule, "fired": u.score.fired,
+                "fired_on_attacks": u.score.fired_on_attacks,
+                "precision": (u.score.fired > 0).then_some(u.score.precision),
+                "recall": u.score.recall,
+            },
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&body)?)?;
         return Ok(());
@@ -205,5 +218,30 @@ fn evaluate(
             r.recall * 100.0
         )?;
     }
+    writeln!(
+        out,
+        "USSD sends {}: honest blocked {} ({:.2} %); attack sends {}: blocked {}, paid {} ({} minor units)",
+        u.honest_sends,
+        u.honest_blocked,
+        u.honest_blocked_share * 100.0,
+        u.attack_sends,
+        u.attack_blocked,
+        u.attack_paid,
+        u.attack_value_paid
+    )?;
+    let precision = if u.score.fired > 0 {
+        format!("{:.1}%", u.score.precision * 100.0)
+    } else {
+        "n/a".to_owned()
+    };
+    writeln!(
+        out,
+        "{:<18} {:>6} {:>11} {:>10} {:>6.1}%",
+        u.score.rule,
+        u.score.fired,
+        u.score.fired_on_attacks,
+        precision,
+        u.score.recall * 100.0
+    )?;
     Ok(())
 }

@@ -40,11 +40,17 @@ impl Server {
     /// Starts `ferry serve` on `data`, waits until it says where it listens and answers
     /// `/healthz`. Its stderr goes to `log`.
     fn start(data: &Path, log: PathBuf) -> Server {
+        Self::start_with(data, log, &[])
+    }
+
+    /// [`Server::start`] with more `ferry serve` arguments.
+    fn start_with(data: &Path, log: PathBuf, extra: &[&str]) -> Server {
         let mut child = Command::new(FERRY)
             .arg("serve")
             .arg("--data-dir")
             .arg(data)
             .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
             .env_remove("FERRY_DATABASE_URL")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -1197,4 +1203,109 @@ fn a_merchant_s_end_of_day_report_validates_as_camt053() {
 fn next_day(day: &str) -> String {
     let d: ferry_api::UtcDay = day.parse().expect("day");
     ferry_api::UtcDay::containing(d.end()).to_string()
+}
+
+/// `ferry serve --risk FILE` with a voucher creation velocity of one voucher an hour: the
+/// second `ferry wallet voucher create` within the hour fails with one clear line naming
+/// `voucher_velocity`, and nothing leaves the balance.
+#[test]
+fn the_voucher_creation_velocity_rule_from_the_command_line() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("ferry-data");
+    let token_file = data.join("admin.token");
+    let risk = tmp.path().join("risk.toml");
+    std::fs::write(
+        &risk,
+        "name = \"test\"\ncurrency = \"BRL\"\n[voucher_create_velocity]\nwindow_secs = 3600\nmax_count = 1\nmax_amount = 100000\naction = \"block\"\n",
+    )
+    .expect("risk file");
+    let server = Server::start_with(
+        &data,
+        tmp.path().join("serve.log"),
+        &["--risk", path(&risk)],
+    );
+    let url = server.url.clone();
+    let ana = tmp.path().join("ana");
+    wallet_ok(&ana, &["new", "--server", &url, "--name", "Ana"]);
+    let ana_id = register(&ana);
+    let agent_token = ok(&[
+        "admin",
+        "create-agent",
+        "kiosk-7",
+        "--server",
+        &url,
+        "--token-file",
+        path(&token_file),
+    ]);
+    ok(&[
+        "admin",
+        "fund",
+        "agent:kiosk-7",
+        "500.00",
+        "--server",
+        &url,
+        "--token-file",
+        path(&token_file),
+    ]);
+    ok(&[
+        "agent",
+        "cash-in",
+        &ana_id,
+        "200.00",
+        "--server",
+        &url,
+        &format!("--token={}", agent_token.trim()),
+    ]);
+    succeeded(
+        "first",
+        voucher(
+            &ana,
+            "pix offline",
+            &["create", "--amount", "10.00", "--expires", "1h"],
+        ),
+    );
+    let line = user_error(
+        "second",
+        voucher(
+            &ana,
+            "pix offline",
+            &["create", "--amount", "10.00", "--expires", "1h"],
+        ),
+    );
+    assert!(
+        line.contains("voucher_velocity") && line.contains("too many vouchers in a short time"),
+        "{line}"
+    );
+    let list = wallet_ok(&ana, &["voucher", "list", "--json"]);
+    let list: Value = serde_json::from_str(&list).expect("list JSON");
+    assert_eq!(list["vouchers"].as_array().map(Vec::len), Some(1));
+}
+
+/// `ferry fraud evaluate` reports the USSD send velocity rule after the voucher rules, in text
+/// and in JSON, without a server.
+#[test]
+fn fraud_evaluate_reports_the_ussd_velocity_rule() {
+    let args = [
+        "fraud",
+        "evaluate",
+        "--users",
+        "500",
+        "--days",
+        "2",
+        "--attacks",
+        "10",
+    ];
+    let text = ok(&args);
+    assert!(text.contains("USSD sends "), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("ussd_velocity ")),
+        "{text}"
+    );
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let v: Value = serde_json::from_str(&ok(&json_args)).expect("JSON");
+    assert_eq!(v["ussd"]["rule"], "ussd_velocity");
+    assert!(v["ussd"]["honest_sends"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(v["ussd"]["attack_sends"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(v["ussd"]["recall"].as_f64().is_some(), "{v}");
 }

@@ -32,6 +32,7 @@ fn options(clock: Arc<ManualClock>) -> ServerOptions {
             c.ussd.phones.hash_params = PinHashParams::TEST;
             c.ussd.phones.lock_secs = 120;
             c.ussd.phones.cash_out_valid_secs = 600;
+            c.vouchers.verifier_params = ferry_ledger::engine::vouchers::VerifierParams::TEST;
         })),
     }
 }
@@ -243,6 +244,76 @@ async fn register_send_balance_history_on_both_databases() {
             received,
             &format!("Ferry: You received 50.00 BRL from {ANA}. Balance 50.00 BRL."),
             "{db}"
+        );
+        w.server.assert_audit_clean().await;
+    }
+}
+
+/// A voucher created from a feature phone (menu 6, every callback retransmitted) is the API's
+/// voucher: one `voucher_create` transfer, its text form by SMS, redeemed by a smartphone
+/// account with the password over `POST /v1/vouchers/redeem`; then invalidated from the phone,
+/// the rest returned once. SQLite and PostgreSQL.
+#[tokio::test]
+async fn a_voucher_from_a_feature_phone_is_redeemed_over_the_api() {
+    for (db, w) in worlds().await {
+        w.register(ANA).await;
+        w.fund(ANA, 100_00).await;
+        let script = format!("6*1*40*6*sun7rise*sun7rise*{PIN}*1");
+        let session = random_hex();
+        let mut last = None;
+        for text in ferry_ussd::sim::script_texts(&script) {
+            let a = w.dial(&session, ANA, &text).await;
+            assert_eq!(w.dial(&session, ANA, &text).await, a, "{db}: {text}");
+            last = Some(a);
+        }
+        let end = last.expect("screens");
+        assert!(end.is_end(), "{db}: {end:?}");
+        assert!(
+            end.text()
+                .contains("created: 40.00 BRL, valid 6 h, fee 0.40 BRL"),
+            "{db}: {end:?}"
+        );
+        assert_eq!(w.transfers("voucher_create").await, 1, "{db}");
+        assert_eq!(w.balance(ANA).await, 100_00 - 40_52, "{db}");
+        let sms = w.sms(ANA).await;
+        let (kind, body) = sms.last().expect("an SMS");
+        assert_eq!(kind, "voucher_issued", "{db}");
+        let text = body.lines().last().expect("the code line").to_owned();
+        assert!(text.starts_with("FV1:"), "{db}: {body}");
+        // A smartphone account redeems 15.00 of it with the password.
+        let bia = Account::register(w.client()).await;
+        let req = ferry_api::RedeemVoucherRequest {
+            voucher: text.clone(),
+            password: "sun7rise".into(),
+            amount: 15_00,
+            currency: "BRL".into(),
+            request_id: random_hex()[..32].to_owned(),
+            place: None,
+        };
+        let r = w
+            .client()
+            .redeem_voucher(&bia.key, bia.id, &req, now())
+            .await
+            .expect("redeem");
+        assert_eq!(
+            r.outcome,
+            ferry_api::VoucherRedeemOutcome::Redeemed,
+            "{db}: {r:?}"
+        );
+        assert_eq!(bia.online(w.client()).await, 15_00, "{db}");
+        // The phone invalidates it: 25.00 and the unused reserve (0.12 - 0.04) come back.
+        let list = w.run(ANA, &format!("6*2*{PIN}")).await;
+        assert!(list.text().contains(" 25.00 BRL 6h"), "{db}: {list:?}");
+        let r = w.run(ANA, &format!("6*2*{PIN}*1*1")).await;
+        assert!(
+            r.text().contains("invalidated. 25.08 BRL returned"),
+            "{db}: {r:?}"
+        );
+        assert_eq!(w.balance(ANA).await, 100_00 - 40_52 + 25_08, "{db}");
+        let r = w.run(ANA, &format!("6*2*{PIN}")).await;
+        assert!(
+            r.text().contains("You have no open vouchers."),
+            "{db}: {r:?}"
         );
         w.server.assert_audit_clean().await;
     }

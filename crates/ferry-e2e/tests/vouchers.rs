@@ -622,3 +622,56 @@ async fn twenty_concurrent_redemptions_on_sqlite() {
     assert_eq!(paid, 14);
     w.server.assert_audit_clean().await;
 }
+
+/// The creation velocity rule over HTTP: a second voucher within the hour is a typed 429
+/// `voucher_velocity` with a clear message, nothing moved, and the alert (with its evidence)
+/// is listed by `GET /v1/fraud/alerts`.
+#[tokio::test]
+async fn too_many_vouchers_in_an_hour_are_refused_with_a_typed_error() {
+    let clock = Arc::new(ManualClock::new(now()));
+    let server = TestServer::sqlite_with(ServerOptions {
+        clock: Some(clock.clone()),
+        configure: Some(Arc::new(|c| {
+            c.vouchers.verifier_params = VerifierParams::TEST;
+            c.vouchers.create_velocity = Some(ferry_ledger::engine::risk::VelocityRule {
+                window_secs: 3600,
+                max_count: 1,
+                max_amount: 1_000_00,
+                action: ferry_ledger::engine::risk::RiskAction::Block,
+            });
+        })),
+    })
+    .await;
+    let agent = server.agent(100_000_00).await;
+    let w = World {
+        server,
+        clock,
+        agent,
+    };
+    let emitter = w.funded(1_000_00).await;
+    w.create(&emitter, 10_00, 3600, None).await.expect("first");
+    let before = w.online(&emitter).await;
+    let e = w
+        .create(&emitter, 10_00, 3600, None)
+        .await
+        .expect_err("second within the hour");
+    let message = e.to_string();
+    assert_eq!(api_code(e), (429, ErrorCode::VoucherVelocity, None));
+    assert!(
+        message.contains("too many vouchers in a short time"),
+        "{message}"
+    );
+    assert_eq!(w.online(&emitter).await, before);
+    let alerts = w
+        .client()
+        .risk_alerts(&w.server.admin_token, Some(emitter.id))
+        .await
+        .expect("alerts");
+    assert_eq!(alerts.alerts.len(), 1);
+    assert_eq!(alerts.alerts[0].rule, "create_velocity");
+    assert_eq!(alerts.alerts[0].evidence["count_in_window"], 1);
+    // An hour later the window has slid.
+    w.clock.advance(3601);
+    w.create(&emitter, 10_00, 3600, None).await.expect("later");
+    w.server.assert_audit_clean().await;
+}

@@ -1125,3 +1125,195 @@ proptest! {
         });
     }
 }
+
+fn create_rule(action: ferry_ledger::engine::risk::RiskAction) -> VoucherConfig {
+    VoucherConfig {
+        create_velocity: Some(ferry_ledger::engine::risk::VelocityRule {
+            window_secs: HOUR,
+            max_count: 2,
+            max_amount: 150_00,
+            action,
+        }),
+        ..config()
+    }
+}
+
+async fn create_at(
+    s: &Setup,
+    emitter: AccountId,
+    minor: i64,
+    at: u64,
+) -> Result<VoucherId, VoucherError> {
+    s.vouchers
+        .create(
+            emitter,
+            brl(minor),
+            T.plus_secs(at + HOUR),
+            &pw("pix offline"),
+            None,
+            T.plus_secs(at),
+        )
+        .await
+        .map(|v| v.payload.id)
+}
+
+#[tokio::test]
+async fn the_creation_velocity_rule_refuses_by_count_and_by_value_with_an_alert() {
+    use ferry_ledger::engine::risk::RiskAction;
+    for s in setups(create_rule(RiskAction::Block)).await {
+        let n = s.name;
+        let emitter = AccountId::random();
+        fund(&s.store, emitter, 1_000_00).await;
+        create_at(&s, emitter, 50_00, 0).await.expect("first");
+        create_at(&s, emitter, 50_00, 10).await.expect("second");
+        let before = online(&s.store, emitter).await;
+        // A third within the hour: refused by count, nothing moves, an alert with evidence.
+        let e = create_at(&s, emitter, 1_00, 20).await.expect_err("third");
+        match e {
+            VoucherError::CreationVelocity {
+                window_secs,
+                max_count,
+                retry_after_secs,
+                ..
+            } => {
+                assert_eq!((window_secs, max_count), (HOUR, 2), "{n}");
+                // The first voucher counts until T + 3600 inclusive.
+                assert_eq!(retry_after_secs, HOUR - 20 + 1, "{n}");
+            }
+            other => panic!("{n}: {other:?}"),
+        }
+        assert!(
+            e.to_string().contains("too many vouchers in a short time"),
+            "{n}"
+        );
+        assert_eq!(online(&s.store, emitter).await, before, "{n}");
+        assert_eq!(
+            s.vouchers.list(emitter).await.expect("list").len(),
+            2,
+            "{n}"
+        );
+        let alerts = s
+            .engine
+            .risk_alerts(Some(emitter), 10)
+            .await
+            .expect("alerts");
+        assert_eq!(alerts.len(), 1, "{n}");
+        assert_eq!(
+            (
+                alerts[0].channel.as_str(),
+                alerts[0].rule.as_str(),
+                alerts[0].action.as_str()
+            ),
+            ("voucher", "create_velocity", "blocked"),
+            "{n}"
+        );
+        let ev: serde_json::Value = serde_json::from_str(&alerts[0].evidence).expect("json");
+        assert_eq!(ev["count_in_window"], 2, "{n}");
+        assert_eq!(ev["total_in_window"], 100_00, "{n}");
+        assert_eq!(ev["max_count"], 2, "{n}");
+        // The window slides: once the first voucher is more than an hour old, one more fits.
+        create_at(&s, emitter, 60_00, HOUR + 1)
+            .await
+            .expect("after the window");
+        // By value: 50.00 + 60.00 in the window, 50.00 more would pass 150.00.
+        let other = AccountId::random();
+        fund(&s.store, other, 1_000_00).await;
+        create_at(&s, other, 100_00, 0).await.expect("100.00");
+        assert!(
+            matches!(
+                create_at(&s, other, 50_01, 1).await,
+                Err(VoucherError::CreationVelocity { .. })
+            ),
+            "{n}"
+        );
+        create_at(&s, other, 50_00, 2)
+            .await
+            .expect("exactly 150.00");
+        assert_clean(&s).await;
+    }
+}
+
+#[tokio::test]
+async fn an_alert_only_creation_velocity_rule_lets_the_voucher_through() {
+    use ferry_ledger::engine::risk::RiskAction;
+    for s in setups(create_rule(RiskAction::Alert)).await {
+        let n = s.name;
+        let emitter = AccountId::random();
+        fund(&s.store, emitter, 1_000_00).await;
+        for at in 0..3 {
+            create_at(&s, emitter, 10_00, at).await.expect("created");
+        }
+        assert_eq!(
+            s.vouchers.list(emitter).await.expect("list").len(),
+            3,
+            "{n}"
+        );
+        let alerts = s
+            .engine
+            .risk_alerts(Some(emitter), 10)
+            .await
+            .expect("alerts");
+        assert_eq!(alerts.len(), 1, "{n}");
+        assert_eq!(alerts[0].action, "alert", "{n}");
+        assert_clean(&s).await;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// Any sequence of creations (amounts, gaps) on SQLite: a creation is refused exactly when
+    /// the vouchers created in the hour before it, plus it, would pass 2 vouchers or 150.00,
+    /// so no window ever holds more; every refusal stores one alert and moves nothing.
+    #[test]
+    fn creation_velocity_matches_its_model(
+        steps in proptest::collection::vec(
+            (1i64..=120_00, prop_oneof![0u64..=2 * HOUR, Just(HOUR), Just(HOUR + 1)]),
+            1..8,
+        ),
+    ) {
+        use ferry_ledger::engine::risk::RiskAction;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let dir = tempfile::tempdir().expect("dir");
+            let store = Store::open_sqlite_dir(dir.path()).await.expect("sqlite");
+            let kit = Kit::with_fees(store.clone(), fees());
+            let s = Setup {
+                name: "sqlite",
+                engine: kit.engine.clone(),
+                vouchers: Vouchers::new(kit.engine.clone(), create_rule(RiskAction::Block)),
+                store,
+                _dir: Some(dir),
+            };
+            let emitter = AccountId::random();
+            fund(&s.store, emitter, 10_000_00).await;
+            let (mut at, mut made, mut refused) = (0u64, Vec::<(u64, i64)>::new(), 0usize);
+            for (minor, gap) in steps {
+                at += gap;
+                let before = online(&s.store, emitter).await;
+                let window: Vec<_> = made.iter().filter(|(t, _)| *t + HOUR >= at).collect();
+                let sum: i64 = window.iter().map(|(_, m)| m).sum();
+                let expect_refused = window.len() + 1 > 2 || sum + minor > 150_00;
+                match create_at(&s, emitter, minor, at).await {
+                    Ok(_) => {
+                        prop_assert!(!expect_refused, "created past the rule at {at}");
+                        made.push((at, minor));
+                    }
+                    Err(VoucherError::CreationVelocity { .. }) => {
+                        prop_assert!(expect_refused, "refused within the rule at {at}");
+                        prop_assert_eq!(online(&s.store, emitter).await, before);
+                        refused += 1;
+                    }
+                    Err(e) => return Err(TestCaseError::fail(format!("{e}"))),
+                }
+            }
+            let alerts = s.engine.risk_alerts(Some(emitter), 100).await.expect("alerts");
+            prop_assert_eq!(alerts.len(), refused);
+            prop_assert!(s.store.audit().await.expect("audit").is_clean());
+            Ok(())
+        })?;
+    }
+}

@@ -9,6 +9,9 @@
 //!   account moves money online by itself: voucher redemptions (what the receiver takes in)
 //!   and USSD sends and cash outs (what leaves, fees included), each channel counted apart,
 //!   with `action = "block"` (refuse and alert) or `"alert"` (alert only).
+//! * `[voucher_create_velocity]` — the same schema for an emitter's voucher creations (count
+//!   and value of the vouchers per sliding window, whatever the channel: API, CLI, USSD). When
+//!   the file has no such table, `[velocity]` applies to creations too.
 //!
 //! Amounts are minor units of `currency`, which must be the server's. The shipped presets are
 //! in `crates/ferry-server/risk/` with the sources of their numbers.
@@ -94,6 +97,21 @@ pub struct Velocity {
     pub action: ActionName,
 }
 
+impl Velocity {
+    /// The engine's rule.
+    pub fn rule(&self) -> VelocityRule {
+        VelocityRule {
+            window_secs: self.window_secs,
+            max_count: self.max_count,
+            max_amount: self.max_amount,
+            action: match self.action {
+                ActionName::Block => RiskAction::Block,
+                ActionName::Alert => RiskAction::Alert,
+            },
+        }
+    }
+}
+
 /// What a rule does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -120,6 +138,8 @@ pub struct RiskFile {
     pub brute_force: Option<BruteForce>,
     /// Velocity.
     pub velocity: Option<Velocity>,
+    /// Velocity of voucher creations per emitter (`[velocity]` when absent).
+    pub voucher_create_velocity: Option<Velocity>,
 }
 
 impl RiskFile {
@@ -153,10 +173,17 @@ impl RiskFile {
         {
             return bad("brute_force: every value must be positive");
         }
-        if let Some(v) = f.velocity
-            && (v.window_secs == 0 || v.max_count == 0 || v.max_amount <= 0)
-        {
-            return bad("velocity: every value must be positive");
+        for (name, v) in [
+            ("velocity", f.velocity),
+            ("voucher_create_velocity", f.voucher_create_velocity),
+        ] {
+            if let Some(v) = v
+                && (v.window_secs == 0 || v.max_count == 0 || v.max_amount <= 0)
+            {
+                return Err(RiskError::Invalid(format!(
+                    "{name}: every value must be positive"
+                )));
+            }
         }
         Ok(f)
     }
@@ -193,17 +220,12 @@ impl RiskFile {
             v.block_after_alert_secs = b.block_after_alert_secs;
         }
         if let Some(r) = self.velocity {
-            let rule = VelocityRule {
-                window_secs: r.window_secs,
-                max_count: r.max_count,
-                max_amount: r.max_amount,
-                action: match r.action {
-                    ActionName::Block => RiskAction::Block,
-                    ActionName::Alert => RiskAction::Alert,
-                },
-            };
+            let rule = r.rule();
             v.redeem_velocity = Some(rule);
             config.ussd.phones.send_velocity = Some(rule);
+        }
+        if let Some(r) = self.voucher_create_velocity.or(self.velocity) {
+            config.vouchers.create_velocity = Some(r.rule());
         }
         Ok(())
     }
@@ -238,6 +260,14 @@ mod tests {
                 c.ussd.phones.send_velocity.map(|r| r.max_amount),
                 f.velocity.map(|v| v.max_amount),
                 "{name}: the velocity rule reaches the USSD channel"
+            );
+            let create = f
+                .voucher_create_velocity
+                .expect("every preset has a creation velocity");
+            assert_eq!(
+                c.vouchers.create_velocity,
+                Some(create.rule()),
+                "{name}: the creation velocity reaches the vouchers"
             );
             let limits = c.engine_config().registration.software_limits;
             let w = f.wallet.expect("every preset has wallet caps");
@@ -275,8 +305,21 @@ mod tests {
             "name = \"x\"\ncurrency = \"BRL\"\n[velocity]\nwindow_secs = 60\nmax_count = 1\nmax_amount = 1\naction = \"maybe\"",
             "name = \"x\"\ncurrency = \"BRL\"\n[geo]\nmax_speed_kmh = 0\nfloor_km = 1",
             "name = \"x\"\ncurrency = \"BRL\"\n[geo]\nmax_speed_kmh = 500.5\nfloor_km = 1",
+            "name = \"x\"\ncurrency = \"BRL\"\n[voucher_create_velocity]\nwindow_secs = 60\nmax_count = 0\nmax_amount = 1\naction = \"block\"",
         ] {
             assert!(RiskFile::parse(bad).is_err(), "{bad}");
         }
+        // Without its own table, voucher creation follows [velocity].
+        let f = RiskFile::parse(
+            "name = \"x\"\ncurrency = \"BRL\"\n[velocity]\nwindow_secs = 60\nmax_count = 3\nmax_amount = 100\naction = \"alert\"",
+        )
+        .expect("parses");
+        let mut c = ServeConfig::new("unused".into());
+        f.apply(&mut c).expect("applies");
+        assert_eq!(
+            c.vouchers.create_velocity,
+            f.velocity.map(|v| v.rule()),
+            "[velocity] covers creations"
+        );
     }
 }

@@ -312,11 +312,6 @@ pub async fn start_with_clock(
         }
     }
     let engine = Engine::new(store, keys.signing, keys.sealing, config.engine_config());
-    let ussd = Arc::new(crate::ussd::UssdService::new(
-        engine.clone(),
-        &config.ussd,
-        &config.data_dir,
-    )?);
     let vouchers = {
         let mut vc = config.vouchers.clone();
         if vc.pepper.is_empty() {
@@ -324,6 +319,12 @@ pub async fn start_with_clock(
         }
         ferry_ledger::engine::vouchers::Vouchers::new(engine.clone(), vc)
     };
+    let ussd = Arc::new(crate::ussd::UssdService::new(
+        engine.clone(),
+        vouchers.clone(),
+        &config.ussd,
+        &config.data_dir,
+    )?);
     let state = AppState {
         engine: engine.clone(),
         metrics: Arc::new(Metrics::new()),

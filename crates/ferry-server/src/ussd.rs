@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_ledger::Engine;
+use ferry_ledger::engine::vouchers::Vouchers;
 use ferry_ledger::engine::{PhoneBackend, PhoneConfig};
 use ferry_proto::{Clock, UnixTime};
 use ferry_ussd::gateway::UssdRequest;
@@ -57,14 +58,21 @@ pub struct UssdService {
 
 impl UssdService {
     /// The gateway over `engine`'s ledger with `config`, reading (or creating) the PIN pepper
-    /// in `data_dir` when the configuration has none.
-    pub fn new(engine: Engine, config: &UssdConfig, data_dir: &Path) -> Result<Self, ServeError> {
+    /// in `data_dir` when the configuration has none. Phones create vouchers through
+    /// `vouchers` (the API's voucher service).
+    pub fn new(
+        engine: Engine,
+        vouchers: Vouchers,
+        config: &UssdConfig,
+        data_dir: &Path,
+    ) -> Result<Self, ServeError> {
         let mut phones = config.phones.clone();
         if phones.pepper.is_empty() {
             phones.pepper = load_or_create_pepper(data_dir)?;
         }
+        let backend = PhoneBackend::new(engine, phones).with_vouchers(vouchers);
         Ok(UssdService {
-            menus: MenuEngine::new(PhoneBackend::new(engine, phones), config.menu.clone()),
+            menus: MenuEngine::new(backend, config.menu.clone()),
         })
     }
 

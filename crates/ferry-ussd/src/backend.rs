@@ -17,6 +17,7 @@ use crate::i18n::Language;
 use crate::menu::SessionRecord;
 use crate::phone::Phone;
 use crate::pin::Pin;
+use crate::voucher::{InvalidateOutcome, VoucherLine, VoucherOrder, VoucherOutcome, VoucherQuote};
 
 /// The idempotency key of one side-effecting step: `ussd:<phone>:<session id>:<input index>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -333,6 +334,39 @@ pub trait Backend: Send + Sync {
         now: UnixTime,
     ) -> impl Future<Output = Result<ChangePinOutcome, Self::Error>> + Send;
 
+    /// What a voucher of `amount` would cost `phone` (nothing is done).
+    fn voucher_quote(
+        &self,
+        phone: &Phone,
+        amount: Money,
+    ) -> impl Future<Output = Result<VoucherQuote, Self::Error>> + Send;
+
+    /// Creates a voucher (the API's voucher create), once per `key`: reserves amount and fees,
+    /// and queues the voucher's text form by SMS to the emitter.
+    fn create_voucher(
+        &self,
+        order: &VoucherOrder,
+        key: &OpKey,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<VoucherOutcome, Self::Error>> + Send;
+
+    /// The account's open vouchers, newest first, at most `limit`.
+    fn vouchers(
+        &self,
+        phone: &Phone,
+        limit: usize,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Vec<VoucherLine>, Self::Error>> + Send;
+
+    /// Invalidates the account's voucher `id`, once per `key`; what is left goes back.
+    fn invalidate_voucher(
+        &self,
+        phone: &Phone,
+        id: &str,
+        key: &OpKey,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<InvalidateOutcome, Self::Error>> + Send;
+
     /// The record of session `session_id`, if one was stored.
     fn load_session(
         &self,
@@ -430,6 +464,42 @@ impl<T: Backend> Backend for std::sync::Arc<T> {
         now: UnixTime,
     ) -> impl Future<Output = Result<ChangePinOutcome, Self::Error>> + Send {
         (**self).change_pin(phone, old, new, key, now)
+    }
+
+    fn voucher_quote(
+        &self,
+        phone: &Phone,
+        amount: Money,
+    ) -> impl Future<Output = Result<VoucherQuote, Self::Error>> + Send {
+        (**self).voucher_quote(phone, amount)
+    }
+
+    fn create_voucher(
+        &self,
+        order: &VoucherOrder,
+        key: &OpKey,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<VoucherOutcome, Self::Error>> + Send {
+        (**self).create_voucher(order, key, now)
+    }
+
+    fn vouchers(
+        &self,
+        phone: &Phone,
+        limit: usize,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Vec<VoucherLine>, Self::Error>> + Send {
+        (**self).vouchers(phone, limit, now)
+    }
+
+    fn invalidate_voucher(
+        &self,
+        phone: &Phone,
+        id: &str,
+        key: &OpKey,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<InvalidateOutcome, Self::Error>> + Send {
+        (**self).invalidate_voucher(phone, id, key, now)
     }
 
     fn load_session(

@@ -83,9 +83,9 @@ macro_rules! catalog {
 catalog! {
     /// Main menu.
     Main =>
-        "Ferry\n1 Send money\n2 Balance\n3 Last 5 transactions\n4 Cash out at agent\n5 Settings",
-        "Ferry\n1 Enviar dinheiro\n2 Saldo\n3 Ultimas 5 transacoes\n4 Sacar com agente\n5 Configuracoes",
-        "Ferry\n1 Tuma pesa\n2 Salio\n3 Miamala 5 ya mwisho\n4 Toa pesa kwa wakala\n5 Mipangilio";
+        "Ferry\n1 Send money\n2 Balance\n3 Last 5 transactions\n4 Cash out at agent\n5 Settings\n6 Vouchers",
+        "Ferry\n1 Enviar dinheiro\n2 Saldo\n3 Ultimas 5 transacoes\n4 Sacar com agente\n5 Configuracoes\n6 Vouchers",
+        "Ferry\n1 Tuma pesa\n2 Salio\n3 Miamala 5 ya mwisho\n4 Toa pesa kwa wakala\n5 Mipangilio\n6 Vocha";
     /// First screen of an unknown number.
     RegLanguage =>
         "Welcome to Ferry. Choose language:",
@@ -176,6 +176,66 @@ catalog! {
         "Choose language:",
         "Escolha o idioma:",
         "Chagua lugha:";
+    /// Voucher menu.
+    VoucherMenu =>
+        "Vouchers\n1 Create voucher\n2 My vouchers",
+        "Vouchers\n1 Criar voucher\n2 Meus vouchers",
+        "Vocha\n1 Tengeneza vocha\n2 Vocha zangu";
+    /// Voucher amount prompt.
+    VoucherAmount =>
+        "New voucher, to be redeemed by others.\nEnter amount in {cur}:",
+        "Novo voucher, para outros resgatarem.\nDigite o valor em {cur}:",
+        "Vocha mpya, kwa wengine kuikomboa.\nWeka kiasi kwa {cur}:";
+    /// Voucher lifetime prompt.
+    VoucherHours =>
+        "Voucher of {amount}.\nValid for how many hours (1-12)?",
+        "Voucher de {amount}.\nValido por quantas horas (1-12)?",
+        "Vocha ya {amount}.\nIfae kwa saa ngapi (1-12)?";
+    /// Voucher password prompt.
+    VoucherPassword =>
+        "Choose the voucher password (6-24 characters). Tell it only to who you pay:",
+        "Escolha a senha do voucher (6-24 caracteres). Diga so a quem voce paga:",
+        "Chagua nenosiri la vocha (herufi 6-24). Mwambie tu unayemlipa:";
+    /// Voucher password repeat.
+    VoucherPasswordConfirm =>
+        "Enter the voucher password again:",
+        "Digite a senha do voucher de novo:",
+        "Weka nenosiri la vocha tena:";
+    /// Voucher confirmation (the choices follow).
+    VoucherConfirm =>
+        "Voucher {amount}, {h} h. Fee {fee}. Create?",
+        "Voucher {amount}, {h} h. Tarifa {fee}. Criar?",
+        "Vocha {amount}, saa {h}. Ada {fee}. Tengeneza?";
+    /// What a voucher holds from the balance in all (dropped when the screen is full).
+    VoucherTotal =>
+        "Total held: {total}",
+        "Total retido: {total}",
+        "Jumla inayoshikiliwa: {total}";
+    /// Confirm or cancel.
+    ConfirmChoices =>
+        "1 Confirm\n2 Cancel",
+        "1 Confirmar\n2 Cancelar",
+        "1 Thibitisha\n2 Ghairi";
+    /// Heading of the open vouchers.
+    VoucherListTitle =>
+        "Open vouchers. Choose one to invalidate:",
+        "Vouchers abertos. Escolha um para invalidar:",
+        "Vocha zilizo wazi. Chagua moja kuibatilisha:";
+    /// No open vouchers.
+    VoucherListEmpty =>
+        "You have no open vouchers.",
+        "Voce nao tem vouchers abertos.",
+        "Huna vocha zilizo wazi.";
+    /// Invalidation confirmation.
+    VoucherInvalidateConfirm =>
+        "Invalidate voucher {ref} ({remaining} left)?",
+        "Invalidar voucher {ref} ({remaining} restantes)?",
+        "Batilisha vocha {ref} ({remaining} imebaki)?";
+    /// Where the rest of an invalidated voucher goes (dropped when the screen is full).
+    VoucherInvalidateRest =>
+        "What is left returns to your balance.",
+        "O que resta volta para seu saldo.",
+        "Kilichobaki kinarudi kwenye salio lako.";
     /// Footer of screens below the main menu.
     Nav =>
         "0 Back 00 Main menu",
@@ -241,6 +301,21 @@ catalog! {
         "PIN si sahihi. Majaribio {n} yamebaki.";
     /// Note: over-long input.
     NoteTooLong => "Input too long.", "Entrada longa demais.", "Uliyoweka ni ndefu mno.";
+    /// Note: not 1 to 12 whole hours.
+    NoteBadHours =>
+        "Enter whole hours from 1 to 12.",
+        "Digite horas inteiras de 1 a 12.",
+        "Weka saa kamili kuanzia 1 hadi 12.";
+    /// Note: voucher password format.
+    NoteBadVoucherPassword =>
+        "A voucher password is 6 to 24 characters.",
+        "A senha do voucher tem de 6 a 24 caracteres.",
+        "Nenosiri la vocha ni herufi 6 hadi 24.";
+    /// Note: the two voucher passwords differ.
+    NotePasswordMismatch =>
+        "The passwords do not match.",
+        "As senhas nao conferem.",
+        "Manenosiri hayalingani.";
     /// Note: language saved.
     NoteLanguageSaved => "Language saved.", "Idioma salvo.", "Lugha imehifadhiwa.";
     /// End: sent.
@@ -303,6 +378,46 @@ catalog! {
         "Too many payments in a short time. For your safety nothing was sent. Try again later or ask your agent.",
         "Pagamentos demais em pouco tempo. Por seguranca nada foi enviado. Tente mais tarde ou fale com seu agente.",
         "Malipo mengi mno kwa muda mfupi. Kwa usalama wako hakuna kilichotumwa. Jaribu baadaye au muulize wakala wako.";
+    /// End: voucher created.
+    EndVoucherCreated =>
+        "Voucher {ref} created: {amount}, valid {h} h, fee {fee}. Its code comes by SMS. Give code and password only to who you pay.",
+        "Voucher {ref} criado: {amount}, valido {h} h, tarifa {fee}. O codigo chega por SMS. De codigo e senha so a quem voce paga.",
+        "Vocha {ref} imetengenezwa: {amount}, saa {h}, ada {fee}. Namba yake inakuja kwa SMS. Mpe tu unayemlipa namba na nenosiri.";
+    /// End: insufficient balance for a voucher.
+    EndVoucherInsufficient =>
+        "Not enough balance ({balance}) for amount and fees. No voucher was created.",
+        "Saldo insuficiente ({balance}) para valor e tarifas. Nenhum voucher foi criado.",
+        "Salio halitoshi ({balance}) kwa kiasi na ada. Hakuna vocha iliyotengenezwa.";
+    /// End: daily limit on a voucher.
+    EndVoucherOverDaily =>
+        "Over your daily limit. You can still use {remaining} today. No voucher was created.",
+        "Acima do seu limite diario. Ainda pode usar {remaining} hoje. Nenhum voucher foi criado.",
+        "Umezidi kikomo cha siku. Unaweza kutumia {remaining} leo. Hakuna vocha iliyotengenezwa.";
+    /// End: the emitter blocked voucher creation.
+    EndVoucherBlocked =>
+        "Voucher creation is blocked on your account. Unblock it in your wallet app or ask your agent.",
+        "A criacao de vouchers esta bloqueada na sua conta. Desbloqueie no app ou fale com seu agente.",
+        "Kutengeneza vocha kumezuiwa kwenye akaunti yako. Fungua kwenye programu au muulize wakala wako.";
+    /// End: a risk rule held a voucher.
+    EndVoucherRiskHold =>
+        "Too many vouchers or payments in a short time. For your safety no voucher was created. Try again later or ask your agent.",
+        "Vouchers ou pagamentos demais em pouco tempo. Por seguranca nenhum voucher foi criado. Tente mais tarde ou fale com seu agente.",
+        "Vocha au malipo mengi mno kwa muda mfupi. Kwa usalama wako hakuna vocha iliyotengenezwa. Jaribu baadaye au muulize wakala wako.";
+    /// End: vouchers not offered.
+    EndVoucherUnavailable =>
+        "Vouchers are not available on this service.",
+        "Vouchers nao estao disponiveis neste servico.",
+        "Vocha hazipatikani kwenye huduma hii.";
+    /// End: voucher invalidated.
+    EndVoucherInvalidated =>
+        "Voucher {ref} invalidated. {returned} returned to your balance.",
+        "Voucher {ref} invalidado. {returned} voltou para seu saldo.",
+        "Vocha {ref} imebatilishwa. {returned} imerudi kwenye salio lako.";
+    /// End: the voucher was closed already.
+    EndVoucherClosed =>
+        "Voucher {ref} is no longer open. Nothing changed.",
+        "O voucher {ref} nao esta mais aberto. Nada mudou.",
+        "Vocha {ref} haiko wazi tena. Hakuna kilichobadilika.";
     /// End: PIN changed.
     EndPinChanged => "Your PIN was changed.", "Seu PIN foi alterado.", "PIN yako imebadilishwa.";
     /// End: PIN change refused.
@@ -385,6 +500,11 @@ catalog! {
         "Ferry: An agent credited {amount} to your account. Balance {balance}.",
         "Ferry: Um agente creditou {amount} na sua conta. Saldo {balance}.",
         "Ferry: Wakala ameweka {amount} kwenye akaunti yako. Salio {balance}.";
+    /// SMS: a voucher's text form (what a receiver types or pastes to redeem it).
+    SmsVoucher =>
+        "Ferry voucher {ref}: {amount}, {h} h. Give it and the password only to who you pay:\n{voucher}",
+        "Ferry voucher {ref}: {amount}, {h} h. De com a senha so a quem voce paga:\n{voucher}",
+        "Ferry vocha {ref}: {amount}, saa {h}. Mpe tu unayemlipa pamoja na nenosiri:\n{voucher}";
     /// SMS: a one-time code to link this number to a smartphone wallet.
     SmsLinkCode =>
         "Ferry: Code {code} links this number to a smartphone wallet, valid {min} min. If you did not ask, ignore it.",
@@ -506,6 +626,21 @@ pub fn sms_text(lang: Language, kind: &NoticeKind) -> String {
             Key::SmsCashedIn,
             &[("amount", &money(*amount)), ("balance", &money(*balance))],
         ),
+        NoticeKind::VoucherIssued {
+            reference,
+            amount,
+            hours,
+            text: voucher,
+        } => text(
+            lang,
+            Key::SmsVoucher,
+            &[
+                ("ref", &crate::gsm7::transliterate(reference)),
+                ("amount", &money(*amount)),
+                ("h", &hours.to_string()),
+                ("voucher", &crate::gsm7::transliterate(voucher)),
+            ],
+        ),
         NoticeKind::LinkCode { code, minutes } => text(
             lang,
             Key::SmsLinkCode,
@@ -605,6 +740,26 @@ mod tests {
             },
             NoticeKind::PaymentSentSettled { amount: big },
         ];
+        // The voucher's text form makes its SMS a concatenated one: GSM-7, at most three
+        // parts for any amount, and the code is its own last line, intact.
+        let code = format!("FV1:{}", "A2".repeat(106));
+        for lang in Language::ALL {
+            for amount in [Money::new(100_00, Currency::BRL), big] {
+                let t = sms_text(
+                    lang,
+                    &NoticeKind::VoucherIssued {
+                        reference: "1A2B3C4D".into(),
+                        amount,
+                        hours: 12,
+                        text: code.clone(),
+                    },
+                );
+                let s = segments(&t);
+                assert_eq!(s.encoding, crate::sms::Encoding::Gsm7, "{t}");
+                assert!(s.part_count() <= 3, "{} parts: {t}", s.part_count());
+                assert_eq!(t.lines().last(), Some(code.as_str()));
+            }
+        }
         for lang in Language::ALL {
             for k in &kinds {
                 let t = sms_text(lang, k);

@@ -25,6 +25,7 @@ pub mod phone;
 pub mod pin;
 pub mod sim;
 pub mod sms;
+pub mod voucher;
 
 pub use backend::Backend;
 pub use gateway::UssdRequest;

@@ -16,6 +16,9 @@
 //! * Every settled send queues two notices (payer and payee), a cash-out code one, a
 //!   pay-out one, a lockout one, a PIN change one: each under an event id derived from the
 //!   operation's key, so the outbox takes each once.
+//! * A voucher reserves its amount plus the fee reserve (the transfer fee on the whole amount)
+//!   and takes the creation fee, all counted toward the daily limit; its text form (really
+//!   sealed under the password) goes out by SMS. Invalidating it returns what is left, once.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -32,6 +35,9 @@ use crate::menu::SessionRecord;
 use crate::phone::Phone;
 use crate::pin::{HashError, Pin, PinHash, PinHashParams, PinHasher};
 use crate::sms::{Notice, NoticeKind, Outbox};
+use crate::voucher::{
+    InvalidateOutcome, VoucherLine, VoucherOrder, VoucherOutcome, VoucherQuote, short_reference,
+};
 
 /// Limits of one KYC tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +85,10 @@ pub struct MemoryConfig {
     pub tier0: TierLimits,
     /// Tier 1 (agent-verified) limits, in minor units.
     pub tier1: TierLimits,
+    /// Voucher creation fee, in basis points of the amount.
+    pub voucher_create_bps: u16,
+    /// Voucher transfer fee, in basis points: the reserve held for it on the whole amount.
+    pub voucher_redeem_bps: u16,
 }
 
 impl MemoryConfig {
@@ -97,6 +107,8 @@ impl MemoryConfig {
             cash_out_valid_secs: 1800,
             tier0: TierLimits::TIER0,
             tier1: TierLimits::TIER1,
+            voucher_create_bps: 100,
+            voucher_redeem_bps: 30,
         }
     }
 }
@@ -122,6 +134,9 @@ pub enum MemoryError {
     /// A session record did not survive its JSON round trip.
     #[error("session record: {0}")]
     Record(String),
+    /// A voucher could not be sealed (Argon2id failed, or the payload broke a voucher rule).
+    #[error("voucher sealing failed")]
+    Seal,
     /// A lock was poisoned by a panic in another thread.
     #[error("state lock poisoned")]
     Poisoned,
@@ -160,6 +175,21 @@ enum Done {
     Send(SendOutcome),
     CashOut(CashOutOutcome),
     ChangePin(ChangePinOutcome),
+    Voucher(VoucherOutcome),
+    Invalidate(InvalidateOutcome),
+}
+
+#[derive(Debug, Clone)]
+struct MemVoucher {
+    account: AccountId,
+    /// Amount and fee reserve still held.
+    held: i64,
+    /// What receivers may still take.
+    remaining: i64,
+    expires_at: UnixTime,
+    open: bool,
+    /// Creation order.
+    seq: u64,
 }
 
 #[derive(Debug, Default)]
@@ -176,6 +206,10 @@ struct State {
     fees: i64,
     /// Cash-out amounts reserved and not yet paid or returned.
     reserved: i64,
+    /// Vouchers by id.
+    vouchers: HashMap<String, MemVoucher>,
+    /// Accounts that blocked voucher creation.
+    voucher_blocked: std::collections::HashSet<AccountId>,
 }
 
 /// An in-memory [`Backend`] (see the module docs).
@@ -332,7 +366,44 @@ impl MemoryBackend {
     pub fn conserved(&self) -> Result<bool, MemoryError> {
         let st = self.lock()?;
         let held: i128 = st.accounts.values().map(|a| i128::from(a.balance)).sum();
-        Ok(held + i128::from(st.reserved) + i128::from(st.fees) == i128::from(st.issued))
+        let vouchers: i128 = st.vouchers.values().map(|v| i128::from(v.held)).sum();
+        Ok(
+            held + vouchers + i128::from(st.reserved) + i128::from(st.fees)
+                == i128::from(st.issued),
+        )
+    }
+
+    /// Blocks (or unblocks) voucher creation on account `id`.
+    pub fn block_vouchers(&self, id: AccountId, blocked: bool) -> Result<(), MemoryError> {
+        let mut st = self.lock()?;
+        if blocked {
+            st.voucher_blocked.insert(id);
+        } else {
+            st.voucher_blocked.remove(&id);
+        }
+        Ok(())
+    }
+
+    /// How many vouchers were created, open or not.
+    pub fn voucher_count(&self) -> Result<usize, MemoryError> {
+        Ok(self.lock()?.vouchers.len())
+    }
+
+    /// Creation fee, fee reserve and total of a voucher of `amount` (`None`: invalid).
+    fn voucher_costs(&self, amount: Money) -> Option<(i64, i64, i64)> {
+        if amount.currency() != self.config.currency || !amount.is_positive() {
+            return None;
+        }
+        let fee = amount
+            .basis_points(self.config.voucher_create_bps)
+            .ok()?
+            .minor();
+        let reserve = amount
+            .basis_points(self.config.voucher_redeem_bps)
+            .ok()?
+            .minor();
+        let total = amount.minor().checked_add(fee)?.checked_add(reserve)?;
+        Some((fee, reserve, total))
     }
 
     /// Fees collected so far, in minor units.
@@ -854,6 +925,200 @@ impl Backend for MemoryBackend {
         };
         st.done
             .insert(key.as_str().to_owned(), Done::ChangePin(outcome));
+        Ok(outcome)
+    }
+
+    async fn voucher_quote(
+        &self,
+        _phone: &Phone,
+        amount: Money,
+    ) -> Result<VoucherQuote, MemoryError> {
+        Ok(match self.voucher_costs(amount) {
+            Some((fee, _, total)) => VoucherQuote::Costs {
+                fee: self.money(fee),
+                total: self.money(total),
+            },
+            None => VoucherQuote::InvalidAmount,
+        })
+    }
+
+    async fn create_voucher(
+        &self,
+        order: &VoucherOrder,
+        key: &OpKey,
+        now: UnixTime,
+    ) -> Result<VoucherOutcome, MemoryError> {
+        let expires_at = now.plus_secs(u64::from(order.hours) * 3600);
+        let (id, payload) = {
+            let st = self.lock()?;
+            if let Some(Done::Voucher(v)) = st.done.get(key.as_str()) {
+                return Ok(v.clone());
+            }
+            let account = *st
+                .phones
+                .get(&order.emitter)
+                .ok_or(MemoryError::NoAccount)?;
+            let a = st.accounts.get(&account).ok_or(MemoryError::NoAccount)?;
+            if let Some(until) = Self::locked(a, now) {
+                return Ok(VoucherOutcome::Locked { until });
+            }
+            if self.voucher_costs(order.amount).is_none() {
+                return Ok(VoucherOutcome::InvalidAmount);
+            }
+            let id = ferry_proto::voucher::VoucherId::random();
+            let payload = ferry_proto::voucher::VoucherPayload {
+                id,
+                created_at: now,
+                expires_at,
+                emitter: account,
+                initial_amount: order.amount,
+            };
+            (id, payload)
+        };
+        // Argon2id outside the lock.
+        let text = ferry_proto::voucher::SealedVoucher::seal(&payload, order.password.expose())
+            .map_err(|_| MemoryError::Seal)?
+            .to_text();
+        let mut st = self.lock()?;
+        let st = &mut *st;
+        if let Some(Done::Voucher(v)) = st.done.get(key.as_str()) {
+            return Ok(v.clone());
+        }
+        let (fee, reserve, total) = self.voucher_costs(order.amount).ok_or(MemoryError::Seal)?;
+        let a = st
+            .accounts
+            .get(&payload.emitter)
+            .ok_or(MemoryError::NoAccount)?;
+        if st.voucher_blocked.contains(&a.id) {
+            return Ok(VoucherOutcome::Blocked);
+        }
+        if total > a.balance {
+            return Ok(VoucherOutcome::InsufficientFunds {
+                balance: self.money(a.balance),
+            });
+        }
+        let room = self.daily_room(a, now);
+        if total > room {
+            return Ok(VoucherOutcome::OverLimit {
+                remaining: self.money(room),
+            });
+        }
+        let a = st
+            .accounts
+            .get_mut(&payload.emitter)
+            .ok_or(MemoryError::NoAccount)?;
+        Self::spend(a, total, now);
+        a.history.push(TxLine {
+            at: now,
+            kind: TxKind::Sent,
+            amount: self.money(total),
+            counterparty: None,
+        });
+        let lang = a.language;
+        st.fees += fee;
+        let seq = st.vouchers.len() as u64;
+        st.vouchers.insert(
+            id.to_string(),
+            MemVoucher {
+                account: payload.emitter,
+                held: order.amount.minor() + reserve,
+                remaining: order.amount.minor(),
+                expires_at,
+                open: true,
+                seq,
+            },
+        );
+        let reference = short_reference(&id.to_string());
+        st.outbox.enqueue(Notice {
+            event_id: format!("voucher:{}", key.as_str()),
+            to: order.emitter.clone(),
+            language: lang,
+            kind: NoticeKind::VoucherIssued {
+                reference: reference.clone(),
+                amount: order.amount,
+                hours: order.hours,
+                text,
+            },
+        });
+        let outcome = VoucherOutcome::Created {
+            reference,
+            fee: self.money(fee),
+            total: self.money(total),
+            expires_at,
+        };
+        st.done
+            .insert(key.as_str().to_owned(), Done::Voucher(outcome.clone()));
+        Ok(outcome)
+    }
+
+    async fn vouchers(
+        &self,
+        phone: &Phone,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<Vec<VoucherLine>, MemoryError> {
+        let st = self.lock()?;
+        let account = *st.phones.get(phone).ok_or(MemoryError::NoAccount)?;
+        let mut open: Vec<(&String, &MemVoucher)> = st
+            .vouchers
+            .iter()
+            .filter(|(_, v)| v.account == account && v.open && now < v.expires_at)
+            .collect();
+        open.sort_by_key(|(_, v)| std::cmp::Reverse(v.seq));
+        Ok(open
+            .into_iter()
+            .take(limit)
+            .map(|(id, v)| VoucherLine {
+                id: id.clone(),
+                remaining: self.money(v.remaining),
+                expires_at: v.expires_at,
+            })
+            .collect())
+    }
+
+    async fn invalidate_voucher(
+        &self,
+        phone: &Phone,
+        id: &str,
+        key: &OpKey,
+        now: UnixTime,
+    ) -> Result<InvalidateOutcome, MemoryError> {
+        let mut st = self.lock()?;
+        let st = &mut *st;
+        if let Some(Done::Invalidate(v)) = st.done.get(key.as_str()) {
+            return Ok(v.clone());
+        }
+        let account = *st.phones.get(phone).ok_or(MemoryError::NoAccount)?;
+        let outcome = match st.vouchers.get_mut(id) {
+            Some(v) if v.account == account => {
+                if v.open {
+                    // An expired voucher is closed by the invalidation too: the rest returns.
+                    let returned = v.held;
+                    v.open = false;
+                    v.held = 0;
+                    v.remaining = 0;
+                    let a = st
+                        .accounts
+                        .get_mut(&account)
+                        .ok_or(MemoryError::NoAccount)?;
+                    a.balance += returned;
+                    a.history.push(TxLine {
+                        at: now,
+                        kind: TxKind::Received,
+                        amount: self.money(returned),
+                        counterparty: None,
+                    });
+                    InvalidateOutcome::Invalidated {
+                        returned: self.money(returned),
+                    }
+                } else {
+                    InvalidateOutcome::AlreadyClosed
+                }
+            }
+            _ => InvalidateOutcome::NotFound,
+        };
+        st.done
+            .insert(key.as_str().to_owned(), Done::Invalidate(outcome.clone()));
         Ok(outcome)
     }
 

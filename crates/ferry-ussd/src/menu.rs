@@ -44,6 +44,10 @@ use crate::gsm7;
 use crate::i18n::{self, Key, Language, money};
 use crate::phone::{CallingCode, Phone};
 use crate::pin::{Pin, PinError};
+use crate::voucher::{
+    InvalidateOutcome, LISTED_VOUCHERS, VoucherLine, VoucherOrder, VoucherOutcome, VoucherPassword,
+    VoucherQuote, parse_hours, short_reference,
+};
 
 /// Most septets a USSD screen may have (GSM 03.90: 160 octets of 7-bit packed text).
 pub const MAX_SCREEN_SEPTETS: usize = 182;
@@ -179,6 +183,14 @@ pub enum Observation {
     Language(Language),
     /// PIN change.
     PinChange(ChangePinOutcome),
+    /// A voucher's costs.
+    VoucherQuote(VoucherQuote),
+    /// A voucher creation.
+    Voucher(VoucherOutcome),
+    /// The open vouchers shown.
+    Vouchers(Vec<VoucherLine>),
+    /// A voucher invalidation.
+    Invalidated(InvalidateOutcome),
 }
 
 /// One recorded answer: the input index that asked, a slot (a step may ask twice: a PIN, then
@@ -230,6 +242,7 @@ impl SessionRecord {
 enum Purpose {
     Balance,
     History,
+    Vouchers,
 }
 
 /// Where the caller is.
@@ -276,6 +289,39 @@ enum Screen {
         new: usize,
     },
     LanguageMenu,
+    VoucherMenu,
+    VoucherAmount,
+    VoucherHours {
+        amount: Money,
+    },
+    VoucherPassword {
+        amount: Money,
+        hours: u8,
+    },
+    VoucherPasswordConfirm {
+        amount: Money,
+        hours: u8,
+        first: usize,
+    },
+    VoucherPin {
+        amount: Money,
+        hours: u8,
+        password: usize,
+    },
+    VoucherConfirm {
+        amount: Money,
+        hours: u8,
+        password: usize,
+        fee: Money,
+        total: Money,
+    },
+    VoucherList {
+        lines: Vec<VoucherLine>,
+        at: UnixTime,
+    },
+    VoucherInvalidate {
+        line: VoucherLine,
+    },
 }
 
 /// A line shown above the next screen.
@@ -296,6 +342,9 @@ enum Note {
     WrongPin(u8),
     TooLong,
     LanguageSaved,
+    BadHours,
+    BadVoucherPassword,
+    PasswordMismatch,
 }
 
 /// How a session ended.
@@ -323,6 +372,16 @@ enum Final {
     SessionError,
     TooManyInputs,
     AlreadyRegistered,
+    Voucher {
+        amount: Money,
+        hours: u8,
+        outcome: VoucherOutcome,
+        at: UnixTime,
+    },
+    Invalidate {
+        reference: String,
+        outcome: InvalidateOutcome,
+    },
 }
 
 /// The replay's state.
@@ -365,6 +424,10 @@ enum Effect<'a> {
     CashOut(Money),
     SetLanguage(Language),
     ChangePin(Pin, Pin),
+    VoucherQuote(Money),
+    CreateVoucher(Money, u8, VoucherPassword),
+    Vouchers,
+    Invalidate(&'a str),
 }
 
 /// The menu engine over a backend.
@@ -583,6 +646,24 @@ impl<B: Backend> Run<'_, B> {
             Effect::ChangePin(old, new) => {
                 Observation::PinChange(b.change_pin(phone, &old, &new, &key, now).await?)
             }
+            Effect::VoucherQuote(amount) => {
+                Observation::VoucherQuote(b.voucher_quote(phone, amount).await?)
+            }
+            Effect::CreateVoucher(amount, hours, password) => {
+                let order = VoucherOrder {
+                    emitter: phone.clone(),
+                    amount,
+                    hours,
+                    password,
+                };
+                Observation::Voucher(b.create_voucher(&order, &key, now).await?)
+            }
+            Effect::Vouchers => {
+                Observation::Vouchers(b.vouchers(phone, LISTED_VOUCHERS, now).await?)
+            }
+            Effect::Invalidate(id) => {
+                Observation::Invalidated(b.invalidate_voucher(phone, id, &key, now).await?)
+            }
         };
         self.record.steps.push(Step {
             index: idx,
@@ -688,6 +769,7 @@ impl<B: Backend> Run<'_, B> {
                 "3" => nav.push(Screen::Pin(Purpose::History)),
                 "4" => nav.push(Screen::CashAmount),
                 "5" => nav.push(Screen::Settings),
+                "6" => nav.push(Screen::VoucherMenu),
                 _ => nav.note = Some(Note::InvalidChoice),
             },
             Screen::SendTo => match Phone::parse(input, self.engine.config.default_country) {
@@ -732,6 +814,7 @@ impl<B: Backend> Run<'_, B> {
                     let effect = match purpose {
                         Purpose::Balance => Effect::Balance,
                         Purpose::History => Effect::History,
+                        Purpose::Vouchers => Effect::Vouchers,
                     };
                     match self.observe(i, 1, effect).await? {
                         None => nav.finish(Final::Expired),
@@ -739,6 +822,9 @@ impl<B: Backend> Run<'_, B> {
                             nav.replace(Screen::Balance(amount))
                         }
                         Some((Observation::History(h), _)) => nav.replace(Screen::History(h)),
+                        Some((Observation::Vouchers(lines), at)) => {
+                            nav.replace(Screen::VoucherList { lines, at })
+                        }
                         Some(_) => nav.finish(Final::SessionError),
                     }
                 }
@@ -822,6 +908,133 @@ impl<B: Backend> Run<'_, B> {
                 None => nav.note = Some(Note::InvalidChoice),
             },
             Screen::Balance(_) | Screen::History(_) => nav.note = Some(Note::InvalidChoice),
+            Screen::VoucherMenu => match input {
+                "1" => nav.push(Screen::VoucherAmount),
+                "2" => nav.push(Screen::Pin(Purpose::Vouchers)),
+                _ => nav.note = Some(Note::InvalidChoice),
+            },
+            Screen::VoucherAmount => match parse_amount(input, currency) {
+                Ok(amount) => nav.push(Screen::VoucherHours { amount }),
+                Err(note) => nav.note = Some(note),
+            },
+            Screen::VoucherHours { amount } => match parse_hours(input) {
+                Some(hours) => nav.push(Screen::VoucherPassword { amount, hours }),
+                None => nav.note = Some(Note::BadHours),
+            },
+            Screen::VoucherPassword { amount, hours } => match VoucherPassword::parse(input) {
+                Ok(_) => nav.push(Screen::VoucherPasswordConfirm {
+                    amount,
+                    hours,
+                    first: i,
+                }),
+                Err(_) => nav.note = Some(Note::BadVoucherPassword),
+            },
+            Screen::VoucherPasswordConfirm {
+                amount,
+                hours,
+                first,
+            } => {
+                let chosen = inputs
+                    .get(first)
+                    .and_then(|s| VoucherPassword::parse(s).ok());
+                let again = VoucherPassword::parse(input).ok();
+                match (chosen, again) {
+                    (Some(a), Some(b)) if a.ct_eq(&b) => nav.push(Screen::VoucherPin {
+                        amount,
+                        hours,
+                        password: first,
+                    }),
+                    _ => {
+                        nav.stack.pop();
+                        nav.note = Some(Note::PasswordMismatch);
+                    }
+                }
+            }
+            Screen::VoucherPin {
+                amount,
+                hours,
+                password,
+            } => {
+                if self.check_pin(nav, i, input).await? {
+                    match self.observe(i, 1, Effect::VoucherQuote(amount)).await? {
+                        None => nav.finish(Final::Expired),
+                        Some((
+                            Observation::VoucherQuote(VoucherQuote::Costs { fee, total }),
+                            _,
+                        )) => nav.replace(Screen::VoucherConfirm {
+                            amount,
+                            hours,
+                            password,
+                            fee,
+                            total,
+                        }),
+                        Some((Observation::VoucherQuote(q), at)) => nav.finish(Final::Voucher {
+                            amount,
+                            hours,
+                            outcome: match q {
+                                VoucherQuote::Unavailable => VoucherOutcome::Unavailable,
+                                _ => VoucherOutcome::InvalidAmount,
+                            },
+                            at,
+                        }),
+                        Some(_) => nav.finish(Final::SessionError),
+                    }
+                }
+            }
+            Screen::VoucherConfirm {
+                amount,
+                hours,
+                password,
+                ..
+            } => match input {
+                "1" => {
+                    let Some(pw) = inputs
+                        .get(password)
+                        .and_then(|s| VoucherPassword::parse(s).ok())
+                    else {
+                        nav.finish(Final::SessionError);
+                        return Ok(());
+                    };
+                    match self
+                        .observe(i, 0, Effect::CreateVoucher(amount, hours, pw))
+                        .await?
+                    {
+                        None => nav.finish(Final::Expired),
+                        Some((Observation::Voucher(outcome), at)) => nav.finish(Final::Voucher {
+                            amount,
+                            hours,
+                            outcome,
+                            at,
+                        }),
+                        Some(_) => nav.finish(Final::SessionError),
+                    }
+                }
+                "2" => nav.finish(Final::Cancelled),
+                _ => nav.note = Some(Note::InvalidChoice),
+            },
+            Screen::VoucherList { lines, .. } => {
+                let chosen = input
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| input.bytes().all(|b| b.is_ascii_digit()) && *n >= 1)
+                    .and_then(|n| lines.get(n - 1));
+                match chosen {
+                    Some(line) => nav.push(Screen::VoucherInvalidate { line: line.clone() }),
+                    None => nav.note = Some(Note::InvalidChoice),
+                }
+            }
+            Screen::VoucherInvalidate { line } => match input {
+                "1" => match self.observe(i, 0, Effect::Invalidate(&line.id)).await? {
+                    None => nav.finish(Final::Expired),
+                    Some((Observation::Invalidated(outcome), _)) => nav.finish(Final::Invalidate {
+                        reference: short_reference(&line.id),
+                        outcome,
+                    }),
+                    Some(_) => nav.finish(Final::SessionError),
+                },
+                "2" => nav.finish(Final::Cancelled),
+                _ => nav.note = Some(Note::InvalidChoice),
+            },
         }
         Ok(())
     }
@@ -932,6 +1145,9 @@ fn note_text(lang: Language, note: &Note) -> String {
         Note::WrongPin(n) => i18n::text(lang, Key::NoteWrongPin, &[("n", &n.to_string())]),
         Note::TooLong => t(Key::NoteTooLong),
         Note::LanguageSaved => t(Key::NoteLanguageSaved),
+        Note::BadHours => t(Key::NoteBadHours),
+        Note::BadVoucherPassword => t(Key::NoteBadVoucherPassword),
+        Note::PasswordMismatch => t(Key::NotePasswordMismatch),
     }
 }
 
@@ -988,9 +1204,10 @@ fn render_checked(nav: &Nav) -> (Reply, bool) {
                     ("cur", cur),
                 ],
             )),
-            Screen::SendPin { .. } | Screen::Pin(_) | Screen::CashPin { .. } => {
-                lines.keep(t(Key::EnterPin))
-            }
+            Screen::SendPin { .. }
+            | Screen::Pin(_)
+            | Screen::CashPin { .. }
+            | Screen::VoucherPin { .. } => lines.keep(t(Key::EnterPin)),
             Screen::SendConfirm { to, name, amount } => lines.keep(i18n::text(
                 lang,
                 Key::SendConfirm,
@@ -1027,6 +1244,62 @@ fn render_checked(nav: &Nav) -> (Reply, bool) {
                 lines.keep(t(Key::LanguageMenu));
                 lines.keep(t(Key::LanguageList));
             }
+            Screen::VoucherMenu => lines.keep(t(Key::VoucherMenu)),
+            Screen::VoucherAmount => {
+                lines.keep(i18n::text(lang, Key::VoucherAmount, &[("cur", cur)]))
+            }
+            Screen::VoucherHours { amount } => lines.keep(i18n::text(
+                lang,
+                Key::VoucherHours,
+                &[("amount", &money(*amount))],
+            )),
+            Screen::VoucherPassword { .. } => lines.keep(t(Key::VoucherPassword)),
+            Screen::VoucherPasswordConfirm { .. } => lines.keep(t(Key::VoucherPasswordConfirm)),
+            Screen::VoucherConfirm {
+                amount,
+                hours,
+                fee,
+                total,
+                ..
+            } => {
+                lines.keep(i18n::text(
+                    lang,
+                    Key::VoucherConfirm,
+                    &[
+                        ("amount", &money(*amount)),
+                        ("h", &hours.to_string()),
+                        ("fee", &money(*fee)),
+                    ],
+                ));
+                lines.optional(i18n::text(
+                    lang,
+                    Key::VoucherTotal,
+                    &[("total", &money(*total))],
+                ));
+                lines.keep(t(Key::ConfirmChoices));
+            }
+            Screen::VoucherList { lines: open, at } => {
+                if open.is_empty() {
+                    lines.keep(t(Key::VoucherListEmpty));
+                } else {
+                    lines.keep(t(Key::VoucherListTitle));
+                    for (n, l) in open.iter().take(LISTED_VOUCHERS).enumerate() {
+                        lines.optional(voucher_line(n + 1, l, *at));
+                    }
+                }
+            }
+            Screen::VoucherInvalidate { line } => {
+                lines.keep(i18n::text(
+                    lang,
+                    Key::VoucherInvalidateConfirm,
+                    &[
+                        ("ref", &short_reference(&line.id)),
+                        ("remaining", &money(line.remaining)),
+                    ],
+                ));
+                lines.optional(t(Key::VoucherInvalidateRest));
+                lines.keep(t(Key::ConfirmChoices));
+            }
         },
     }
     if depth > 1 {
@@ -1034,6 +1307,16 @@ fn render_checked(nav: &Nav) -> (Reply, bool) {
     }
     let (text, cut) = lines.fit();
     (Reply::Continue(text), cut)
+}
+
+/// `1 1A2B3C4D 50.00 BRL 5h`: choice, reference, what is left, hours left (rounded up).
+fn voucher_line(n: usize, l: &VoucherLine, at: UnixTime) -> String {
+    let hours = l.expires_at.secs().saturating_sub(at.secs()).div_ceil(3600);
+    format!(
+        "{n} {} {} {hours}h",
+        short_reference(&l.id),
+        money(l.remaining)
+    )
 }
 
 fn minutes_until(until: UnixTime, at: UnixTime) -> String {
@@ -1124,6 +1407,46 @@ fn render_final_checked(f: &Final, lang: Language) -> (Reply, bool) {
         Final::SessionError => t(Key::EndSessionError, &[]),
         Final::TooManyInputs => t(Key::EndTooManyInputs, &[]),
         Final::AlreadyRegistered => t(Key::EndAlreadyRegistered, &[]),
+        Final::Voucher {
+            amount,
+            hours,
+            outcome,
+            at,
+        } => match outcome {
+            VoucherOutcome::Created { reference, fee, .. } => t(
+                Key::EndVoucherCreated,
+                &[
+                    ("ref", &gsm7::transliterate(reference)),
+                    ("amount", &money(*amount)),
+                    ("h", &hours.to_string()),
+                    ("fee", &money(*fee)),
+                ],
+            ),
+            VoucherOutcome::InsufficientFunds { balance } => t(
+                Key::EndVoucherInsufficient,
+                &[("balance", &money(*balance))],
+            ),
+            VoucherOutcome::OverLimit { remaining } => t(
+                Key::EndVoucherOverDaily,
+                &[("remaining", &money(*remaining))],
+            ),
+            VoucherOutcome::InvalidAmount => t(Key::EndInvalidAmount, &[]),
+            VoucherOutcome::Blocked => t(Key::EndVoucherBlocked, &[]),
+            VoucherOutcome::Locked { until } => {
+                t(Key::EndLocked, &[("min", &minutes_until(*until, *at))])
+            }
+            VoucherOutcome::RiskHold => t(Key::EndVoucherRiskHold, &[]),
+            VoucherOutcome::Unavailable => t(Key::EndVoucherUnavailable, &[]),
+        },
+        Final::Invalidate { reference, outcome } => match outcome {
+            InvalidateOutcome::Invalidated { returned } => t(
+                Key::EndVoucherInvalidated,
+                &[("ref", reference), ("returned", &money(*returned))],
+            ),
+            InvalidateOutcome::AlreadyClosed | InvalidateOutcome::NotFound => {
+                t(Key::EndVoucherClosed, &[("ref", reference)])
+            }
+        },
     };
     let mut lines = Lines::new();
     lines.keep(text);
@@ -1186,6 +1509,8 @@ mod tests {
         at: UnixTime,
         until: UnixTime,
         n: u8,
+        vouchers: Vec<VoucherLine>,
+        hours: u8,
     }
 
     fn any_values() -> impl Strategy<Value = Values> {
@@ -1196,9 +1521,21 @@ mod tests {
             proptest::collection::vec(any_line(), 0..=HISTORY_LEN),
             "[0-9]{4,8}",
             (any_time(), any_time(), any::<u8>()),
+            (
+                proptest::collection::vec(any_voucher_line(), 0..=LISTED_VOUCHERS + 1),
+                1..=crate::voucher::MAX_VOUCHER_HOURS,
+            ),
         )
             .prop_map(
-                |((amount, fee, balance), phone, name, lines, code, (at, until, n))| Values {
+                |(
+                    (amount, fee, balance),
+                    phone,
+                    name,
+                    lines,
+                    code,
+                    (at, until, n),
+                    (vouchers, hours),
+                )| Values {
                     amount,
                     fee,
                     balance,
@@ -1209,8 +1546,20 @@ mod tests {
                     at,
                     until,
                     n,
+                    vouchers,
+                    hours,
                 },
             )
+    }
+
+    fn any_voucher_line() -> impl Strategy<Value = VoucherLine> {
+        (any::<[u8; 16]>(), any_money(), any_time()).prop_map(|(id, remaining, expires_at)| {
+            VoucherLine {
+                id: ferry_proto::voucher::VoucherId(id).to_string(),
+                remaining,
+                expires_at,
+            }
+        })
     }
 
     fn screens(v: &Values) -> Vec<Screen> {
@@ -1243,7 +1592,47 @@ mod tests {
             Screen::NewPin { old: 0 },
             Screen::NewPinConfirm { old: 0, new: 1 },
             Screen::LanguageMenu,
+            Screen::VoucherMenu,
+            Screen::VoucherAmount,
+            Screen::VoucherHours { amount },
+            Screen::VoucherPassword {
+                amount,
+                hours: v.hours,
+            },
+            Screen::VoucherPasswordConfirm {
+                amount,
+                hours: v.hours,
+                first: 0,
+            },
+            Screen::VoucherPin {
+                amount,
+                hours: v.hours,
+                password: 0,
+            },
+            Screen::VoucherConfirm {
+                amount,
+                hours: v.hours,
+                password: 0,
+                fee: v.fee,
+                total: v.balance,
+            },
+            Screen::Pin(Purpose::Vouchers),
+            Screen::VoucherList {
+                lines: v.vouchers.clone(),
+                at: v.at,
+            },
+            Screen::VoucherList {
+                lines: Vec::new(),
+                at: v.at,
+            },
         ]
+        .into_iter()
+        .chain(
+            v.vouchers
+                .iter()
+                .map(|l| Screen::VoucherInvalidate { line: l.clone() }),
+        )
+        .collect()
     }
 
     fn notes(v: &Values) -> Vec<Option<Note>> {
@@ -1264,6 +1653,9 @@ mod tests {
             Some(Note::WrongPin(v.n)),
             Some(Note::TooLong),
             Some(Note::LanguageSaved),
+            Some(Note::BadHours),
+            Some(Note::BadVoucherPassword),
+            Some(Note::PasswordMismatch),
         ]
     }
 
@@ -1322,6 +1714,48 @@ mod tests {
             Final::TooManyInputs,
             Final::AlreadyRegistered,
         ]
+        .into_iter()
+        .chain(
+            [
+                VoucherOutcome::Created {
+                    reference: short_reference(
+                        &ferry_proto::voucher::VoucherId([0xab; 16]).to_string(),
+                    ),
+                    fee: v.fee,
+                    total: v.balance,
+                    expires_at: v.until,
+                },
+                VoucherOutcome::InsufficientFunds { balance: v.balance },
+                VoucherOutcome::OverLimit {
+                    remaining: v.balance,
+                },
+                VoucherOutcome::InvalidAmount,
+                VoucherOutcome::Blocked,
+                VoucherOutcome::Locked { until: v.until },
+                VoucherOutcome::RiskHold,
+                VoucherOutcome::Unavailable,
+            ]
+            .map(|outcome| Final::Voucher {
+                amount: v.amount,
+                hours: v.hours,
+                outcome,
+                at: v.at,
+            }),
+        )
+        .chain(
+            [
+                InvalidateOutcome::Invalidated {
+                    returned: v.balance,
+                },
+                InvalidateOutcome::AlreadyClosed,
+                InvalidateOutcome::NotFound,
+            ]
+            .map(|outcome| Final::Invalidate {
+                reference: "ABCDEF12".into(),
+                outcome,
+            }),
+        )
+        .collect()
     }
 
     fn check(reply: &Reply, cut: bool, what: &dyn std::fmt::Debug) -> Result<(), TestCaseError> {

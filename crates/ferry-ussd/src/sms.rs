@@ -201,6 +201,17 @@ pub enum NoticeKind {
     PinChanged,
     /// The account was created.
     Registered,
+    /// A voucher was created from this phone: its text form, to give to whoever redeems it.
+    VoucherIssued {
+        /// The short reference shown on the screen.
+        reference: String,
+        /// The voucher's value.
+        amount: Money,
+        /// Its lifetime, hours.
+        hours: u8,
+        /// The voucher's text form (`FV1:…`), what a receiver redeems.
+        text: String,
+    },
     /// A smartphone wallet asked to take this number: the one-time code that proves the
     /// holder has the phone.
     LinkCode {

@@ -12,6 +12,7 @@ use ferry_ussd::memory::{MemoryConfig, TierLimits};
 use ferry_ussd::menu::{MAX_SCREEN_SEPTETS, Observation, Reply, SessionRecord};
 use ferry_ussd::pin::Pin;
 use ferry_ussd::sim::script_texts;
+use ferry_ussd::voucher::{InvalidateOutcome, VoucherOutcome};
 use proptest::prelude::*;
 
 /// A name as long and as un-GSM as a backend may hold.
@@ -50,7 +51,9 @@ fn alice_in(w: &World, lang: Language) -> &'static str {
 
 fn token() -> impl Strategy<Value = String> {
     prop_oneof![
-        4 => proptest::sample::select(vec!["1", "2", "3", "4", "5", "0", "00", "9", "", "2", "1"])
+        4 => proptest::sample::select(vec!["1", "2", "3", "4", "5", "6", "0", "00", "9", "", "2", "1"])
+            .prop_map(str::to_owned),
+        1 => proptest::sample::select(vec!["sun7rise", "12", "13", "12345", "sun7rose"])
             .prop_map(str::to_owned),
         2 => Just(PIN.to_owned()),
         1 => proptest::sample::select(vec!["1111", "4826", "7391", "12a4"]).prop_map(str::to_owned),
@@ -83,8 +86,9 @@ fn check_screen(r: &Reply) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// Money left Alice's account only through a recorded correct PIN followed, at a later input,
-/// by a "1" that confirmed a send or a cash out.
+/// Money left (or, invalidating a voucher, came back to) Alice's account only through a
+/// recorded correct PIN followed, at a later input, by a "1" that confirmed a send, a cash
+/// out, a voucher or an invalidation.
 fn moved_only_after_pin_and_confirm(
     record: &SessionRecord,
     inputs: &[&str],
@@ -94,7 +98,9 @@ fn moved_only_after_pin_and_confirm(
         match &s.observation {
             Observation::Pin(PinCheck::Ok) => pin_ok_at = Some(s.index),
             Observation::Sent(SendOutcome::Sent { .. })
-            | Observation::CashOut(CashOutOutcome::Code { .. }) => {
+            | Observation::CashOut(CashOutOutcome::Code { .. })
+            | Observation::Voucher(VoucherOutcome::Created { .. })
+            | Observation::Invalidated(InvalidateOutcome::Invalidated { .. }) => {
                 let Some(p) = pin_ok_at else {
                     return Ok(false);
                 };
@@ -125,6 +131,7 @@ proptest! {
     fn random_sessions(
         noise in proptest::collection::vec(token(), 0..14),
         send_after in any::<bool>(),
+        voucher_after in any::<bool>(),
         lang in any_lang(),
     ) {
         let rt = runtime();
@@ -135,6 +142,11 @@ proptest! {
             // Back to the main menu, then a valid send: it must go through unless the noise
             // already ended the session.
             tokens.extend(["00", "1", BOB, "50", PIN, "1"].map(str::to_owned));
+        } else if voucher_after {
+            // Or a valid voucher.
+            tokens.extend(
+                ["00", "6", "1", "50", "12", "sun7rise", "sun7rise", PIN, "1"].map(str::to_owned),
+            );
         }
         let script = tokens.join("*");
         let mut ended_early = false;
@@ -168,7 +180,7 @@ proptest! {
         if end != start {
             prop_assert!(moved, "money moved without PIN and confirm: {script}");
         }
-        if send_after && !ended_early {
+        if (send_after || voucher_after) && !ended_early {
             prop_assert!(moved && end < start, "the valid send did not go through: {script}");
         }
     }

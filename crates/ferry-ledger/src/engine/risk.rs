@@ -1,8 +1,9 @@
 //! Risk rules and their alerts. An alert records which rule fired on which account, the
 //! evidence that made it fire (JSON), what was done (`alert`: recorded only; `blocked`: the
 //! operation was refused) and the sentence the user is told. The voucher rules (brute force,
-//! impossible travel, a receiver's failures, velocity) and the USSD velocity rule (sends and
-//! cash outs) record theirs in the same transaction as the decision they explain.
+//! impossible travel, a receiver's failures, redemption velocity, an emitter's creation
+//! velocity) and the USSD velocity rule (sends and cash outs) record theirs in the same
+//! transaction as the decision they explain.
 
 use ferry_proto::{AccountId, UnixTime};
 

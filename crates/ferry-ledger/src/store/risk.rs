@@ -166,6 +166,30 @@ impl WriteTx {
         Ok(())
     }
 
+    /// How many vouchers `emitter` created at or after `since`, their total value, and when the
+    /// oldest of them was created (what the creation velocity rule reads).
+    pub async fn vouchers_created_since(
+        &mut self,
+        emitter: AccountId,
+        since: UnixTime,
+    ) -> Result<(u64, i64, Option<UnixTime>), StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(initial_amount), 0) AS BIGINT),
+                 MIN(created_at) FROM vouchers WHERE emitter = $1 AND created_at >= $2",
+        )
+        .bind(emitter.as_bytes().to_vec())
+        .bind(secs(since))
+        .fetch_one(&mut **self)
+        .await?;
+        let n: i64 = row.try_get(0)?;
+        let oldest: Option<i64> = row.try_get(2)?;
+        Ok((
+            u64::try_from(n).unwrap_or(0),
+            row.try_get(1)?,
+            oldest.and_then(|t| u64::try_from(t).ok()).map(UnixTime),
+        ))
+    }
+
     /// How many redemptions `receiver` made at or after `since`, and their total.
     pub async fn redemptions_since(
         &mut self,

@@ -56,6 +56,7 @@ pub fn notice_kind(n: &Notice) -> &'static str {
         K::PinChanged => "pin_changed",
         K::Registered => "registered",
         K::LinkCode { .. } => "link_code",
+        K::VoucherIssued { .. } => "voucher_issued",
     }
 }
 

@@ -134,6 +134,18 @@ impl ApiError {
         e
     }
 
+    /// 429 `voucher_velocity` with `Retry-After`: the creation velocity rule refused a
+    /// voucher; nothing moved.
+    pub fn voucher_velocity(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::VoucherVelocity,
+            message,
+        );
+        e.retry_after = Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX));
+        e
+    }
+
     /// 415 `unsupported_media_type`: the body is not `application/json`.
     pub fn unsupported_media_type() -> Self {
         Self::new(

@@ -46,6 +46,9 @@ pub fn voucher_error(e: VoucherError) -> ApiError {
         VoucherError::BadExpiry => ApiError::invalid_field("expires_in_secs", msg),
         VoucherError::BadPassword(_) => ApiError::invalid_field("password", msg),
         VoucherError::Blocked => ApiError::conflict(ErrorCode::VoucherCreationBlocked, msg),
+        VoucherError::CreationVelocity {
+            retry_after_secs, ..
+        } => ApiError::voucher_velocity(msg, retry_after_secs),
         VoucherError::InsufficientFunds { .. } => {
             ApiError::unprocessable(ErrorCode::InsufficientFunds, msg)
         }
@@ -67,6 +70,7 @@ fn parse_place(p: Option<PlaceBody>) -> Result<Option<MicroDegrees>, ApiError> {
     responses((status = 200, body = VoucherCreated),
         (status = 400, body = ferry_api::ErrorBody, description = "invalid_field: amount, expires_in_secs, password, place.latitude or place.longitude"),
         (status = 409, body = ferry_api::ErrorBody, description = "voucher_creation_blocked"),
+        (status = 429, body = ferry_api::ErrorBody, description = "voucher_velocity: too many vouchers (or too much value) in the risk rules' window; see Retry-After"),
         (status = 422, body = ferry_api::ErrorBody, description = "currency_mismatch or insufficient_funds")))]
 pub async fn create(
     State(state): State<AppState>,

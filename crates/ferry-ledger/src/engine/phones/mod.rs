@@ -26,6 +26,11 @@
 //!   code; an agent pays it out once ([`PhoneBackend::redeem_cash_out`], the reserve moves to
 //!   the agent's float), or it lapses and goes back ([`PhoneBackend::expire_cash_outs`]; the
 //!   fee stays).
+//! * Vouchers (the Pix RFC) go through [`Vouchers`]' own creation path
+//!   ([`Vouchers::prepare`] then [`Vouchers::insert_in`]) inside the phone's transaction, so
+//!   the voucher, its transfer, the operation key and the SMS carrying the voucher's text form
+//!   commit together. A voucher counts toward the day's limit and the USSD velocity rule like
+//!   a send (amount and fees), and the emitter's block applies as over the API.
 
 mod agents;
 
@@ -43,11 +48,15 @@ use ferry_ussd::menu::SessionRecord;
 use ferry_ussd::phone::Phone;
 use ferry_ussd::pin::{Pin, PinHash, PinHashParams, PinHasher};
 use ferry_ussd::sms::{Notice, NoticeKind};
+use ferry_ussd::voucher::{
+    InvalidateOutcome, VoucherLine, VoucherOrder, VoucherOutcome, VoucherQuote, short_reference,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use super::risk::{RiskAction, VelocityRule};
+use super::vouchers::{PreparedVoucher, VoucherError, Vouchers};
 use super::{Engine, EngineError, push_fee};
 use crate::accounts::LedgerAccount;
 use crate::store::{
@@ -260,6 +269,8 @@ pub struct PhoneBackend {
     /// instead of dozens of 19 MiB hashes time-slicing the cores (and the memory) with every
     /// other request.
     hash_slots: Arc<tokio::sync::Semaphore>,
+    /// The voucher service, when this server issues vouchers to phones.
+    vouchers: Option<Vouchers>,
 }
 
 impl std::fmt::Debug for PhoneBackend {
@@ -280,7 +291,15 @@ impl PhoneBackend {
             config: Arc::new(config),
             hasher: Arc::new(hasher),
             hash_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
+            vouchers: None,
         }
+    }
+
+    /// Phone accounts that may create vouchers through `vouchers` (over the same ledger).
+    /// Without it the voucher menu answers "not available".
+    pub fn with_vouchers(mut self, vouchers: Vouchers) -> Self {
+        self.vouchers = Some(vouchers);
+        self
     }
 
     /// An agent's cash in ([`Engine::cash_in_within`]): a phone account may not go over the
@@ -1009,6 +1028,89 @@ impl PhoneBackend {
     }
 }
 
+/// A voucher operation's failure as a phone operation's (only database and hashing failures
+/// reach here; the refusals are outcomes).
+fn voucher_failure(e: VoucherError) -> PhoneError {
+    match e {
+        VoucherError::Engine(e) => PhoneError::Engine(e),
+        VoucherError::Hash => PhoneError::Hash,
+        other => corrupt(format!("voucher: {other}")),
+    }
+}
+
+impl PhoneBackend {
+    async fn voucher_once(
+        &self,
+        vouchers: &Vouchers,
+        order: &VoucherOrder,
+        prepared: &PreparedVoucher,
+        key: &OpKey,
+        now: UnixTime,
+    ) -> Result<VoucherOutcome, PhoneError> {
+        let mut tx = self.store().begin().await?;
+        let from = tx
+            .lock_phone_account(&order.emitter)
+            .await?
+            .ok_or(PhoneError::NoAccount)?;
+        if let Some(done) = Self::recorded_in(&mut tx, key).await? {
+            return Ok(done);
+        }
+        if let Some(until) = locked(&from, now) {
+            return Ok(VoucherOutcome::Locked { until });
+        }
+        let total = prepared.total().minor();
+        if let Err(r) = self.funds_checks(&mut tx, &from, total, now).await? {
+            Self::keep_alert(tx, &r).await?;
+            return Ok(match r {
+                Refusal::Locked(until) => VoucherOutcome::Locked { until },
+                Refusal::InvalidAmount => VoucherOutcome::InvalidAmount,
+                Refusal::Insufficient(b) => VoucherOutcome::InsufficientFunds {
+                    balance: self.money(b),
+                },
+                Refusal::Daily(room) => VoucherOutcome::OverLimit {
+                    remaining: self.money(room),
+                },
+                Refusal::RiskHold => VoucherOutcome::RiskHold,
+            });
+        }
+        match vouchers.insert_in(&mut tx, prepared, now).await {
+            Ok(()) => {}
+            Err(e) if e.keeps_alert() => {
+                tx.commit().await.map_err(StoreError::from)?;
+                return Ok(VoucherOutcome::RiskHold);
+            }
+            Err(VoucherError::Blocked) => return Ok(VoucherOutcome::Blocked),
+            Err(VoucherError::InsufficientFunds { balance, .. }) => {
+                return Ok(VoucherOutcome::InsufficientFunds { balance });
+            }
+            Err(e) => return Err(voucher_failure(e)),
+        }
+        let created = prepared.created();
+        let reference = short_reference(&created.payload.id.to_string());
+        let outcome = VoucherOutcome::Created {
+            reference: reference.clone(),
+            fee: created.creation_fee,
+            total: prepared.total(),
+            expires_at: created.payload.expires_at,
+        };
+        Self::record(&mut tx, key, from.account, "voucher", &outcome, total, now).await?;
+        let notice = Notice {
+            event_id: format!("voucher:{}", key.as_str()),
+            to: order.emitter.clone(),
+            language: from.language,
+            kind: NoticeKind::VoucherIssued {
+                reference,
+                amount: order.amount,
+                hours: order.hours,
+                text: created.sealed.to_text(),
+            },
+        };
+        tx.enqueue_sms(&notice, now).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(outcome)
+    }
+}
+
 fn history_kind(kind: &str, amount: i64) -> TxKind {
     match kind {
         "cash_in" | "ussd_cash_out_return" => TxKind::CashIn,
@@ -1187,6 +1289,140 @@ impl Backend for PhoneBackend {
             }
         }
         Err(corrupt("PIN kept changing while being changed"))
+    }
+
+    async fn voucher_quote(
+        &self,
+        _phone: &Phone,
+        amount: Money,
+    ) -> Result<VoucherQuote, PhoneError> {
+        let Some(vouchers) = &self.vouchers else {
+            return Ok(VoucherQuote::Unavailable);
+        };
+        Ok(match vouchers.quote(amount) {
+            Ok(c) => VoucherQuote::Costs {
+                fee: c.creation_fee,
+                total: c.total,
+            },
+            Err(VoucherError::InvalidAmount(_)) => VoucherQuote::InvalidAmount,
+            Err(e) => return Err(voucher_failure(e)),
+        })
+    }
+
+    async fn create_voucher(
+        &self,
+        order: &VoucherOrder,
+        key: &OpKey,
+        now: UnixTime,
+    ) -> Result<VoucherOutcome, PhoneError> {
+        if let Some(done) = self.recorded(key).await? {
+            return Ok(done);
+        }
+        let Some(vouchers) = &self.vouchers else {
+            return Ok(VoucherOutcome::Unavailable);
+        };
+        let from = self.require(&order.emitter).await?;
+        if let Some(until) = locked(&from, now) {
+            return Ok(VoucherOutcome::Locked { until });
+        }
+        // The menu's rules (6-24 characters) are within the API's (6-64).
+        let password = super::vouchers::VoucherPassword::parse(order.password.expose())
+            .map_err(|_| corrupt("a voucher password the menu accepted"))?;
+        let expires_at = now.plus_secs(u64::from(order.hours) * 3600);
+        let prepared = match vouchers
+            .prepare(from.account, order.amount, expires_at, &password, None, now)
+            .await
+        {
+            Ok(p) => p,
+            Err(VoucherError::InvalidAmount(_)) => return Ok(VoucherOutcome::InvalidAmount),
+            Err(VoucherError::Blocked) => return Ok(VoucherOutcome::Blocked),
+            Err(e) => return Err(voucher_failure(e)),
+        };
+        retry(|| self.voucher_once(vouchers, order, &prepared, key, now)).await
+    }
+
+    async fn vouchers(
+        &self,
+        phone: &Phone,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<Vec<VoucherLine>, PhoneError> {
+        if self.vouchers.is_none() {
+            return Ok(Vec::new());
+        }
+        let row = self.require(phone).await?;
+        let rows = self
+            .store()
+            .vouchers_of(row.account, super::vouchers::MAX_LISTED)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|v| v.state == crate::store::VoucherState::Active && now < v.expires_at)
+            .take(limit)
+            .map(|v| VoucherLine {
+                id: v.id.to_string(),
+                remaining: Money::new(v.remaining, v.initial_amount.currency()),
+                expires_at: v.expires_at,
+            })
+            .collect())
+    }
+
+    async fn invalidate_voucher(
+        &self,
+        phone: &Phone,
+        id: &str,
+        key: &OpKey,
+        now: UnixTime,
+    ) -> Result<InvalidateOutcome, PhoneError> {
+        if let Some(done) = self.recorded(key).await? {
+            return Ok(done);
+        }
+        let Some(vouchers) = &self.vouchers else {
+            return Ok(InvalidateOutcome::NotFound);
+        };
+        let row = self.require(phone).await?;
+        let Ok(voucher) = id.parse::<ferry_proto::voucher::VoucherId>() else {
+            return Ok(InvalidateOutcome::NotFound);
+        };
+        let was_active = match vouchers.view(row.account, voucher).await {
+            Ok(v) => v.state == crate::store::VoucherState::Active,
+            Err(VoucherError::NotFound) => return Ok(InvalidateOutcome::NotFound),
+            Err(e) => return Err(voucher_failure(e)),
+        };
+        // Closing is idempotent under the voucher's lock; whoever closed it, the first answer
+        // recorded under the key is the one every retransmission gets.
+        let view = vouchers
+            .invalidate(row.account, voucher, now)
+            .await
+            .map_err(voucher_failure)?;
+        let outcome = match view.returned {
+            Some(r) if was_active && view.reason.as_deref() == Some("emitter") => {
+                InvalidateOutcome::Invalidated { returned: r }
+            }
+            _ => InvalidateOutcome::AlreadyClosed,
+        };
+        let mut tx = self.store().begin().await?;
+        tx.lock_phone_account(phone)
+            .await?
+            .ok_or(PhoneError::NoAccount)?;
+        let answer = match Self::recorded_in(&mut tx, key).await? {
+            Some(first) => first,
+            None => {
+                Self::record(
+                    &mut tx,
+                    key,
+                    row.account,
+                    "voucher_invalidate",
+                    &outcome,
+                    0,
+                    now,
+                )
+                .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                outcome
+            }
+        };
+        Ok(answer)
     }
 
     async fn load_session(&self, session_id: &str) -> Result<Option<SessionRecord>, PhoneError> {

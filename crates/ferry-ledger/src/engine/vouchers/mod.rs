@@ -75,6 +75,10 @@ pub struct VoucherConfig {
     pub receiver_failure_window_secs: u64,
     /// Velocity of a receiver's redemptions (count and value per sliding window), if any.
     pub redeem_velocity: Option<VelocityRule>,
+    /// Velocity of an emitter's voucher creations (count and value of the vouchers per sliding
+    /// window), if any: beyond it an alert, and with [`RiskAction::Block`] the creation is
+    /// refused ([`VoucherError::CreationVelocity`]), whatever the channel (API, USSD).
+    pub create_velocity: Option<VelocityRule>,
     /// Failed attempts within the receiver window sharing an emitter or a voucher-id prefix
     /// that raise an alert (alert only).
     pub shared_failure_limit: u32,
@@ -96,6 +100,7 @@ impl std::fmt::Debug for VoucherConfig {
                 &self.receiver_failure_window_secs,
             )
             .field("redeem_velocity", &self.redeem_velocity)
+            .field("create_velocity", &self.create_velocity)
             .field("shared_failure_limit", &self.shared_failure_limit)
             .field("block_after_alert_secs", &self.block_after_alert_secs)
             .finish_non_exhaustive()
@@ -115,6 +120,7 @@ impl Default for VoucherConfig {
             receiver_failure_limit: 20,
             receiver_failure_window_secs: 600,
             redeem_velocity: None,
+            create_velocity: None,
             shared_failure_limit: 20,
             block_after_alert_secs: 0,
         }
@@ -150,9 +156,32 @@ pub enum VoucherError {
         /// The online balance.
         balance: Money,
     },
+    /// The emitter created too many vouchers, or too much value in vouchers, within the
+    /// creation velocity window; an alert was recorded and nothing moved.
+    #[error(
+        "too many vouchers in a short time: at most {max_count} vouchers worth {max_amount} in all per {window_secs} s; try again in {retry_after_secs} s"
+    )]
+    CreationVelocity {
+        /// The rule's window, seconds.
+        window_secs: u64,
+        /// Most vouchers per window.
+        max_count: u64,
+        /// Most value per window.
+        max_amount: Money,
+        /// Seconds until the oldest voucher in the window leaves it.
+        retry_after_secs: u64,
+    },
     /// No such voucher of this emitter.
     #[error("no such voucher of this account")]
     NotFound,
+}
+
+impl VoucherError {
+    /// True when the failed transaction holds a risk alert to commit (a creation the velocity
+    /// rule refused): the caller commits it and answers the refusal.
+    pub fn keeps_alert(&self) -> bool {
+        matches!(self, VoucherError::CreationVelocity { .. })
+    }
 }
 
 impl From<StoreError> for VoucherError {
@@ -243,6 +272,37 @@ pub struct CreatedVoucher {
     pub creation_fee: Money,
     /// Reserved for the transfer fees of its redemptions (the unused part comes back).
     pub fee_reserve: Money,
+}
+
+/// What a voucher costs its emitter ([`Vouchers::quote`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoucherCosts {
+    /// The creation fee.
+    pub creation_fee: Money,
+    /// Reserved for the transfer fees of its redemptions (the unused part comes back).
+    pub fee_reserve: Money,
+    /// Taken from the online balance in all: amount, creation fee and fee reserve.
+    pub total: Money,
+}
+
+/// A voucher sealed and ready to be written ([`Vouchers::prepare`]).
+#[derive(Debug, Clone)]
+pub struct PreparedVoucher {
+    row: VoucherRow,
+    total: i64,
+    created: CreatedVoucher,
+}
+
+impl PreparedVoucher {
+    /// The voucher as it will be once written.
+    pub fn created(&self) -> &CreatedVoucher {
+        &self.created
+    }
+
+    /// Taken from the emitter's online balance in all.
+    pub fn total(&self) -> Money {
+        Money::new(self.total, self.row.currency())
+    }
 }
 
 /// One redemption, for the emitter's history.
@@ -408,6 +468,17 @@ impl Vouchers {
         Ok((total, fee, reserve))
     }
 
+    /// What a voucher of `amount` costs: its creation fee, the reserve for its transfer fees,
+    /// and everything it takes from the emitter's balance.
+    pub fn quote(&self, amount: Money) -> Result<VoucherCosts, VoucherError> {
+        let (total, fee, reserve) = self.costs(amount)?;
+        Ok(VoucherCosts {
+            creation_fee: self.money(fee),
+            fee_reserve: self.money(reserve),
+            total: self.money(total),
+        })
+    }
+
     /// Creates a voucher of `amount` for `emitter`, valid until `expires_at` (after `now`, at
     /// most 12 hours later), sealed under `password`.
     pub async fn create(
@@ -419,6 +490,38 @@ impl Vouchers {
         place: Option<MicroDegrees>,
         now: UnixTime,
     ) -> Result<CreatedVoucher, VoucherError> {
+        let prepared = self
+            .prepare(emitter, amount, expires_at, password, place, now)
+            .await?;
+        retry(|| async {
+            let mut tx = self.store().begin().await?;
+            match self.insert_in(&mut tx, &prepared, now).await {
+                Ok(()) => {}
+                Err(e) if e.keeps_alert() => {
+                    tx.commit().await.map_err(StoreError::from)?;
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            }
+            tx.commit().await.map_err(StoreError::from)?;
+            Ok(())
+        })
+        .await?;
+        Ok(prepared.created)
+    }
+
+    /// The first half of a creation, outside any transaction: checks the amount, the expiry
+    /// and the emitter's block, then seals the payload and makes the password verifier
+    /// (Argon2id, on the blocking pool). Nothing is written; [`Vouchers::insert_in`] does.
+    pub async fn prepare(
+        &self,
+        emitter: AccountId,
+        amount: Money,
+        expires_at: UnixTime,
+        password: &VoucherPassword,
+        place: Option<MicroDegrees>,
+        now: UnixTime,
+    ) -> Result<PreparedVoucher, VoucherError> {
         let (total, fee, reserve) = self.costs(amount)?;
         if expires_at <= now || expires_at.secs() - now.secs() > MAX_VOUCHER_LIFETIME_SECS {
             return Err(VoucherError::BadExpiry);
@@ -465,54 +568,107 @@ impl Vouchers {
             returned: None,
             closed_at: None,
         };
-        retry(|| async {
-            let mut tx = self.store().begin().await?;
-            if tx.voucher_blocked(emitter).await? {
-                return Err(VoucherError::Blocked);
-            }
-            let online = LedgerAccount::Online(emitter);
-            let balance = tx.balance_in(&online, self.currency()).await?;
-            if balance < total {
-                return Err(VoucherError::InsufficientFunds {
-                    needed: self.money(total),
-                    balance: self.money(balance),
+        Ok(PreparedVoucher {
+            row,
+            total,
+            created: CreatedVoucher {
+                sealed,
+                payload,
+                creation_fee: self.money(fee),
+                fee_reserve: self.money(reserve),
+            },
+        })
+    }
+
+    /// The second half of a creation, inside the caller's transaction (which the caller
+    /// commits, with whatever else it records there): checks the block and the balance again,
+    /// inserts the voucher and moves amount and fees out of the emitter's online balance.
+    /// The creation velocity rule is checked here, so every channel meets it; when it refuses
+    /// ([`VoucherError::keeps_alert`]) the transaction holds its alert and nothing else, and
+    /// the caller commits it.
+    pub async fn insert_in(
+        &self,
+        tx: &mut WriteTx,
+        prepared: &PreparedVoucher,
+        now: UnixTime,
+    ) -> Result<(), VoucherError> {
+        let row = &prepared.row;
+        let emitter = row.emitter;
+        let total = prepared.total;
+        if tx.voucher_blocked(emitter).await? {
+            return Err(VoucherError::Blocked);
+        }
+        let online = LedgerAccount::Online(emitter);
+        let balance = tx.balance_in(&online, self.currency()).await?;
+        if balance < total {
+            return Err(VoucherError::InsufficientFunds {
+                needed: self.money(total),
+                balance: self.money(balance),
+            });
+        }
+        if let Some(rule) = self.config.create_velocity {
+            let since = now.minus_secs(rule.window_secs);
+            let (count, sum, oldest) = tx.vouchers_created_since(emitter, since).await?;
+            let amount = row.initial_amount.minor();
+            if rule.exceeded(count, sum, amount) {
+                let evidence = serde_json::json!({
+                    "window_secs": rule.window_secs,
+                    "count_in_window": count,
+                    "total_in_window": sum,
+                    "amount": amount,
+                    "max_count": rule.max_count,
+                    "max_amount": rule.max_amount,
                 });
-            }
-            if !tx.insert_voucher(&row).await? {
-                return Err(corrupt("a fresh voucher id exists"));
-            }
-            let mut postings = vec![
-                Posting::debit(online, total),
-                Posting::credit(LedgerAccount::Voucher(row.id), amount.minor() + reserve),
-            ];
-            push_fee(&mut postings, fee);
-            let transfer = Transfer {
-                reference: format!("voucher-create:{}", row.id),
-                kind: "voucher_create",
-                currency: self.currency(),
-                postings,
-            };
-            match post_in(&mut tx, self.store().dialect(), &transfer, now).await {
-                Ok(Posted::New(_)) => {}
-                Ok(Posted::Duplicate(_)) => return Err(corrupt("voucher created twice")),
-                Err(StoreError::InsufficientFunds { .. }) => {
-                    return Err(VoucherError::InsufficientFunds {
-                        needed: self.money(total),
-                        balance: self.money(balance),
+                tx.insert_risk_alert(
+                    &NewAlert {
+                        account: emitter,
+                        channel: "voucher",
+                        rule: "create_velocity",
+                        action: rule.action.as_str(),
+                        message: "more vouchers created than usual in a short time",
+                        evidence: &evidence.to_string(),
+                    },
+                    now,
+                )
+                .await?;
+                if rule.action == RiskAction::Block {
+                    // The oldest counts while `created_at >= now - window`.
+                    let leaves = oldest.map_or(now, |t| t.plus_secs(rule.window_secs + 1));
+                    return Err(VoucherError::CreationVelocity {
+                        window_secs: rule.window_secs,
+                        max_count: rule.max_count,
+                        max_amount: self.money(rule.max_amount),
+                        retry_after_secs: leaves.secs().saturating_sub(now.secs()).max(1),
                     });
                 }
-                Err(e) => return Err(e.into()),
             }
-            tx.commit().await.map_err(StoreError::from)?;
-            Ok(())
-        })
-        .await?;
-        Ok(CreatedVoucher {
-            sealed,
-            payload,
-            creation_fee: self.money(fee),
-            fee_reserve: self.money(reserve),
-        })
+        }
+        if !tx.insert_voucher(row).await? {
+            return Err(corrupt("a fresh voucher id exists"));
+        }
+        let mut postings = vec![
+            Posting::debit(online, total),
+            Posting::credit(
+                LedgerAccount::Voucher(row.id),
+                row.initial_amount.minor() + row.fee_reserve,
+            ),
+        ];
+        push_fee(&mut postings, row.creation_fee);
+        let transfer = Transfer {
+            reference: format!("voucher-create:{}", row.id),
+            kind: "voucher_create",
+            currency: self.currency(),
+            postings,
+        };
+        match post_in(tx, self.store().dialect(), &transfer, now).await {
+            Ok(Posted::New(_)) => Ok(()),
+            Ok(Posted::Duplicate(_)) => Err(corrupt("voucher created twice")),
+            Err(StoreError::InsufficientFunds { .. }) => Err(VoucherError::InsufficientFunds {
+                needed: self.money(total),
+                balance: self.money(balance),
+            }),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Redeems `req.amount` of the voucher in `req.text` for `req.receiver` (see the module
