@@ -31,8 +31,9 @@ pub enum Fraud {
     /// injected attacks (card-testing bursts, impossible travel, password brute force), on a
     /// fixed seed: precision and recall per rule, and the share of honest attempts blocked.
     /// Then the USSD send velocity rule on a stream of feature-phone sends with card-testing
-    /// style drains of stolen phones. Replays the rules' decision functions; no server or
-    /// database is involved.
+    /// style drains of stolen phones, and settlement's fork detection on real secure-wallet
+    /// journals with cloned wallets (a copy of a wallet's keys paying merchants). Replays the
+    /// rules' decision functions and the fork detector; no server or database is involved.
     Evaluate {
         /// Seed of the synthetic stream.
         #[arg(long, default_value_t = 42)]
@@ -145,6 +146,7 @@ fn evaluate(
     }
     let e = ferry_ledger::engine::risk_eval::evaluate(&p, &config.vouchers);
     let u = ferry_ledger::engine::risk_eval::evaluate_ussd(&p, config.ussd.phones.send_velocity);
+    let c = ferry_ledger::engine::clone_eval::evaluate_clones(&p);
     if json {
         let rules: Vec<_> = e
             .rules
@@ -174,6 +176,14 @@ fn evaluate(
                 "fired_on_attacks": u.score.fired_on_attacks,
                 "precision": (u.score.fired > 0).then_some(u.score.precision),
                 "recall": u.score.recall,
+            },
+            "cloned_wallets": {
+                "rule": "fork_detection", "wallets": c.wallets,
+                "honest_entries": c.honest_entries, "honest_flagged": c.honest_flagged,
+                "clones": c.clones, "detected": c.detected, "precision": c.precision,
+                "recall": c.recall, "median_delay_secs": c.median_delay_secs,
+                "cloned_value": c.cloned_value,
+                "value_before_detection": c.value_before_detection,
             },
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&body)?)?;
@@ -242,6 +252,20 @@ fn evaluate(
         u.score.fired_on_attacks,
         precision,
         u.score.recall * 100.0
+    )?;
+    writeln!(
+        out,
+        "cloned wallets: {} secure wallets, {} honest journal entries, {} honest wallets flagged; {} clones: {} caught by fork proofs (recall {:.1} %, precision {:.1} %), median {} s after the clone's first payment; cloned payments {} minor units, {} of them before the proof",
+        c.wallets,
+        c.honest_entries,
+        c.honest_flagged,
+        c.clones,
+        c.detected,
+        c.recall * 100.0,
+        c.precision * 100.0,
+        c.median_delay_secs,
+        c.cloned_value,
+        c.value_before_detection
     )?;
     Ok(())
 }

@@ -1281,8 +1281,8 @@ fn the_voucher_creation_velocity_rule_from_the_command_line() {
     assert_eq!(list["vouchers"].as_array().map(Vec::len), Some(1));
 }
 
-/// `ferry fraud evaluate` reports the USSD send velocity rule after the voucher rules, in text
-/// and in JSON, without a server.
+/// `ferry fraud evaluate` reports the USSD send velocity rule after the voucher rules, then the
+/// cloned wallets, in text and in JSON, without a server.
 #[test]
 fn fraud_evaluate_reports_the_ussd_velocity_rule() {
     let args = [
@@ -1308,4 +1308,14 @@ fn fraud_evaluate_reports_the_ussd_velocity_rule() {
     assert!(v["ussd"]["honest_sends"].as_u64().unwrap_or(0) > 0, "{v}");
     assert!(v["ussd"]["attack_sends"].as_u64().unwrap_or(0) > 0, "{v}");
     assert!(v["ussd"]["recall"].as_f64().is_some(), "{v}");
+    // And the cloned wallets, caught by fork detection.
+    assert!(text.contains("cloned wallets: "), "{text}");
+    let c = &v["cloned_wallets"];
+    assert_eq!(c["rule"], "fork_detection");
+    assert_eq!(c["honest_flagged"], 0, "{v}");
+    assert!(c["clones"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(
+        c["detected"].as_u64().unwrap_or(0) <= c["clones"].as_u64().unwrap_or(0),
+        "{v}"
+    );
 }

@@ -9,6 +9,7 @@
 //! Start reading at [`Engine::claim`] (payments), then [`Engine::sync_journal`].
 
 mod agents;
+pub mod clone_eval;
 pub mod dashboard;
 mod deposits;
 mod envelopes;
