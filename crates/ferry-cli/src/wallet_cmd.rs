@@ -956,11 +956,13 @@ async fn hand_to_mesh(
     args: &SendArgs,
 ) -> Result<(String, bool)> {
     let mut posted = wallet.postmark(envelope).await.map_err(wallet_error)?;
-    if posted.is_none() {
-        // No valid postage held: if the server answers, fetch today's (as a sync would).
-        if wallet.fetch_postage().await.is_ok() {
-            posted = wallet.postmark(envelope).await.map_err(wallet_error)?;
-        }
+    // No postage held, or postage that ends before the envelope does (relays would drop the
+    // envelope then): if the server answers, fetch today's, as a sync would.
+    let outlived = posted
+        .as_ref()
+        .is_none_or(|(p, _)| p.unverified().valid_until < envelope.expires_at());
+    if outlived && wallet.fetch_postage().await.is_ok() {
+        posted = wallet.postmark(envelope).await.map_err(wallet_error)?;
     }
     let has_postage = posted.is_some();
     let note = if has_postage {
