@@ -8,6 +8,7 @@
 use ferry_proto::{AccountId, UnixTime};
 
 use super::{Engine, EngineError};
+use crate::store::{NewAlert, StoreError, WriteTx};
 
 /// What a rule does when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,63 @@ impl VelocityRule {
     pub fn exceeded(&self, count: u64, total: i64, amount: i64) -> bool {
         count.saturating_add(1) > self.max_count || total.saturating_add(amount) > self.max_amount
     }
+
+    /// Checks one more operation against the rule; when it breaks the rule, records the alert
+    /// with its evidence in `tx` and returns what the rule does.
+    pub(crate) async fn check_in(
+        &self,
+        tx: &mut WriteTx,
+        op: VelocityCheck<'_>,
+        now: UnixTime,
+    ) -> Result<Option<RiskAction>, StoreError> {
+        if !self.exceeded(op.count, op.total, op.amount) {
+            return Ok(None);
+        }
+        let mut evidence = serde_json::json!({
+            "window_secs": self.window_secs,
+            "count_in_window": op.count,
+            "total_in_window": op.total,
+            "amount": op.amount,
+            "max_count": self.max_count,
+            "max_amount": self.max_amount,
+        });
+        if let Some(voucher) = op.voucher {
+            evidence["voucher"] = serde_json::Value::from(voucher);
+        }
+        tx.insert_risk_alert(
+            &NewAlert {
+                account: op.account,
+                channel: op.channel,
+                rule: op.rule,
+                action: self.action.as_str(),
+                message: op.message,
+                evidence: &evidence.to_string(),
+            },
+            now,
+        )
+        .await?;
+        Ok(Some(self.action))
+    }
+}
+
+/// One operation checked against a [`VelocityRule`]: who, where, what the window already holds.
+pub(crate) struct VelocityCheck<'a> {
+    /// The account the rule counts for.
+    pub account: AccountId,
+    /// The channel of the alert (`voucher`, `ussd`).
+    pub channel: &'static str,
+    /// The rule's stored name.
+    pub rule: &'static str,
+    /// What the user is told.
+    pub message: &'static str,
+    /// Operations already in the window.
+    pub count: u64,
+    /// Their value, minor units.
+    pub total: i64,
+    /// This operation's value, minor units.
+    pub amount: i64,
+    /// The voucher concerned, for the evidence.
+    pub voucher: Option<&'a str>,
 }
 
 /// An alert as listed.

@@ -210,10 +210,15 @@ pub async fn envelopes(
         .iter()
         .map(|e| Envelope::from_bytes(&e.0).ok())
         .collect();
-    let ids: Vec<Option<ferry_proto::envelope::EnvelopeId>> = decoded
-        .iter()
-        .map(|e| e.as_ref().map(Envelope::id))
-        .collect();
+    // Hashed only when acknowledgements are asked for.
+    let ids: Vec<Option<ferry_proto::envelope::EnvelopeId>> = if acks {
+        decoded
+            .iter()
+            .map(|e| e.as_ref().map(Envelope::id))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let now = state.now();
     let engine = state.engine.clone();
     let outcomes = settle_decoded(

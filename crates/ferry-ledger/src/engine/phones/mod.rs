@@ -55,13 +55,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
-use super::risk::{RiskAction, VelocityRule};
+use super::risk::{RiskAction, VelocityCheck, VelocityRule};
 use super::vouchers::{PreparedVoucher, VoucherError, Vouchers};
 use super::{Engine, EngineError, push_fee};
 use crate::accounts::LedgerAccount;
 use crate::store::{
-    CashOutRow, CashOutState, NewAlert, NewPhoneAccount, PhoneRow, Posted, SmsRow, Store,
-    StoreError, WriteTx, post_in,
+    CashOutRow, CashOutState, NewPhoneAccount, PhoneRow, Posted, SmsRow, Store, StoreError,
+    WriteTx, post_in,
 };
 use crate::transfer::{Posting, Transfer};
 
@@ -578,30 +578,18 @@ impl PhoneBackend {
             let (count, sum) = tx
                 .phone_out_since(from.account, now.minus_secs(rule.window_secs))
                 .await?;
-            if rule.exceeded(count, sum, total) {
-                let evidence = serde_json::json!({
-                    "window_secs": rule.window_secs,
-                    "count_in_window": count,
-                    "total_in_window": sum,
-                    "amount": total,
-                    "max_count": rule.max_count,
-                    "max_amount": rule.max_amount,
-                });
-                tx.insert_risk_alert(
-                    &NewAlert {
-                        account: from.account,
-                        channel: "ussd",
-                        rule: "velocity",
-                        action: rule.action.as_str(),
-                        message: "more USSD payments than usual in a short time",
-                        evidence: &evidence.to_string(),
-                    },
-                    now,
-                )
-                .await?;
-                if rule.action == RiskAction::Block {
-                    return Ok(Err(Refusal::RiskHold));
-                }
+            let op = VelocityCheck {
+                account: from.account,
+                channel: "ussd",
+                rule: "velocity",
+                message: "more USSD payments than usual in a short time",
+                count,
+                total: sum,
+                amount: total,
+                voucher: None,
+            };
+            if rule.check_in(tx, op, now).await? == Some(RiskAction::Block) {
+                return Ok(Err(Refusal::RiskHold));
             }
         }
         Ok(Ok(()))

@@ -41,7 +41,7 @@ use ferry_proto::voucher::{
 use ferry_proto::{AccountId, Currency, Hash32, Money, UnixTime};
 use thiserror::Error;
 
-use super::risk::{RiskAction, VelocityRule};
+use super::risk::{RiskAction, VelocityCheck, VelocityRule};
 use super::{Engine, EngineError, push_fee};
 use crate::accounts::LedgerAccount;
 use crate::store::{
@@ -609,38 +609,25 @@ impl Vouchers {
         if let Some(rule) = self.config.create_velocity {
             let since = now.minus_secs(rule.window_secs);
             let (count, sum, oldest) = tx.vouchers_created_since(emitter, since).await?;
-            let amount = row.initial_amount.minor();
-            if rule.exceeded(count, sum, amount) {
-                let evidence = serde_json::json!({
-                    "window_secs": rule.window_secs,
-                    "count_in_window": count,
-                    "total_in_window": sum,
-                    "amount": amount,
-                    "max_count": rule.max_count,
-                    "max_amount": rule.max_amount,
+            let op = VelocityCheck {
+                account: emitter,
+                channel: "voucher",
+                rule: "create_velocity",
+                message: "more vouchers created than usual in a short time",
+                count,
+                total: sum,
+                amount: row.initial_amount.minor(),
+                voucher: None,
+            };
+            if rule.check_in(tx, op, now).await? == Some(RiskAction::Block) {
+                // The oldest counts while `created_at >= now - window`.
+                let leaves = oldest.map_or(now, |t| t.plus_secs(rule.window_secs + 1));
+                return Err(VoucherError::CreationVelocity {
+                    window_secs: rule.window_secs,
+                    max_count: rule.max_count,
+                    max_amount: self.money(rule.max_amount),
+                    retry_after_secs: leaves.secs().saturating_sub(now.secs()).max(1),
                 });
-                tx.insert_risk_alert(
-                    &NewAlert {
-                        account: emitter,
-                        channel: "voucher",
-                        rule: "create_velocity",
-                        action: rule.action.as_str(),
-                        message: "more vouchers created than usual in a short time",
-                        evidence: &evidence.to_string(),
-                    },
-                    now,
-                )
-                .await?;
-                if rule.action == RiskAction::Block {
-                    // The oldest counts while `created_at >= now - window`.
-                    let leaves = oldest.map_or(now, |t| t.plus_secs(rule.window_secs + 1));
-                    return Err(VoucherError::CreationVelocity {
-                        window_secs: rule.window_secs,
-                        max_count: rule.max_count,
-                        max_amount: self.money(rule.max_amount),
-                        retry_after_secs: leaves.secs().saturating_sub(now.secs()).max(1),
-                    });
-                }
             }
         }
         if !tx.insert_voucher(row).await? {
@@ -954,32 +941,20 @@ impl Vouchers {
         if let Some(rule) = self.config.redeem_velocity {
             let since = now.minus_secs(rule.window_secs);
             let (count, total) = tx.redemptions_since(req.receiver, since).await?;
-            if rule.exceeded(count, total, amount) {
-                let evidence = serde_json::json!({
-                    "voucher": row.id.to_string(),
-                    "window_secs": rule.window_secs,
-                    "count_in_window": count,
-                    "total_in_window": total,
-                    "amount": amount,
-                    "max_count": rule.max_count,
-                    "max_amount": rule.max_amount,
-                });
-                tx.insert_risk_alert(
-                    &NewAlert {
-                        account: req.receiver,
-                        channel: "voucher",
-                        rule: "velocity",
-                        action: rule.action.as_str(),
-                        message: "more voucher redemptions than usual in a short time",
-                        evidence: &evidence.to_string(),
-                    },
-                    now,
-                )
-                .await?;
-                if rule.action == RiskAction::Block {
-                    tx.commit().await.map_err(StoreError::from)?;
-                    return Ok(RedeemOutcome::SecurityException(SecurityReason::Velocity));
-                }
+            let voucher = row.id.to_string();
+            let op = VelocityCheck {
+                account: req.receiver,
+                channel: "voucher",
+                rule: "velocity",
+                message: "more voucher redemptions than usual in a short time",
+                count,
+                total,
+                amount,
+                voucher: Some(&voucher),
+            };
+            if rule.check_in(&mut tx, op, now).await? == Some(RiskAction::Block) {
+                tx.commit().await.map_err(StoreError::from)?;
+                return Ok(RedeemOutcome::SecurityException(SecurityReason::Velocity));
             }
         }
         let mut postings = vec![
