@@ -85,7 +85,8 @@ pub struct NodeArgs {
     #[arg(long, value_name = "N", default_value_t = 4)]
     per_postage_key: u16,
     /// Directory polled for `*.env` and `*.posted` files to inject (`ferry wallet send --via
-    /// DIR`).
+    /// DIR`). Write under another name and rename into place; a file that does not parse is
+    /// renamed to `.bad` once unchanged for 2 s.
     #[arg(long, value_name = "DIR")]
     inbox: Option<PathBuf>,
     /// Forwarding strategy.

@@ -328,7 +328,10 @@ async fn mesh_scenario(database_url: Option<String>) {
     std::fs::create_dir_all(&inbox_c2).expect("dir");
     for k in 0..sends.len() {
         let bytes = std::fs::read(envelopes.join(format!("{k}.bytes"))).expect("envelope");
-        std::fs::write(inbox_c2.join(format!("again-{k}.env")), bytes).expect("write");
+        // Written under a name the node ignores, then renamed: a poll never reads half a file.
+        let partial = inbox_c2.join(format!("again-{k}.partial"));
+        std::fs::write(&partial, bytes).expect("write");
+        std::fs::rename(&partial, inbox_c2.join(format!("again-{k}.env"))).expect("rename");
     }
     // And the first payment sealed again by its payer (a new envelope, the same payment).
     let resent = wallet(

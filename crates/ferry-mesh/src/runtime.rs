@@ -46,8 +46,10 @@ pub struct RuntimeConfig<U = NoUploader> {
     pub peers: Vec<SocketAddr>,
     /// The relay node's settings (set `bridge` to upload).
     pub node: NodeConfig,
-    /// Directory polled for `*.env` files (envelope bytes) to inject; each is removed once taken
-    /// (renamed to `.bad` if it is not a valid envelope).
+    /// Directory polled for `*.env` files (envelope bytes) and `*.posted` files (postage,
+    /// postmark, envelope) to inject; each is removed once taken. Writers should write under
+    /// another name and rename into place; a file that does not parse is left for
+    /// [`INBOX_SETTLE`] after its last change (a copy may be under way), then renamed to `.bad`.
     pub inbox: Option<PathBuf>,
     /// How often the inbox is polled and the bridge uploads.
     pub poll_interval: Duration,
@@ -410,6 +412,19 @@ async fn inbox_loop(
     }
 }
 
+/// How long a file that does not parse is left alone after its last change: a writer that
+/// copies into the inbox instead of renaming into it may still be writing.
+pub const INBOX_SETTLE: Duration = Duration::from_secs(2);
+
+/// Whether a file changed within [`INBOX_SETTLE`] (file times are the file system's, not the
+/// protocol clock's).
+fn still_being_written(meta: &std::fs::Metadata) -> bool {
+    meta.modified()
+        .ok()
+        .and_then(|m| std::time::SystemTime::now().duration_since(m).ok())
+        .is_some_and(|age| age < INBOX_SETTLE)
+}
+
 async fn poll_inbox(dir: &PathBuf, shared: &Shared) -> std::io::Result<()> {
     let mut entries = tokio::fs::read_dir(dir).await?;
     let mut files = Vec::new();
@@ -436,6 +451,9 @@ async fn poll_inbox(dir: &PathBuf, shared: &Shared) -> std::io::Result<()> {
             }
         };
         let Some((env, posted)) = parsed else {
+            if still_being_written(&meta) {
+                continue;
+            }
             warn!(file = %path.display(), "not an envelope; renamed to .bad");
             tokio::fs::rename(&path, path.with_extension("bad")).await?;
             continue;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ferry_mesh::bridge::{Outcome, UploadError, Uploaded, Uploader};
 use ferry_mesh::fixtures::{seal_numbered, test_issuer_key, test_postage_issuer};
 use ferry_mesh::node::NodeConfig;
-use ferry_mesh::runtime::{RuntimeConfig, run_node_on};
+use ferry_mesh::runtime::{INBOX_SETTLE, RuntimeConfig, run_node_on};
 use ferry_mesh::strategy::Strategy;
 use ferry_proto::codec::Message;
 use ferry_proto::delivery::acknowledge;
@@ -98,6 +98,14 @@ fn spawn_node(
     }
 }
 
+/// Drops a file into a node's inbox the way its writers must: under a name the node ignores,
+/// then renamed into place, so a poll never reads half a file.
+fn drop_into_inbox(dir: &std::path::Path, name: &str, bytes: &[u8]) {
+    let partial = dir.join(format!("{name}.partial"));
+    std::fs::write(&partial, bytes).unwrap();
+    std::fs::rename(&partial, dir.join(name)).unwrap();
+}
+
 fn node_cfg(id: u64, bridge: bool) -> NodeConfig {
     NodeConfig {
         node_id: id,
@@ -144,10 +152,10 @@ async fn envelopes_reach_each_bridge_once_and_nodes_stop() {
     let mut sent = Vec::new();
     for n in 0..5 {
         let env = seal_numbered(&test_issuer_key(), 99, n, 165, expires, 8);
-        std::fs::write(inbox.path().join(format!("p{n}.env")), env.to_bytes()).unwrap();
+        drop_into_inbox(inbox.path(), &format!("p{n}.env"), &env.to_bytes());
         sent.push(env.id());
     }
-    std::fs::write(inbox.path().join("junk.env"), b"not an envelope").unwrap();
+    drop_into_inbox(inbox.path(), "junk.env", b"not an envelope");
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -187,7 +195,12 @@ async fn envelopes_reach_each_bridge_once_and_nodes_stop() {
             "the failed upload was retried"
         );
     }
-    assert!(inbox.path().join("junk.bad").exists());
+    // The junk file is set aside once it has not changed for INBOX_SETTLE.
+    let deadline = tokio::time::Instant::now() + INBOX_SETTLE + Duration::from_secs(5);
+    while !inbox.path().join("junk.bad").exists() {
+        assert!(tokio::time::Instant::now() < deadline, "junk not set aside");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     stop_tx.send(true).unwrap();
     for h in handles {
@@ -235,7 +248,7 @@ async fn the_servers_acknowledgements_travel_back_to_the_relays() {
     let expires = SystemClock.now().plus_secs(3600);
     for n in 0..3 {
         let env = seal_numbered(&test_issuer_key(), 77, n, 165, expires, 8);
-        std::fs::write(inbox.path().join(format!("p{n}.env")), env.to_bytes()).unwrap();
+        drop_into_inbox(inbox.path(), &format!("p{n}.env"), &env.to_bytes());
     }
     // Give the chain time to deliver and the acknowledgements time to come back.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -260,4 +273,53 @@ async fn the_servers_acknowledgements_travel_back_to_the_relays() {
         seen.values().all(|n| *n == 1),
         "uploaded once each: {seen:?}"
     );
+}
+
+/// A payment copied into the inbox in two writes (as `cp` may do) is taken once complete, not
+/// set aside as junk after the first poll that sees half of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_still_being_copied_into_the_inbox_is_taken_once_complete() {
+    use std::io::Write;
+    let inbox = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let handle = spawn_node(
+        listener,
+        node_cfg(1, false),
+        vec![],
+        Some(inbox.path().to_path_buf()),
+        None,
+        stop_rx,
+    );
+    let env = seal_numbered(
+        &test_issuer_key(),
+        55,
+        0,
+        165,
+        SystemClock.now().plus_secs(3600),
+        8,
+    );
+    let bytes = env.to_bytes();
+    let path = inbox.path().join("copied.env");
+    let mut file = std::fs::File::create(&path).unwrap();
+    file.write_all(&bytes[..bytes.len() / 2]).unwrap();
+    file.flush().unwrap();
+    // Several polls (every 50 ms) see half an envelope.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(path.exists(), "half a file is neither taken nor set aside");
+    assert!(!inbox.path().join("copied.bad").exists());
+    file.write_all(&bytes[bytes.len() / 2..]).unwrap();
+    drop(file);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while path.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "complete file not taken"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop_tx.send(true).unwrap();
+    let summary = handle.await.unwrap().unwrap();
+    assert_eq!(summary.injected, 1);
+    assert!(!inbox.path().join("copied.bad").exists());
 }
