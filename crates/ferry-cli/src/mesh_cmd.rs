@@ -218,6 +218,9 @@ async fn shutdown_signal() {
 
 /// Runs `ferry mesh node` until a signal; prints the address first and a JSON summary last.
 async fn node(args: NodeArgs, out: &mut dyn Write) -> Result<()> {
+    if args.per_postage_key == 0 {
+        bail!("--per-postage-key: at least 1 (0 would refuse every envelope from others)");
+    }
     let issuer_url = args.bridge.as_deref().or(args.server.as_deref());
     let keys = match (issuer_url, &args.wallet) {
         (Some(url), _) => Some(issuer_keys(url).await?),
@@ -240,9 +243,6 @@ async fn node(args: NodeArgs, out: &mut dyn Write) -> Result<()> {
         .filter(|_| !args.no_postage)
         .map(|(_, signing)| signing);
     let (issuer_known, postage_required) = (issuer_key.is_some(), postage_issuer.is_some());
-    if args.per_postage_key == 0 {
-        bail!("--per-postage-key: at least 1");
-    }
     let node_id = args
         .node_id
         .unwrap_or_else(|| u64::from_be_bytes(ferry_proto::random_bytes::<8>()));

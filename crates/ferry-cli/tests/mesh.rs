@@ -477,3 +477,28 @@ async fn a_simulated_city_delivers_real_payments_to_a_server() {
     assert_eq!(runs, 2, "{out}");
     process::cli_audit(FERRY, &data, None);
 }
+
+/// Settings that would make a relay useless are refused before it starts, with the reason.
+#[test]
+fn a_node_that_could_carry_nothing_is_refused() {
+    let out = Command::new(FERRY)
+        .args([
+            "mesh",
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+            "--per-postage-key",
+            "0",
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run ferry");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--per-postage-key: at least 1"), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing started: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
