@@ -60,6 +60,10 @@ pub struct SimulateArgs {
     /// Envelopes of one postage key a device holds for others at most.
     #[arg(long, value_name = "N")]
     per_postage_key: Option<u16>,
+    /// Simulate relays without delivery acknowledgements: copies of delivered payments stay
+    /// until they expire.
+    #[arg(long)]
+    no_acks: bool,
     /// Payments created per device-hour.
     #[arg(long)]
     rate: Option<f64>,
@@ -227,6 +231,7 @@ fn config(args: &SimulateArgs) -> Result<SimConfig> {
         cfg.contact_bytes = v;
     }
     cfg.postage = !args.no_postage;
+    cfg.acks = !args.no_acks;
     if let Some(v) = args.per_postage_key {
         if v == 0 {
             bail!("--per-postage-key: at least 1");

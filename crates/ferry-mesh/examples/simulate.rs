@@ -11,7 +11,7 @@
 //! `--rate PAYMENTS_PER_DEVICE_HOUR`, `--expiry-hours H`, `--create-hours H`,
 //! `--online-mean-secs S`, `--range M`, `--density PER_KM2`, `--cell-factor F`,
 //! `--resync-secs S`, `--quota ITEMS_PER_CONTACT`, `--peer-share PERCENT`,
-//! `--no-postage`, `--per-postage-key N`, `--svg PATH`, `--json`, `--quiet`.
+//! `--no-postage`, `--per-postage-key N`, `--no-acks`, `--svg PATH`, `--json`, `--quiet`.
 
 use std::time::Instant;
 
@@ -76,6 +76,7 @@ fn run() -> Result<(), String> {
             "--quota" => cfg.max_items_per_contact = num(val()?)? as u32,
             "--peer-share" => cfg.peer_share_percent = num(val()?)? as u8,
             "--no-postage" => cfg.postage = false,
+            "--no-acks" => cfg.acks = false,
             "--per-postage-key" => cfg.max_per_postage_key = num(val()?)? as u16,
             "--svg" => svg_path = Some(val()?),
             "--json" => json = true,

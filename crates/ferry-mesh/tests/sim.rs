@@ -86,7 +86,9 @@ fn a_junk_flood_by_one_percent_costs_little_with_postage() {
         clean.delivery_prob,
         attacked.delivery_prob
     );
+    // Relays with stamps, quotas and shares only: no postage, no acknowledgements.
     cfg.postage = false;
+    cfg.acks = false;
     let unposted = simulate(&cfg, &mut |_| {}).unwrap();
     assert_eq!(unposted.postage_refused, 0);
     let cost_without = clean.delivery_prob - unposted.delivery_prob;
@@ -95,6 +97,17 @@ fn a_junk_flood_by_one_percent_costs_little_with_postage() {
         "stamps alone: 1% hostile cost {:.3} ({:.3} → {:.3})",
         cost_without,
         clean.delivery_prob,
+        unposted.delivery_prob
+    );
+    // Acknowledgements alone already help: the server acknowledges junk a bridge uploads (as
+    // invalid), and the acknowledgement clears the junk's other copies.
+    cfg.acks = true;
+    let acked = simulate(&cfg, &mut |_| {}).unwrap();
+    assert!(acked.acks_relayed > 0);
+    assert!(
+        acked.delivery_prob > unposted.delivery_prob,
+        "without postage, acknowledgements: {:.3}, none: {:.3}",
+        acked.delivery_prob,
         unposted.delivery_prob
     );
 }
@@ -163,5 +176,43 @@ fn epidemic_delay_matches_theory() {
     assert!(
         (measured - theory).abs() <= 0.10 * theory,
         "measured {measured:.1} s vs theory {theory:.1} s"
+    );
+}
+
+/// Delivery acknowledgements, epidemic on the small city (where every delivered payment has
+/// copies all over): with them, copies of what the server already has are dropped as the
+/// acknowledgement spreads (devices spend less than half the copy-hours on payments the server
+/// already has), and what was delivered stays delivered; without them no acknowledgement moves
+/// and the copies stay until they expire.
+#[test]
+fn acknowledgements_clear_delivered_copies_out_of_the_network() {
+    let with = small(Strategy::Epidemic);
+    let without = SimConfig {
+        acks: false,
+        ..with.clone()
+    };
+    let a = simulate(&with, &mut |_| {}).unwrap();
+    let n = simulate(&without, &mut |_| {}).unwrap();
+    assert!(a.delivered > 100, "{} delivered", a.delivered);
+    assert_eq!((n.acks_relayed, n.ack_dropped), (0, 0));
+    assert!(a.acks_relayed > 0 && a.ack_dropped > 0, "{a:?}");
+    assert!(
+        a.ack_dropped <= a.acks_relayed,
+        "one copy per acknowledgement at most"
+    );
+    assert!(a.ack_bytes_per_contact > 0.0);
+    assert!(
+        a.delivered_copy_hours * 2.0 < n.delivered_copy_hours,
+        "copy-hours spent on delivered payments: {} with acknowledgements, {} without",
+        a.delivered_copy_hours,
+        n.delivered_copy_hours
+    );
+    // Acknowledgements only follow a delivery: they cannot cost one (they free room and
+    // contact time), beyond a payment or two of noise.
+    assert!(
+        a.delivered + 2 >= n.delivered,
+        "{} with acknowledgements, {} without",
+        a.delivered,
+        n.delivered
     );
 }

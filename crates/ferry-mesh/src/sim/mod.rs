@@ -30,6 +30,7 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
 use ferry_proto::codec::Message;
+use ferry_proto::delivery::ACK_LEN;
 use ferry_proto::envelope::Envelope;
 use ferry_proto::time::UnixTime;
 use serde::{Deserialize, Serialize};
@@ -119,6 +120,12 @@ pub struct SimConfig {
     pub postage: bool,
     /// Envelopes of one postage key a device holds for others at most (with `postage`).
     pub max_per_postage_key: u16,
+    /// Delivery acknowledgements ([`ferry_proto::delivery`]): a bridge that uploads an envelope
+    /// (a payment, or junk the server finds invalid) gets the issuer's acknowledgement; a device
+    /// holding one gives it, instead of asking for the envelope, to a peer that still holds a
+    /// copy, which drops the copy and passes the acknowledgement on the same way. Each costs
+    /// `ACK_LEN` bytes of the contact. Hostile devices neither pass nor take them.
+    pub acks: bool,
 }
 
 impl Default for SimConfig {
@@ -150,6 +157,7 @@ impl Default for SimConfig {
             seed_payments: Vec::new(),
             postage: true,
             max_per_postage_key: 4,
+            acks: true,
         }
     }
 }
@@ -264,6 +272,16 @@ pub struct Report {
     pub junk_uploaded: u64,
     /// Copies refused because the receiver held enough of their postage key for others.
     pub postage_refused: u64,
+    /// Delivery acknowledgements passed device to device (with `acks`).
+    pub acks_relayed: u64,
+    /// Mean acknowledgement bytes per contact.
+    pub ack_bytes_per_contact: f64,
+    /// Copies dropped because an acknowledgement reached the device holding them.
+    pub ack_dropped: u64,
+    /// Copy-hours honest devices spent holding payments the server already had (from the
+    /// delivery, or the copy's arrival if later, until the copy left or expired): what
+    /// acknowledgements save.
+    pub delivered_copy_hours: f64,
     /// Most spray-and-wait copies any one envelope had among honest devices at once.
     pub max_live_copies: u32,
     /// Events processed.
@@ -365,6 +383,30 @@ fn validate(c: &SimConfig) -> Result<(), SimError> {
 
 // ---------------------------------------------------------------------------------------------
 
+/// Keeps at most `room` acknowledgements, those expiring last (the list stays sorted by short
+/// id).
+fn fit_acks(acks: &mut Vec<(u64, f32)>, room: usize) {
+    if acks.len() <= room {
+        return;
+    }
+    let mut by_expiry: Vec<f32> = acks.iter().map(|a| a.1).collect();
+    let cut = acks.len() - room;
+    let (_, nth, _) = by_expiry.select_nth_unstable_by(cut - 1, f32::total_cmp);
+    let threshold = *nth;
+    // Drop the `cut` soonest: everything below the threshold, then ties at it.
+    let mut below = acks.iter().filter(|a| a.1 < threshold).count();
+    acks.retain(|a| {
+        if a.1 < threshold {
+            return false;
+        }
+        if a.1 == threshold && below < cut {
+            below += 1;
+            return false;
+        }
+        true
+    });
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Normal,
@@ -419,6 +461,8 @@ struct Dev {
     peers: [(u32, f32, f32); 4],
     /// No copy in `held` expires before this (a lower bound; saves scanning every round).
     next_expiry: f32,
+    /// Delivery acknowledgements held: (short id, the envelope's expiry), sorted by short id.
+    acks: Vec<(u64, f32)>,
 }
 
 struct Env {
@@ -559,6 +603,10 @@ struct Stats {
     junk_relayed: u64,
     junk_uploaded: u64,
     postage_refused: u64,
+    acks_relayed: u64,
+    ack_bytes: u64,
+    ack_dropped: u64,
+    delivered_copy_secs: f64,
     max_live: u32,
     events: u64,
     latencies: Vec<f64>,
@@ -629,6 +677,7 @@ impl<'c> World<'c> {
                 p_at: 0.0,
                 peers: [(u32::MAX, 0.0, 0.0); 4],
                 next_expiry: f32::INFINITY,
+                acks: Vec::new(),
             });
         }
         let honest = (0..n as u32)
@@ -1059,8 +1108,21 @@ impl<'c> World<'c> {
 
     // --- buffers --------------------------------------------------------------------------
 
+    /// Seconds copy `h` has been held since the server had its payment (0 if not delivered).
+    fn wasted_secs(&self, h: &Held) -> f64 {
+        let e = &self.envs[h.idx as usize];
+        if e.junk || e.delivered.is_nan() {
+            return 0.0;
+        }
+        let from = f64::from(e.delivered.max(h.arrived));
+        (self.now.min(f64::from(e.expires)) - from).max(0.0)
+    }
+
     fn remove_at(&mut self, d: u32, i: usize) -> Held {
         let h = self.devs[d as usize].held.remove(i);
+        if self.devs[d as usize].kind != Kind::Hostile {
+            self.stats.delivered_copy_secs += self.wasted_secs(&h);
+        }
         let e = &mut self.envs[h.idx as usize];
         let dv = &mut self.devs[d as usize];
         dv.used -= u32::from(e.len);
@@ -1105,22 +1167,23 @@ impl<'c> World<'c> {
         let (mut bytes, mut sum) = (0u32, 0u64);
         let mut next = f32::INFINITY;
         for (i, h) in held.into_iter().enumerate() {
-            let e = &mut self.envs[h.idx as usize];
-            if !drop(i, &h, e) {
-                next = next.min(e.expires);
+            if !drop(i, &h, &self.envs[h.idx as usize]) {
+                next = next.min(self.envs[h.idx as usize].expires);
                 kept.push(h);
                 continue;
             }
-            {
-                gone += 1;
-                bytes += u32::from(e.len);
-                sum = sum.wrapping_add(h.fp);
-                if !hostile {
-                    e.live = e.live.saturating_sub(h.copies);
-                }
-                self.stats.buffer_time += self.now - f64::from(h.arrived);
-                self.stats.buffer_n += 1;
+            if !hostile {
+                self.stats.delivered_copy_secs += self.wasted_secs(&h);
             }
+            let e = &mut self.envs[h.idx as usize];
+            gone += 1;
+            bytes += u32::from(e.len);
+            sum = sum.wrapping_add(h.fp);
+            if !hostile {
+                e.live = e.live.saturating_sub(h.copies);
+            }
+            self.stats.buffer_time += self.now - f64::from(h.arrived);
+            self.stats.buffer_n += 1;
         }
         let dv = &mut self.devs[d as usize];
         dv.held = kept;
@@ -1297,8 +1360,79 @@ impl<'c> World<'c> {
         while let Some(last) = self.devs[d as usize].held.len().checked_sub(1) {
             let h = self.remove_at(d, last);
             self.deliver(&h, obs);
+            if self.cfg.acks {
+                // The server decides every unexpired envelope (junk is invalid) and
+                // acknowledges it.
+                let expires = self.envs[h.idx as usize].expires;
+                self.add_ack(d, h.short, expires);
+            }
         }
         self.touched(d);
+    }
+
+    /// How many acknowledgements `d` has room for. A node keeps an acknowledgement with the
+    /// envelope as a tombstone, which is the first thing evicted when room is needed: so
+    /// acknowledgements live in the room its live copies leave free.
+    fn ack_room(&self, d: u32) -> usize {
+        let dv = &self.devs[d as usize];
+        (self.cfg.budget_bytes.saturating_sub(dv.used) / u32::from(JUNK_LEN)) as usize
+    }
+
+    /// `d` keeps the acknowledgement of the envelope with short id `short` (until `expires`),
+    /// in place of the one expiring soonest if it has no room.
+    fn add_ack(&mut self, d: u32, short: u64, expires: f32) {
+        let now = self.now as f32;
+        let room = self.ack_room(d);
+        let acks = &mut self.devs[d as usize].acks;
+        if expires <= now || room == 0 {
+            return;
+        }
+        if let Err(pos) = acks.binary_search_by_key(&short, |a| a.0) {
+            acks.insert(pos, (short, expires));
+            fit_acks(acks, room);
+        }
+    }
+
+    /// `acker` gives its acknowledgements for what `holder` holds and `acker` lacks (they are
+    /// in `lacks`, since an acknowledged envelope leaves its reconciliation set) instead of
+    /// asking for those envelopes; `holder` drops its copies and keeps the acknowledgements.
+    /// Removes them from `lacks`; returns how many were sent.
+    fn give_acks(&mut self, acker: u32, holder: u32, lacks: &mut Vec<u64>) -> usize {
+        let now = self.now as f32;
+        let acker_dev = &mut self.devs[acker as usize];
+        if acker_dev.acks.is_empty() || acker_dev.kind == Kind::Hostile {
+            return 0;
+        }
+        acker_dev.acks.retain(|a| a.1 > now);
+        let room = self.ack_room(acker);
+        let acker_dev = &mut self.devs[acker as usize];
+        fit_acks(&mut acker_dev.acks, room);
+        let acks = &acker_dev.acks;
+        let mut sent = Vec::new();
+        lacks.retain(|s| match acks.binary_search_by_key(s, |a| a.0) {
+            Ok(i) => {
+                sent.push(acks[i]);
+                false
+            }
+            Err(_) => true,
+        });
+        if sent.is_empty() {
+            return 0;
+        }
+        self.stats.acks_relayed += sent.len() as u64;
+        self.stats.ack_bytes += (sent.len() * ACK_LEN) as u64;
+        if self.devs[holder as usize].kind != Kind::Hostile {
+            for (short, expires) in &sent {
+                let held = &self.devs[holder as usize].held;
+                if let Ok(i) = held.binary_search_by_key(short, |h| h.short) {
+                    self.remove_at(holder, i);
+                    self.stats.ack_dropped += 1;
+                }
+                self.add_ack(holder, *short, *expires);
+            }
+            self.touched(holder);
+        }
+        sent.len()
     }
 
     fn flush_always_online(&mut self, obs: &mut dyn SimObserver) {
@@ -1683,7 +1817,7 @@ impl<'c> World<'c> {
             self.prophet_meet(a, b);
         }
         let (da, db) = (&self.devs[a as usize], &self.devs[b as usize]);
-        let (a_lacks, b_lacks, bytes_a, bytes_b) =
+        let (mut a_lacks, mut b_lacks, mut bytes_a, mut bytes_b) =
             if da.root_count == db.root_count && da.root_sum == db.root_sum {
                 (
                     Vec::new(),
@@ -1701,6 +1835,11 @@ impl<'c> World<'c> {
                 )
             };
         self.stats.summary_bytes += (bytes_a + bytes_b) as u64;
+        if self.cfg.acks {
+            // Acknowledgements go before items and count against the contact's bytes.
+            bytes_a += ACK_LEN * self.give_acks(a, b, &mut a_lacks);
+            bytes_b += ACK_LEN * self.give_acks(b, a, &mut b_lacks);
+        }
         let allowance = |bytes: usize| i64::from(self.cfg.contact_bytes) - bytes as i64;
         let got = |w: &World, me: u32, peer: u32| {
             w.devs[me as usize]
@@ -1755,6 +1894,14 @@ impl<'c> World<'c> {
     // --- report ---------------------------------------------------------------------------
 
     fn report(&mut self) -> Report {
+        let left: f64 = self
+            .devs
+            .iter()
+            .filter(|d| d.kind != Kind::Hostile)
+            .flat_map(|d| d.held.iter())
+            .map(|h| self.wasted_secs(h))
+            .sum();
+        self.stats.delivered_copy_secs += left;
         let s = &mut self.stats;
         s.latencies.sort_by(f64::total_cmp);
         let q = |p: f64| -> f64 {
@@ -1806,6 +1953,10 @@ impl<'c> World<'c> {
             junk_relayed: s.junk_relayed,
             junk_uploaded: s.junk_uploaded,
             postage_refused: s.postage_refused,
+            acks_relayed: s.acks_relayed,
+            ack_bytes_per_contact: div(s.ack_bytes as f64, s.contacts as f64),
+            ack_dropped: s.ack_dropped,
+            delivered_copy_hours: s.delivered_copy_secs / 3600.0,
             max_live_copies: s.max_live,
             events: s.events,
             series: std::mem::take(&mut self.series),
@@ -1819,6 +1970,32 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        /// `fit_acks` keeps the `room` acknowledgements that expire last (any of equal
+        /// expiry at the cut), still sorted by short id.
+        #[test]
+        fn fit_acks_keeps_the_latest_expiring(
+            expiries in proptest::collection::vec(0u8..20, 0..60),
+            room in 0usize..70,
+        ) {
+            let mut acks: Vec<(u64, f32)> = expiries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (i as u64 * 7, f32::from(*e)))
+                .collect();
+            let before = acks.clone();
+            fit_acks(&mut acks, room);
+            prop_assert_eq!(acks.len(), before.len().min(room));
+            prop_assert!(acks.windows(2).all(|w| w[0].0 < w[1].0));
+            prop_assert!(acks.iter().all(|a| before.contains(a)));
+            let kept_min = acks.iter().map(|a| a.1).fold(f32::INFINITY, f32::min);
+            let dropped_max = before
+                .iter()
+                .filter(|a| !acks.contains(a))
+                .map(|a| a.1)
+                .fold(f32::NEG_INFINITY, f32::max);
+            prop_assert!(dropped_max <= kept_min);
+        }
+
         /// The calendar queue pops in exactly the order a single binary heap would, with pushes
         /// interleaved with pops (never earlier than the last pop, as in the engine).
         #[test]
