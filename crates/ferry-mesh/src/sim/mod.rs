@@ -1422,15 +1422,19 @@ impl<'c> World<'c> {
         self.stats.acks_relayed += sent.len() as u64;
         self.stats.ack_bytes += (sent.len() * ACK_LEN) as u64;
         if self.devs[holder as usize].kind != Kind::Hostile {
+            let mut dropped = 0;
             for (short, expires) in &sent {
                 let held = &self.devs[holder as usize].held;
                 if let Ok(i) = held.binary_search_by_key(short, |h| h.short) {
                     self.remove_at(holder, i);
-                    self.stats.ack_dropped += 1;
+                    dropped += 1;
                 }
                 self.add_ack(holder, *short, *expires);
             }
-            self.touched(holder);
+            self.stats.ack_dropped += dropped;
+            if dropped > 0 {
+                self.touched(holder);
+            }
         }
         sent.len()
     }
