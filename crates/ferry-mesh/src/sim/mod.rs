@@ -1544,15 +1544,24 @@ impl<'c> World<'c> {
             // Every postage key's first envelope before any key's second (soonest expiry first
             // within a rank), as `Node` sends.
             let held = &self.devs[from as usize].held;
-            let mut seen: HashMap<u32, u32> = HashMap::new();
-            for o in &mut order {
-                if let Ok(i) = held.binary_search_by_key(&o.2, |h| h.short) {
-                    let n = seen
-                        .entry(self.envs[held[i].idx as usize].payer)
-                        .or_insert(0);
-                    o.0 = *n;
-                    *n += 1;
-                }
+            // (payer, position in `order`): sorted, each payer's envelopes keep their order.
+            let mut by_payer: Vec<(u32, u32)> = order
+                .iter()
+                .enumerate()
+                .filter_map(|(k, o)| {
+                    let i = held.binary_search_by_key(&o.2, |h| h.short).ok()?;
+                    Some((self.envs[held[i].idx as usize].payer, k as u32))
+                })
+                .collect();
+            by_payer.sort_unstable();
+            let mut rank = 0;
+            for (n, &(payer, k)) in by_payer.iter().enumerate() {
+                rank = if n > 0 && by_payer[n - 1].0 == payer {
+                    rank + 1
+                } else {
+                    0
+                };
+                order[k as usize].0 = rank;
             }
             order.sort_by_key(|o| o.0);
         }
