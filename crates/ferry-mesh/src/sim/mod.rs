@@ -27,7 +27,7 @@ pub mod rng;
 pub mod svg;
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 use ferry_proto::codec::Message;
 use ferry_proto::delivery::ACK_LEN;
@@ -389,6 +389,32 @@ fn fit_acks(acks: &mut Vec<(u64, f32)>, room: usize) {
     if acks.len() <= room {
         return;
     }
+    if acks.len() == room + 1 {
+        // One too many, the usual case after one insert: no selection needed.
+        drop_first_soonest(acks);
+    } else {
+        fit_acks_by_selection(acks, room);
+    }
+}
+
+/// Drops the first (in short-id order) of the acknowledgements expiring soonest: what
+/// [`fit_acks_by_selection`] does to a list one over its room, without a scratch vector.
+fn drop_first_soonest(acks: &mut Vec<(u64, f32)>) {
+    let mut soonest = 0;
+    for (i, a) in acks.iter().enumerate().skip(1) {
+        if a.1 < acks[soonest].1 {
+            soonest = i;
+        }
+    }
+    if soonest < acks.len() {
+        acks.remove(soonest);
+    }
+}
+
+fn fit_acks_by_selection(acks: &mut Vec<(u64, f32)>, room: usize) {
+    if acks.len() <= room {
+        return;
+    }
     let mut by_expiry: Vec<f32> = acks.iter().map(|a| a.1).collect();
     let cut = acks.len() - room;
     let (_, nth, _) = by_expiry.select_nth_unstable_by(cut - 1, f32::total_cmp);
@@ -463,6 +489,8 @@ struct Dev {
     next_expiry: f32,
     /// Delivery acknowledgements held: (short id, the envelope's expiry), sorted by short id.
     acks: Vec<(u64, f32)>,
+    /// No acknowledgement in `acks` expires before this (a lower bound, like `next_expiry`).
+    acks_next_expiry: f32,
 }
 
 struct Env {
@@ -678,6 +706,7 @@ impl<'c> World<'c> {
                 peers: [(u32::MAX, 0.0, 0.0); 4],
                 next_expiry: f32::INFINITY,
                 acks: Vec::new(),
+                acks_next_expiry: f32::INFINITY,
             });
         }
         let honest = (0..n as u32)
@@ -1383,13 +1412,14 @@ impl<'c> World<'c> {
     fn add_ack(&mut self, d: u32, short: u64, expires: f32) {
         let now = self.now as f32;
         let room = self.ack_room(d);
-        let acks = &mut self.devs[d as usize].acks;
+        let dev = &mut self.devs[d as usize];
         if expires <= now || room == 0 {
             return;
         }
-        if let Err(pos) = acks.binary_search_by_key(&short, |a| a.0) {
-            acks.insert(pos, (short, expires));
-            fit_acks(acks, room);
+        if let Err(pos) = dev.acks.binary_search_by_key(&short, |a| a.0) {
+            dev.acks.insert(pos, (short, expires));
+            dev.acks_next_expiry = dev.acks_next_expiry.min(expires);
+            fit_acks(&mut dev.acks, room);
         }
     }
 
@@ -1403,18 +1433,40 @@ impl<'c> World<'c> {
         if acker_dev.acks.is_empty() || acker_dev.kind == Kind::Hostile {
             return 0;
         }
-        acker_dev.acks.retain(|a| a.1 > now);
+        if acker_dev.acks_next_expiry <= now {
+            // Only then can there be an expired one to drop: not a scan every round.
+            acker_dev.acks.retain(|a| a.1 > now);
+            acker_dev.acks_next_expiry = acker_dev
+                .acks
+                .iter()
+                .map(|a| a.1)
+                .fold(f32::INFINITY, f32::min);
+        }
         let room = self.ack_room(acker);
         let acker_dev = &mut self.devs[acker as usize];
         fit_acks(&mut acker_dev.acks, room);
         let acks = &acker_dev.acks;
         let mut sent = Vec::new();
-        lacks.retain(|s| match acks.binary_search_by_key(s, |a| a.0) {
-            Ok(i) => {
-                sent.push(acks[i]);
-                false
+        // Both lists are sorted by short id: walk them together (step by step when they are of
+        // like size, by search in what is left when the acknowledgements are many more).
+        debug_assert!(lacks.windows(2).all(|w| w[0] < w[1]));
+        let walk = acks.len() <= 8 * lacks.len();
+        let mut next = 0;
+        lacks.retain(|s| {
+            if walk {
+                while acks.get(next).is_some_and(|a| a.0 < *s) {
+                    next += 1;
+                }
+            } else {
+                next += acks[next..].partition_point(|a| a.0 < *s);
             }
-            Err(_) => true,
+            match acks.get(next) {
+                Some(a) if a.0 == *s => {
+                    sent.push(*a);
+                    false
+                }
+                _ => true,
+            }
         });
         if sent.is_empty() {
             return 0;
@@ -1678,9 +1730,16 @@ impl<'c> World<'c> {
         let mut acc_cursor = 0usize;
         // Copies taken then evicted again in this round still used the quota.
         let mut n_taken = 0u32;
-        // Envelopes held for others per postage key (with postage; built on first use).
-        let mut per_key: Option<HashMap<u32, u16>> = None;
+        // Envelopes held for others per postage key (with postage; built on first use), for
+        // the keys of the incoming items only: (key, count), sorted by key.
+        let mut per_key: Option<Vec<(u32, u16)>> = None;
         let cap = self.cfg.max_per_postage_key;
+        let mut incoming_keys: Vec<u32> = Vec::new();
+        if self.cfg.postage {
+            incoming_keys.extend(items.iter().map(|h| self.envs[h.idx as usize].payer));
+            incoming_keys.sort_unstable();
+            incoming_keys.dedup();
+        }
         for mut h in items {
             let held = &self.devs[to as usize].held;
             if held.binary_search_by_key(&h.short, |x| x.short).is_ok() {
@@ -1699,14 +1758,20 @@ impl<'c> World<'c> {
             }
             if self.cfg.postage {
                 let counts = per_key.get_or_insert_with(|| {
-                    let mut m: HashMap<u32, u16> = HashMap::new();
+                    let mut m: Vec<(u32, u16)> = incoming_keys.iter().map(|k| (*k, 0)).collect();
                     for x in held.iter().filter(|x| x.source != to) {
-                        *m.entry(self.envs[x.idx as usize].payer).or_insert(0) += 1;
+                        let payer = self.envs[x.idx as usize].payer;
+                        if let Ok(i) = m.binary_search_by_key(&payer, |c| c.0) {
+                            m[i].1 = m[i].1.saturating_add(1);
+                        }
                     }
                     m
                 });
                 let payer = self.envs[h.idx as usize].payer;
-                if counts.get(&payer).copied().unwrap_or(0) >= cap {
+                let held_of_key = counts
+                    .binary_search_by_key(&payer, |c| c.0)
+                    .map_or(0, |i| counts[i].1);
+                if held_of_key >= cap {
                     self.stats.aborted += 1;
                     self.stats.postage_refused += 1;
                     continue;
@@ -1783,7 +1848,10 @@ impl<'c> World<'c> {
                 self.stats.junk_relayed += 1;
             }
             if let Some(m) = per_key.as_mut() {
-                *m.entry(self.envs[h.idx as usize].payer).or_insert(0) += 1;
+                let payer = self.envs[h.idx as usize].payer;
+                if let Ok(i) = m.binary_search_by_key(&payer, |c| c.0) {
+                    m[i].1 = m[i].1.saturating_add(1);
+                }
             }
             accepted.push(Some(h));
         }
@@ -1983,6 +2051,25 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        /// Dropping the first soonest-expiring acknowledgement gives exactly what the general
+        /// selection gives for a list one over its room (ties included), so the fast path
+        /// changes no report.
+        #[test]
+        fn dropping_one_is_what_selection_does(
+            expiries in proptest::collection::vec(0u8..6, 1..40),
+        ) {
+            let acks: Vec<(u64, f32)> = expiries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (i as u64 * 3, f32::from(*e)))
+                .collect();
+            let mut fast = acks.clone();
+            drop_first_soonest(&mut fast);
+            let mut general = acks.clone();
+            fit_acks_by_selection(&mut general, acks.len() - 1);
+            prop_assert_eq!(fast, general);
+        }
+
         /// `fit_acks` keeps the `room` acknowledgements that expire last (any of equal
         /// expiry at the cut), still sorted by short id.
         #[test]
