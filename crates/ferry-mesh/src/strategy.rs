@@ -126,6 +126,20 @@ pub fn decide(
     }
 }
 
+/// Whether [`decide`] can forward anything at all from `me` to `peer`: false only when it says
+/// [`Forward::No`] whatever the copies and hops left (a bridge never forwards; PRoPHET forwards
+/// only to a bridge or a peer more likely to reach one), so a sender can skip ranking its
+/// buffer for this peer.
+pub fn forwards_any(strategy: &Strategy, me: RelayView, peer: RelayView) -> bool {
+    if me.bridge {
+        return false;
+    }
+    match strategy {
+        Strategy::Epidemic | Strategy::SprayAndWait { .. } => true,
+        Strategy::Prophet(_) => peer.bridge || peer.p > me.p,
+    }
+}
+
 /// PRoPHET ageing: `p · γ^k` for `k` whole time units elapsed.
 pub fn prophet_age(p: f64, elapsed_secs: u64, params: &ProphetParams) -> f64 {
     let k = elapsed_secs / params.unit_secs.max(1);
@@ -170,6 +184,31 @@ mod tests {
         assert_eq!(prophet_age(0.5, 29, &pp), 0.5);
         assert!((prophet_transitive(0.0, 0.75, 1.0, &pp) - 0.1875).abs() < 1e-12);
         assert_eq!(p_from_wire(p_to_wire(1.0)), 1.0);
+    }
+
+    proptest::proptest! {
+        /// When `forwards_any` says no, `decide` says no for every copy count and hop count.
+        #[test]
+        fn forwards_any_is_exact(
+            which in 0u8..3,
+            me_bridge: bool,
+            peer_bridge: bool,
+            me_p in 0.0f64..1.0,
+            peer_p in 0.0f64..1.0,
+            copies in 0u16..20,
+            ttl in 0u8..5,
+        ) {
+            let s = match which {
+                0 => Strategy::Epidemic,
+                1 => Strategy::SprayAndWait { copies: 8 },
+                _ => Strategy::Prophet(ProphetParams::default()),
+            };
+            let me = RelayView { bridge: me_bridge, p: me_p };
+            let peer = RelayView { bridge: peer_bridge, p: peer_p };
+            if !forwards_any(&s, me, peer) {
+                proptest::prop_assert_eq!(decide(&s, me, peer, copies, ttl), Forward::No);
+            }
+        }
     }
 
     #[test]

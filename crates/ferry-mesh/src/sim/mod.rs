@@ -39,7 +39,8 @@ use thiserror::Error;
 use crate::fixtures::{PAYMENT_PLAINTEXT_LEN, seal_numbered, test_issuer_key};
 use crate::recon::{mix, run_exchange_with};
 use crate::strategy::{
-    Forward, RelayView, Strategy, decide, prophet_age, prophet_direct, prophet_transitive,
+    Forward, RelayView, Strategy, decide, forwards_any, prophet_age, prophet_direct,
+    prophet_transitive,
 };
 use crate::wire::{HELLO_LEN, HELLO_REPLY_LEN, ITEM_OVERHEAD, POSTED_LEN, TURN_OVERHEAD, short_id};
 
@@ -1450,7 +1451,7 @@ impl<'c> World<'c> {
         // Both lists are sorted by short id: walk them together (step by step when they are of
         // like size, by search in what is left when the acknowledgements are many more).
         debug_assert!(lacks.windows(2).all(|w| w[0] < w[1]));
-        let walk = acks.len() <= 8 * lacks.len();
+        let walk = acks.len() <= 64 * lacks.len();
         let mut next = 0;
         lacks.retain(|s| {
             if walk {
@@ -1565,15 +1566,15 @@ impl<'c> World<'c> {
         }
     }
 
-    /// Picks what `from` sends to `to` among `lacks`, applying the strategy to `from`'s
-    /// buffer. Returns the copies to deliver and whether anything was held back by the byte
-    /// allowance or the quota.
     /// Bytes an item of envelope `idx` takes on the wire.
     fn item_cost(&self, idx: u32) -> i64 {
         let posted = if self.cfg.postage { POSTED_LEN } else { 0 };
         i64::from(self.envs[idx as usize].len) + (ITEM_OVERHEAD + posted) as i64
     }
 
+    /// Picks what `from` sends to `to` among `lacks`, applying the strategy to `from`'s
+    /// buffer. Returns the copies to deliver and whether anything was held back by the byte
+    /// allowance or the quota.
     fn select(
         &mut self,
         from: u32,
@@ -1582,6 +1583,12 @@ impl<'c> World<'c> {
         allowance: i64,
         quota: u32,
     ) -> (Vec<Held>, bool) {
+        let hostile = self.devs[from as usize].kind == Kind::Hostile;
+        let (me, peer) = (self.view(from), self.view(to));
+        if lacks.is_empty() || (!hostile && !forwards_any(&self.cfg.strategy, me, peer)) {
+            // Nothing would move: skip ranking the buffer.
+            return (Vec::new(), false);
+        }
         let mut order: Vec<(u32, f32, u64)> = Vec::with_capacity(lacks.len());
         {
             let held = &self.devs[from as usize].held;
@@ -1617,8 +1624,6 @@ impl<'c> World<'c> {
             }
             order.sort_by_key(|o| o.0);
         }
-        let hostile = self.devs[from as usize].kind == Kind::Hostile;
-        let (me, peer) = (self.view(from), self.view(to));
         let mut left = allowance;
         let mut out = Vec::new();
         let mut truncated = false;
