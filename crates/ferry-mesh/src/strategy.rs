@@ -189,7 +189,7 @@ mod tests {
     proptest::proptest! {
         /// When `forwards_any` says no, `decide` says no for every copy count and hop count.
         #[test]
-        fn forwards_any_is_exact(
+        fn forwards_any_says_no_only_when_decide_does(
             which in 0u8..3,
             me_bridge: bool,
             peer_bridge: bool,

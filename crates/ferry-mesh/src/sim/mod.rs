@@ -398,6 +398,13 @@ fn fit_acks(acks: &mut Vec<(u64, f32)>, room: usize) {
     }
 }
 
+/// Adds one to `key`'s count in `counts` (sorted by key), if `key` is counted there.
+fn count_key(counts: &mut [(u32, u16)], key: u32) {
+    if let Ok(i) = counts.binary_search_by_key(&key, |c| c.0) {
+        counts[i].1 = counts[i].1.saturating_add(1);
+    }
+}
+
 /// Drops the first (in short-id order) of the acknowledgements expiring soonest: what
 /// [`fit_acks_by_selection`] does to a list one over its room, without a scratch vector.
 fn drop_first_soonest(acks: &mut Vec<(u64, f32)>) {
@@ -1765,10 +1772,7 @@ impl<'c> World<'c> {
                 let counts = per_key.get_or_insert_with(|| {
                     let mut m: Vec<(u32, u16)> = incoming_keys.iter().map(|k| (*k, 0)).collect();
                     for x in held.iter().filter(|x| x.source != to) {
-                        let payer = self.envs[x.idx as usize].payer;
-                        if let Ok(i) = m.binary_search_by_key(&payer, |c| c.0) {
-                            m[i].1 = m[i].1.saturating_add(1);
-                        }
+                        count_key(&mut m, self.envs[x.idx as usize].payer);
                     }
                     m
                 });
@@ -1853,10 +1857,7 @@ impl<'c> World<'c> {
                 self.stats.junk_relayed += 1;
             }
             if let Some(m) = per_key.as_mut() {
-                let payer = self.envs[h.idx as usize].payer;
-                if let Ok(i) = m.binary_search_by_key(&payer, |c| c.0) {
-                    m[i].1 = m[i].1.saturating_add(1);
-                }
+                count_key(m, self.envs[h.idx as usize].payer);
             }
             accepted.push(Some(h));
         }
