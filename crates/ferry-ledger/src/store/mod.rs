@@ -656,6 +656,35 @@ mod tests {
             .expect("third open");
     }
 
+    /// Every pooled SQLite connection runs with the settings the store chose (durable commits,
+    /// checkpoints every 64 MiB of WAL), not SQLite's defaults.
+    #[tokio::test]
+    async fn sqlite_connections_get_the_store_settings() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open_sqlite_dir(dir.path()).await.expect("store");
+        // Hold several connections at once, so more than the first one is checked.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut conn = store.pool().acquire().await.expect("connection");
+            for (pragma, want) in [
+                ("PRAGMA journal_mode", "wal"),
+                ("PRAGMA synchronous", "2"),
+                ("PRAGMA wal_autocheckpoint", "16384"),
+            ] {
+                let row = sqlx::query(pragma)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .expect(pragma);
+                let got = row
+                    .try_get::<String, _>(0)
+                    .or_else(|_| row.try_get::<i64, _>(0).map(|v| v.to_string()))
+                    .expect(pragma);
+                assert_eq!(got, want, "{pragma}");
+            }
+            held.push(conn);
+        }
+    }
+
     /// On SQLite a second write transaction waits in the store's queue (not in SQLite's busy
     /// handler) until the first commits or is dropped, and queued transactions start in the
     /// order they asked.
