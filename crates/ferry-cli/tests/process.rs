@@ -291,7 +291,7 @@ async fn a_server_killed_during_uploads_settles_everything_exactly_once_after_re
     let t = payment_transfers(&store).await;
     assert_eq!(t.rows, envelopes.len() as i64, "one transfer per payment");
     assert_eq!(t.distinct_references, t.rows);
-    store.pool().close().await;
+    store.close().await;
     cli_audit(&data, None);
 }
 
@@ -378,7 +378,7 @@ async fn two_server_processes_on_one_postgres_database_settle_a_duplicate_storm_
     let t = payment_transfers(&store).await;
     assert_eq!(t.rows, payments_count as i64, "one transfer per payment");
     assert_eq!(t.distinct_references, t.rows);
-    store.pool().close().await;
+    store.close().await;
     cli_audit(&data, Some(&url));
 }
 

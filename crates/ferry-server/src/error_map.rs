@@ -44,7 +44,7 @@ pub fn store_error(e: StoreError) -> ApiError {
             ErrorCode::InsufficientFunds,
             "the balance does not cover the amount",
         ),
-        StoreError::Database(_) | StoreError::Migrate(_) => {
+        StoreError::Database(_) | StoreError::Migrate(_) | StoreError::NotDurable(_) => {
             tracing::error!(error = %e, "database failure");
             ApiError::unavailable()
         }

@@ -164,7 +164,7 @@ impl Engine {
                         };
                         tx.enqueue_sms(&sms, now).await?;
                     }
-                    tx.commit().await.map_err(StoreError::from)?;
+                    tx.commit().await?;
                     Ok(Capped::Posted(Outcome::Settled))
                 }
                 Ok(Posted::Duplicate(_)) => Ok(Capped::Posted(Outcome::Duplicate)),

@@ -36,7 +36,7 @@ use super::journal_sync::{JournalUpload, SyncReport};
 use super::payments::CheckedPayment;
 use super::settler::Settler;
 use super::{Engine, EngineError, Inner, retry_transient};
-use crate::store::Dialect;
+use crate::store::{Dialect, Durable, StoreError};
 
 /// Most items one group settles; a request at least this large is settled alone.
 pub(crate) const GROUP_MAX_ITEMS: usize = super::MAX_BATCH_ITEMS;
@@ -225,25 +225,26 @@ async fn committer(inner: Weak<Inner>, queue: Arc<tokio::sync::Mutex<mpsc::Recei
     }
 }
 
-/// Settles a group in one transaction and answers each request; if the group fails as a
-/// whole, settles each request alone.
+/// Settles a group in one transaction and answers each request once the commit is durable
+/// (waiting for that on another task, so the next group can write meanwhile); if the group
+/// fails as a whole, settles each request alone.
 async fn settle_group(inner: &Inner, group: Vec<Job>) {
     let now = group[0].now;
-    let result = if group.len() == 1 {
-        settle_alone(inner, now, &group[0].work)
-            .await
-            .map(|s| vec![s])
-    } else {
-        let works: Vec<&Work> = group.iter().map(|j| &j.work).collect();
-        retry_transient(|| settle_together(inner, now, &works)).await
-    };
+    let works: Vec<&Work> = group.iter().map(|j| &j.work).collect();
+    let result = retry_transient(|| settle_together(inner, now, &works)).await;
     match result {
-        Ok(settled) => {
-            for (job, s) in group.into_iter().zip(settled) {
-                // A requester that went away still had its work committed; a retry is a
-                // duplicate.
-                let _ = job.reply.send(Ok(s));
-            }
+        Ok((settled, durable)) => {
+            tokio::spawn(async move {
+                let synced = durable.wait().await;
+                for (job, s) in group.into_iter().zip(settled) {
+                    // A requester that went away still had its work committed; a retry is a
+                    // duplicate.
+                    let _ = job.reply.send(match &synced {
+                        Ok(()) => Ok(s),
+                        Err(e) => Err(EngineError::from(StoreError::from(e.clone()))),
+                    });
+                }
+            });
         }
         Err(e) if group.len() == 1 => {
             if let Some(job) = group.into_iter().next() {
@@ -260,21 +261,22 @@ async fn settle_group(inner: &Inner, group: Vec<Job>) {
     }
 }
 
-/// Settles one request's work in its own transaction.
+/// Settles one request's work in its own transaction, and returns once it is durable.
 async fn settle_alone(inner: &Inner, now: UnixTime, work: &Work) -> Result<Settled, EngineError> {
     let works = [work];
-    let mut settled = retry_transient(|| settle_together(inner, now, &works)).await?;
+    let (mut settled, durable) = retry_transient(|| settle_together(inner, now, &works)).await?;
+    durable.wait().await.map_err(StoreError::from)?;
     settled.pop().ok_or(EngineError::Stopped)
 }
 
 /// Settles every request's work in one transaction: all claims as one batch, then all
 /// envelopes as one batch, then each journal upload and each order batch in arrival order; the
-/// outcomes are split back per request.
+/// outcomes are split back per request, with what to wait on before answering them.
 async fn settle_together(
     inner: &Inner,
     now: UnixTime,
     works: &[&Work],
-) -> Result<Vec<Settled>, EngineError> {
+) -> Result<(Vec<Settled>, Durable), EngineError> {
     let claims = joined(works.iter().filter_map(|w| match w {
         Work::Claims(c) => Some(c.as_slice()),
         _ => None,
@@ -330,9 +332,9 @@ async fn settle_together(
             }
         });
     }
-    s.commit().await?;
+    let (_, durable) = s.commit_written().await?;
     inner.group.committed(works.len());
-    Ok(settled)
+    Ok((settled, durable))
 }
 
 /// The slices of one kind of work as one batch: borrowed when there is only one (a lone

@@ -16,7 +16,7 @@ use super::{EngineError, Inner, fee, push_fee};
 use crate::accounts::LedgerAccount;
 use crate::kinds::{CaseKind, DebitKind, DebitState};
 pub(crate) use crate::store::{Case, Debit, EntryRow, Recorded};
-use crate::store::{LedgerBatch, NewCase, PhoneRow, StoreError, WriteTx};
+use crate::store::{Durable, LedgerBatch, NewCase, PhoneRow, StoreError, WriteTx};
 use crate::transfer::{Posting, Transfer};
 
 /// One settlement transaction.
@@ -55,8 +55,17 @@ impl<'e> Settler<'e> {
         })
     }
 
-    /// Settles what newly funded floats unblock, writes everything, and commits.
-    pub async fn commit(mut self) -> Result<Vec<i64>, EngineError> {
+    /// Settles what newly funded floats unblock, writes everything, and commits; returns once
+    /// the commit is durable.
+    pub async fn commit(self) -> Result<Vec<i64>, EngineError> {
+        let (cases, durable) = self.commit_written().await?;
+        durable.wait().await.map_err(StoreError::from)?;
+        Ok(cases)
+    }
+
+    /// As [`Self::commit`], but returns as soon as the commit is written (the next
+    /// transaction may start); nothing may be acknowledged before the [`Durable`] says so.
+    pub async fn commit_written(mut self) -> Result<(Vec<i64>, Durable), EngineError> {
         self.cascade().await?;
         self.write_debits().await?;
         self.queue_payment_notices().await?;
@@ -65,8 +74,8 @@ impl<'e> Settler<'e> {
             LedgerBatch::new(self.inner.store.dialect(), self.now),
         );
         ledger.flush(&mut self.tx).await?;
-        self.tx.commit().await.map_err(StoreError::from)?;
-        Ok(self.opened_cases)
+        let durable = self.tx.commit_written().await?;
+        Ok((self.opened_cases, durable))
     }
 
     /// Records journal entries: new, known, or in conflict with a stored one (a fork).

@@ -21,7 +21,7 @@ impl Store {
         .bind(name)
         .bind(token_digest.to_vec())
         .bind(secs(now))
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader().await?)
         .await?;
         Ok(inserted.is_some())
     }
@@ -33,7 +33,7 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT name FROM agents WHERE token_digest = $1")
             .bind(token_digest.to_vec())
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader().await?)
             .await?;
         row.map(|r| r.try_get(0)).transpose().map_err(Into::into)
     }
@@ -42,7 +42,7 @@ impl Store {
     pub async fn agent_exists(&self, name: &str) -> Result<bool, StoreError> {
         Ok(sqlx::query("SELECT name FROM agents WHERE name = $1")
             .bind(name)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader().await?)
             .await?
             .is_some())
     }

@@ -150,7 +150,7 @@ impl Store {
     /// Every revoked wallet (one with a fraud case), in id order.
     pub async fn revoked_wallets(&self) -> Result<Vec<TaId>, StoreError> {
         sqlx::query("SELECT ta_id FROM fraud_cases ORDER BY ta_id")
-            .fetch_all(self.pool())
+            .fetch_all(self.reader().await?)
             .await?
             .iter()
             .map(|r| ta_id(&r.try_get::<Vec<u8>, _>(0)?))
@@ -161,7 +161,7 @@ impl Store {
     pub async fn is_revoked(&self, ta: TaId) -> Result<bool, StoreError> {
         Ok(sqlx::query("SELECT id FROM fraud_cases WHERE ta_id = $1")
             .bind(ta.as_bytes().to_vec())
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader().await?)
             .await?
             .is_some())
     }
@@ -172,7 +172,7 @@ impl Store {
             "SELECT id, ta_id, account_id, kind, detail, exposure, covered, currency, opened_at, evidence
              FROM fraud_cases ORDER BY id DESC",
         )
-        .fetch_all(self.pool())
+        .fetch_all(self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -200,7 +200,7 @@ impl Store {
              JOIN wallets w ON w.ta_id = d.ta_id
              WHERE d.status = 'pending'",
         )
-        .fetch_all(self.pool())
+        .fetch_all(self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| {

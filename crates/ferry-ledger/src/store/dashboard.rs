@@ -165,7 +165,7 @@ impl Store {
             .bind(code)
             .bind(code)
             .bind(code)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader().await?)
             .await?;
         let mut counts = rows
             .iter()
@@ -194,7 +194,7 @@ impl Store {
     /// How many transfers the ledger holds.
     pub async fn transfer_total(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) FROM transfers")
-            .fetch_one(self.pool())
+            .fetch_one(self.reader().await?)
             .await?
             .try_get(0)?)
     }
@@ -202,7 +202,7 @@ impl Store {
     /// Transfers counted by kind (`payment`, `ussd_send`, `cash_in`, …), by kind.
     pub async fn transfer_kind_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query("SELECT kind, COUNT(*) FROM transfers GROUP BY kind ORDER BY kind")
-            .fetch_all(self.pool())
+            .fetch_all(self.reader().await?)
             .await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
@@ -214,7 +214,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT kind, status, COUNT(*) FROM debits GROUP BY kind, status ORDER BY kind, status",
         )
-        .fetch_all(self.pool())
+        .fetch_all(self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -263,7 +263,7 @@ impl Store {
         if let Some(account) = &filter.account {
             query = query.bind(account.clone());
         }
-        let rows = query.bind(limit).fetch_all(self.pool()).await?;
+        let rows = query.bind(limit).fetch_all(self.reader().await?).await?;
         let mut transfers = rows
             .iter()
             .map(|r| {
@@ -291,7 +291,7 @@ impl Store {
         for t in &transfers {
             query = query.bind(t.id);
         }
-        for r in query.fetch_all(self.pool()).await? {
+        for r in query.fetch_all(self.reader().await?).await? {
             let id: i64 = r.try_get(0)?;
             let posting = PostingRow {
                 account: r.try_get(1)?,
@@ -313,7 +313,7 @@ impl Store {
             "SELECT account, balance FROM ledger_accounts WHERE currency = $1 ORDER BY account",
         )
         .bind(numeric(c))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| {

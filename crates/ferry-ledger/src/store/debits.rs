@@ -188,7 +188,7 @@ impl Store {
         )
         .bind(id.ta.as_bytes().to_vec())
         .bind(i64::from(id.j))
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader().await?)
         .await?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some(DebitRecord {
@@ -263,7 +263,7 @@ impl Store {
         .bind(ta)
         .bind(j)
         .bind(i64::from(limit))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| {

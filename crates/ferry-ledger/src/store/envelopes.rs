@@ -12,8 +12,9 @@ use super::{CHUNK, Params, Store, StoreError, WriteTx};
 use crate::kinds::SealedKind;
 
 impl Store {
-    /// Which of `ids` were recorded before.
-    pub async fn known_envelopes(
+    /// Which of `ids` were recorded before (possibly by a commit not yet flushed: ingesting
+    /// answers only after its own commit is, see [`Store::reader_for_work`]).
+    pub(crate) async fn known_envelopes(
         &self,
         ids: &[EnvelopeId],
     ) -> Result<HashSet<EnvelopeId>, StoreError> {
@@ -25,7 +26,7 @@ impl Store {
             for id in chunk {
                 q = q.bind(id.as_bytes().to_vec());
             }
-            for r in q.fetch_all(self.pool()).await? {
+            for r in q.fetch_all(self.reader_for_work()).await? {
                 let bytes: Vec<u8> = r.try_get(0)?;
                 if let Ok(hash) = <[u8; 32]>::try_from(bytes.as_slice()) {
                     known.insert(EnvelopeId(Hash32(hash)));

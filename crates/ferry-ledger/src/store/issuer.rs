@@ -33,10 +33,10 @@ impl Store {
         .bind(issuer.as_bytes().to_vec())
         .bind(sealing.as_bytes().to_vec())
         .bind(secs(now))
-        .execute(self.pool())
+        .execute(self.reader().await?)
         .await?;
         let stored: Vec<u8> = sqlx::query("SELECT issuer_key_id FROM issuer WHERE id = 1")
-            .fetch_one(self.pool())
+            .fetch_one(self.reader().await?)
             .await?
             .try_get(0)?;
         let stored = KeyId(stored.try_into().map_err(|_| corrupt("issuer key id"))?);

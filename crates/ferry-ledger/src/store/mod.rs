@@ -26,6 +26,7 @@ mod cases;
 mod dashboard;
 mod debits;
 mod deposits;
+mod durable;
 mod envelopes;
 mod issuer;
 mod journal;
@@ -50,6 +51,7 @@ pub use dashboard::{
 };
 pub use debits::{Debit, DebitRecord, ReceivedCursor, ReceivedRow};
 pub use deposits::DepositRecord;
+pub use durable::{Durable, SyncFailed};
 pub use issuer::IssuerBinding;
 pub use journal::{EntryRow, Recorded};
 pub use phone::{
@@ -128,6 +130,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A commit could not be flushed to disk, so nothing more is acknowledged.
+    #[error(transparent)]
+    NotDurable(#[from] SyncFailed),
 }
 
 impl StoreError {
@@ -199,10 +204,73 @@ impl Audit {
     }
 }
 
+/// The database file a SQLite URL opens, if it is a file (not `:memory:`).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let file = options.get_filename();
+    let name = file.to_str()?;
+    (!name.is_empty() && !name.starts_with(':')).then(|| file.to_path_buf())
+}
+
+/// Read connections to a SQLite database (writes have their own one).
+const SQLITE_READERS: u32 = 4;
+
+/// How a SQLite connection commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commits {
+    /// `synchronous = FULL`: every commit fsyncs the WAL itself.
+    Durable,
+    /// `synchronous = NORMAL`: commits only write the WAL; the store's [`durable::WalSyncer`]
+    /// fsyncs it and nothing is acknowledged before that.
+    Written,
+}
+
+/// Pool options for a SQLite database: every connection gets the store's settings.
+fn sqlite_pool_options(max_connections: u32, commits: Commits) -> AnyPoolOptions {
+    let synchronous = match commits {
+        Commits::Durable => "PRAGMA synchronous = FULL",
+        Commits::Written => "PRAGMA synchronous = NORMAL",
+    };
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                // busy_timeout first: a connection opened while another holds the write
+                // lock must wait, not fail, on the pragmas that follow.
+                for pragma in [
+                    "PRAGMA busy_timeout = 10000",
+                    "PRAGMA journal_mode = WAL",
+                    synchronous,
+                    // Checkpoint every 64 MiB of WAL instead of SQLite's 4 MiB. The
+                    // committing writer checkpoints inside its turn (copying pages into
+                    // the database file and fsyncing both), and a page many batches touch
+                    // is copied once per checkpoint: settling measured 10-35 % faster in
+                    // every request shape (BENCHMARKS.md, issue 13).
+                    "PRAGMA wal_autocheckpoint = 16384",
+                    // Multi-row upserts need a statement journal: keep it in memory, and
+                    // give batches a page cache that does not spill mid-transaction.
+                    "PRAGMA temp_store = MEMORY",
+                    "PRAGMA cache_size = -65536",
+                    "PRAGMA foreign_keys = ON",
+                ] {
+                    sqlx::query(pragma).execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        })
+}
+
 /// The ledger store.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite only: the one connection every write transaction runs on. It never closes, so
+    /// SQLite keeps the WAL file the syncer flushes, and its page cache stays warm (SQLite
+    /// drops a connection's whole cache when another connection has written).
+    writer: Option<AnyPool>,
+    /// SQLite on a file: flushes the WAL behind the writer (see [`durable`]).
+    syncer: Option<Arc<durable::WalSyncer>>,
     dialect: Dialect,
     /// SQLite only: the queue of write transactions (tokio's mutex is FIFO-fair).
     write_queue: Option<Arc<Mutex<()>>>,
@@ -215,17 +283,38 @@ pub struct Store {
 pub struct WriteTx {
     tx: Transaction<'static, Any>,
     dialect: Dialect,
+    syncer: Option<Arc<durable::WalSyncer>>,
     /// Held for the whole transaction, released after commit or rollback was sent.
     turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
-    /// Commits the transaction, then lets the next queued one start.
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        let WriteTx { tx, turn, .. } = self;
+    /// Commits the transaction, lets the next queued one start, and returns once the commit
+    /// is on disk.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.commit_written().await?.wait().await?;
+        Ok(())
+    }
+
+    /// Commits the transaction and lets the next queued one start at once; the commit is
+    /// durable when the returned [`Durable`] says so, and must not be acknowledged before.
+    /// (Group commit answers its requests from there while the next group writes.)
+    pub async fn commit_written(self) -> Result<Durable, StoreError> {
+        let WriteTx {
+            tx, turn, syncer, ..
+        } = self;
+        let Some(syncer) = syncer else {
+            let result = tx.commit().await;
+            drop(turn);
+            return result.map(|()| Durable::now()).map_err(StoreError::from);
+        };
+        // Numbered in the writer's turn, so numbers follow the order of the WAL.
+        let seq = syncer.starting();
         let result = tx.commit().await;
+        let durable = syncer.written(seq);
         drop(turn);
-        result
+        result?;
+        Ok(durable)
     }
 
     /// Rolls the transaction back, then lets the next queued one start. (Dropping a `WriteTx`
@@ -288,49 +377,45 @@ impl Store {
             .map_err(|_| sqlx::Error::PoolTimedOut)??;
             let _ = sqlx::Connection::close(conn).await;
         }
-        let options = AnyPoolOptions::new()
-            .max_connections(match dialect {
-                Dialect::Sqlite => 4,
-                Dialect::Postgres => 16,
-            })
-            .acquire_timeout(std::time::Duration::from_secs(5));
-        let options = if dialect == Dialect::Sqlite {
-            options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    // busy_timeout first: a connection opened while another holds the write
-                    // lock must wait, not fail, on the pragmas that follow.
-                    for pragma in [
-                        "PRAGMA busy_timeout = 10000",
-                        "PRAGMA journal_mode = WAL",
-                        "PRAGMA synchronous = FULL",
-                        // Checkpoint every 64 MiB of WAL instead of SQLite's 4 MiB. The
-                        // committing writer checkpoints inside its turn (copying pages into
-                        // the database file and fsyncing both), and a page many batches touch
-                        // is copied once per checkpoint: settling measured 10-35 % faster in
-                        // every request shape (BENCHMARKS.md, issue 13).
-                        "PRAGMA wal_autocheckpoint = 16384",
-                        // Multi-row upserts need a statement journal: keep it in memory, and
-                        // give batches a page cache that does not spill mid-transaction.
-                        "PRAGMA temp_store = MEMORY",
-                        "PRAGMA cache_size = -65536",
-                        "PRAGMA foreign_keys = ON",
-                    ] {
-                        sqlx::query(pragma).execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            })
-        } else {
-            options
-        };
-        let pool = options.connect(url).await?;
-        let write_queue = (dialect == Dialect::Sqlite).then(|| Arc::new(Mutex::new(())));
-        let store = Store {
+        let pool = match dialect {
+            Dialect::Sqlite => sqlite_pool_options(SQLITE_READERS, Commits::Durable),
+            Dialect::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(std::time::Duration::from_secs(5)),
+        }
+        .connect(url)
+        .await?;
+        let mut store = Store {
             pool,
+            writer: None,
+            syncer: None,
             dialect,
-            write_queue,
+            write_queue: None,
         };
         store.migrate().await?;
+        if dialect == Dialect::Sqlite {
+            // Migrated on the read pool, whose open connections keep the WAL file in place.
+            let syncer = sqlite_file(url).and_then(|db| match durable::WalSyncer::start(&db) {
+                Ok(s) => Some(Arc::new(s)),
+                Err(e) => {
+                    tracing::warn!(error = %e, db = %db.display(), "cannot hold the SQLite WAL open: every commit fsyncs on its own");
+                    None
+                }
+            });
+            let commits = match syncer {
+                Some(_) => Commits::Written,
+                None => Commits::Durable,
+            };
+            let writer = sqlite_pool_options(1, commits)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect(url)
+                .await?;
+            store.writer = Some(writer);
+            store.syncer = syncer;
+            store.write_queue = Some(Arc::new(Mutex::new(())));
+        }
         Ok(store)
     }
 
@@ -339,9 +424,29 @@ impl Store {
         self.dialect
     }
 
-    /// The connection pool, for other tables of the settlement engine.
-    pub fn pool(&self) -> &AnyPool {
+    /// The connection pool for reads (and writes outside a [`WriteTx`]), once every commit
+    /// that had started is durable: a reader never sees a commit that a power cut could still
+    /// take back, and so never shows what was not acknowledged.
+    pub async fn reader(&self) -> Result<&AnyPool, StoreError> {
+        if let Some(syncer) = &self.syncer {
+            syncer.settled().await?;
+        }
+        Ok(&self.pool)
+    }
+
+    /// The read pool without waiting for the WAL flush, for reads that only prepare work whose
+    /// answer goes out through a later commit of this store: that answer waits for a flush
+    /// begun after its own commit, which covers every commit such a read could have seen.
+    pub(crate) fn reader_for_work(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Closes every connection (the store's clones stop working).
+    pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
+        self.pool.close().await;
     }
 
     /// Starts a write transaction. On SQLite it first waits its turn in the store's write
@@ -350,18 +455,25 @@ impl Store {
     /// Never call this while the same task holds another [`WriteTx`] of the store: on SQLite
     /// it would wait for itself.
     pub async fn begin(&self) -> Result<WriteTx, StoreError> {
+        if let Some(syncer) = self.syncer.as_ref().filter(|s| s.failed()) {
+            syncer.settled().await?;
+        }
         let turn = match &self.write_queue {
             Some(queue) => Some(queue.clone().lock_owned().await),
             None => None,
         };
         let tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Sqlite => {
+                let writer = self.writer.as_ref().unwrap_or(&self.pool);
+                writer.begin_with("BEGIN IMMEDIATE").await?
+            }
             Dialect::Postgres => self.pool.begin().await?,
         };
         Ok(WriteTx {
             tx,
             turn,
             dialect: self.dialect,
+            syncer: self.syncer.clone(),
         })
     }
 
@@ -415,7 +527,7 @@ impl Store {
             "SELECT COUNT(*), COUNT(DISTINCT reference) FROM transfers WHERE kind = $1",
         )
         .bind(kind.to_owned())
-        .fetch_one(&self.pool)
+        .fetch_one(self.reader().await?)
         .await?;
         Ok((row.try_get(0)?, row.try_get(1)?))
     }
@@ -434,7 +546,7 @@ impl Store {
         account: &LedgerAccount,
         currency: Currency,
     ) -> Result<i64, StoreError> {
-        phone::balance_on(&self.pool, account, currency).await
+        phone::balance_on(self.reader().await?, account, currency).await
     }
 
     /// Checks the whole ledger (see [`Audit`]).
@@ -445,7 +557,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT account, currency, balance FROM ledger_accounts ORDER BY currency, account",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader().await?)
         .await?;
         for row in rows {
             let key: String = row.try_get(0)?;
@@ -469,7 +581,7 @@ impl Store {
         let unbalanced_transfers = sqlx::query(
             "SELECT transfer_id FROM postings GROUP BY transfer_id HAVING SUM(amount) <> 0 ORDER BY transfer_id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader().await?)
         .await?
         .iter()
         .map(|r| r.try_get::<i64, _>(0))
@@ -483,7 +595,7 @@ impl Store {
              WHERE a.balance <> COALESCE(s.total, 0)
              ORDER BY a.account",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader().await?)
         .await?
         .iter()
         .map(|r| r.try_get::<String, _>(0))
@@ -585,6 +697,8 @@ pub async fn post_in(
 mod tests {
     use std::time::Duration;
 
+    use sqlx::AssertSqlSafe;
+
     use super::*;
 
     #[test]
@@ -631,7 +745,7 @@ mod tests {
         let reopened = Store::open_sqlite_dir(dir.path()).await.expect("reopens");
         assert!(reopened.agent_exists("kiosk").await.expect("read"));
         let applied: i64 = sqlx::query("SELECT COUNT(*) FROM _sqlx_migrations")
-            .fetch_one(reopened.pool())
+            .fetch_one(reopened.reader().await.expect("reader"))
             .await
             .expect("count")
             .try_get(0)
@@ -650,39 +764,132 @@ mod tests {
             IssuerBinding::Ours
         );
         // And again: nothing left to do.
-        reopened.pool().close().await;
+        reopened.close().await;
         Store::open_sqlite_dir(dir.path())
             .await
             .expect("third open");
     }
 
-    /// Every pooled SQLite connection runs with the settings the store chose (durable commits,
-    /// checkpoints every 64 MiB of WAL), not SQLite's defaults.
+    async fn pragma(conn: &mut AnyConnection, pragma: &str) -> String {
+        let row = sqlx::query(AssertSqlSafe(pragma.to_string()))
+            .fetch_one(conn)
+            .await
+            .expect(pragma);
+        row.try_get::<String, _>(0)
+            .or_else(|_| row.try_get::<i64, _>(0).map(|v| v.to_string()))
+            .expect(pragma)
+    }
+
+    /// Every pooled SQLite connection runs with the settings the store chose (WAL, checkpoints
+    /// every 64 MiB of WAL), not SQLite's defaults: readers commit durably on their own
+    /// (`synchronous = FULL`), the writer leaves the fsync to the store's WAL syncer
+    /// (`NORMAL`).
     #[tokio::test]
     async fn sqlite_connections_get_the_store_settings() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open_sqlite_dir(dir.path()).await.expect("store");
+        assert!(store.syncer.is_some(), "a file database has a WAL syncer");
         // Hold several connections at once, so more than the first one is checked.
         let mut held = Vec::new();
         for _ in 0..3 {
-            let mut conn = store.pool().acquire().await.expect("connection");
-            for (pragma, want) in [
-                ("PRAGMA journal_mode", "wal"),
-                ("PRAGMA synchronous", "2"),
-                ("PRAGMA wal_autocheckpoint", "16384"),
-            ] {
-                let row = sqlx::query(pragma)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .expect(pragma);
-                let got = row
-                    .try_get::<String, _>(0)
-                    .or_else(|_| row.try_get::<i64, _>(0).map(|v| v.to_string()))
-                    .expect(pragma);
-                assert_eq!(got, want, "{pragma}");
-            }
+            let mut conn = store.pool.acquire().await.expect("connection");
+            assert_eq!(pragma(&mut conn, "PRAGMA journal_mode").await, "wal");
+            assert_eq!(pragma(&mut conn, "PRAGMA synchronous").await, "2");
+            assert_eq!(
+                pragma(&mut conn, "PRAGMA wal_autocheckpoint").await,
+                "16384"
+            );
             held.push(conn);
         }
+        let mut tx = store.begin().await.expect("writer");
+        assert_eq!(pragma(&mut tx, "PRAGMA journal_mode").await, "wal");
+        assert_eq!(pragma(&mut tx, "PRAGMA synchronous").await, "1");
+        assert_eq!(pragma(&mut tx, "PRAGMA wal_autocheckpoint").await, "16384");
+        tx.rollback().await.expect("rollback");
+    }
+
+    /// A commit through the store is acknowledged only once the WAL syncer has flushed it, and
+    /// a reader asking after the commit started waits for that flush too.
+    #[tokio::test]
+    async fn sqlite_commits_wait_for_the_wal_flush() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open_sqlite_dir(dir.path()).await.expect("store");
+        let syncer = store.syncer.clone().expect("syncer");
+        let mut tx = store.begin().await.expect("begin");
+        sqlx::query("INSERT INTO agents (name, token_digest, created_at) VALUES ('a', x'01', 0)")
+            .execute(&mut *tx)
+            .await
+            .expect("insert");
+        let durable = tx.commit_written().await.expect("commit");
+        assert!(!syncer.failed());
+        tokio::time::timeout(Duration::from_secs(10), durable.wait())
+            .await
+            .expect("the syncer flushed the commit")
+            .expect("durable");
+        let row = sqlx::query("SELECT count(*) FROM agents")
+            .fetch_one(store.reader().await.expect("reader"))
+            .await
+            .expect("count");
+        assert_eq!(row.try_get::<i64, _>(0).expect("count"), 1);
+        store.close().await;
+    }
+
+    /// While the WAL syncer is held, a commit is written (the next transaction may start) but
+    /// not acknowledged, and a reader waits rather than see it; both go on once it flushes.
+    #[tokio::test]
+    async fn nothing_is_acknowledged_or_read_before_the_wal_flush() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open_sqlite_dir(dir.path()).await.expect("store");
+        let syncer = store.syncer.clone().expect("syncer");
+        syncer.hold(true);
+        let mut tx = store.begin().await.expect("begin");
+        sqlx::query("INSERT INTO agents (name, token_digest, created_at) VALUES ('a', x'01', 0)")
+            .execute(&mut *tx)
+            .await
+            .expect("insert");
+        let commit = tokio::spawn(tx.commit());
+        for _ in 0..5000 {
+            if syncer.started() > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(syncer.started(), 1, "the commit never started");
+        let reader = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let pool = store.reader().await.expect("reader");
+                let row = sqlx::query("SELECT count(*) FROM agents")
+                    .fetch_one(pool)
+                    .await
+                    .expect("count");
+                row.try_get::<i64, _>(0).expect("count")
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !commit.is_finished(),
+            "a commit was acknowledged before its flush"
+        );
+        assert!(!reader.is_finished(), "a reader passed an unflushed commit");
+        // The writer's turn was released at the commit: the next transaction can write.
+        let next = tokio::time::timeout(Duration::from_secs(5), store.begin())
+            .await
+            .expect("the next writer waited for the flush")
+            .expect("begin");
+        next.rollback().await.expect("rollback");
+        syncer.hold(false);
+        tokio::time::timeout(Duration::from_secs(10), commit)
+            .await
+            .expect("acknowledged after the flush")
+            .expect("task")
+            .expect("commit");
+        let seen = tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .expect("read after the flush")
+            .expect("task");
+        assert_eq!(seen, 1);
+        store.close().await;
     }
 
     /// On SQLite a second write transaction waits in the store's queue (not in SQLite's busy
@@ -728,7 +935,7 @@ mod tests {
         }
         assert_eq!(*order.lock().expect("order"), vec![0, 1, 2]);
         let rows: i64 = sqlx::query("SELECT COUNT(*) FROM agents WHERE name LIKE 'queued-%'")
-            .fetch_one(store.pool())
+            .fetch_one(store.reader().await.expect("reader"))
             .await
             .expect("count")
             .try_get(0)

@@ -283,7 +283,12 @@ impl Store {
     /// The account of `phone`, if any.
     pub async fn phone_account(&self, phone: &Phone) -> Result<Option<PhoneRow>, StoreError> {
         let sql = format!("SELECT {PHONE_COLUMNS} FROM phone_accounts WHERE phone = $1");
-        phone_by(self.pool(), &sql, Key::Phone(phone.as_str().to_owned())).await
+        phone_by(
+            self.reader().await?,
+            &sql,
+            Key::Phone(phone.as_str().to_owned()),
+        )
+        .await
     }
 
     /// The phone account mapped to `account`, if any.
@@ -292,7 +297,12 @@ impl Store {
         account: AccountId,
     ) -> Result<Option<PhoneRow>, StoreError> {
         let sql = format!("SELECT {PHONE_COLUMNS} FROM phone_accounts WHERE account_id = $1");
-        phone_by(self.pool(), &sql, Key::Account(account.as_bytes().to_vec())).await
+        phone_by(
+            self.reader().await?,
+            &sql,
+            Key::Account(account.as_bytes().to_vec()),
+        )
+        .await
     }
 
     /// The phone numbers of those of `accounts` that have one.
@@ -302,7 +312,7 @@ impl Store {
     ) -> Result<Vec<(AccountId, Phone)>, StoreError> {
         let mut out = Vec::new();
         for chunk in accounts.chunks(CHUNK) {
-            let rows = phones_in(self.pool(), self.dialect(), chunk).await?;
+            let rows = phones_in(self.reader().await?, self.dialect(), chunk).await?;
             out.extend(rows.into_iter().map(|r| (r.account, r.phone)));
         }
         Ok(out)
@@ -310,7 +320,7 @@ impl Store {
 
     /// The first answer to operation `key`, if it was answered.
     pub async fn phone_op(&self, key: &str) -> Result<Option<OpRow>, StoreError> {
-        op(self.pool(), key).await
+        op(self.reader().await?, key).await
     }
 
     /// The newest `limit` movements of `account`'s online balance, newest first.
@@ -327,7 +337,7 @@ impl Store {
         )
         .bind(key.clone())
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader().await?)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
@@ -337,7 +347,7 @@ impl Store {
             )
             .bind(transfer_id)
             .bind(key.clone())
-            .fetch_all(self.pool())
+            .fetch_all(self.reader().await?)
             .await?;
             let mut counterparts = Vec::new();
             for o in others {
@@ -385,7 +395,7 @@ impl Store {
         )
         .bind(secs(now))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| r.try_get(0).map_err(Into::into))
@@ -408,7 +418,7 @@ impl Store {
             .bind(code.to_owned())
             .bind(phone.as_str().to_owned())
             .bind(agent.to_owned())
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader().await?)
             .await?
             .as_ref()
             .map(cash_out_row)
@@ -417,7 +427,7 @@ impl Store {
 
     /// The link challenge for `phone`, if any (read without locking it).
     pub async fn phone_link(&self, phone: &Phone) -> Result<Option<LinkRow>, StoreError> {
-        link_by(self.pool(), phone, false).await
+        link_by(self.reader().await?, phone, false).await
     }
 
     /// The cash out issued by operation `op_key`, if any.
@@ -425,7 +435,7 @@ impl Store {
         let sql = format!("SELECT {CASH_OUT_COLUMNS} FROM ussd_cash_outs WHERE op_key = $1");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(op_key.to_owned())
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader().await?)
             .await?
             .as_ref()
             .map(cash_out_row)

@@ -45,7 +45,7 @@ impl Store {
         .bind(account_key.as_bytes().to_vec())
         .bind(cert.to_bytes())
         .bind(secs(now))
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader().await?)
         .await?;
         Ok(inserted.is_some())
     }
@@ -68,7 +68,7 @@ impl Store {
         .bind(tier.as_str())
         .bind(cert.to_bytes())
         .bind(secs(now))
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader().await?)
         .await?;
         if inserted.is_some() {
             self.keep_wallet_certificate(cert).await?;
@@ -82,7 +82,7 @@ impl Store {
         sqlx::query("UPDATE wallets SET certificate = $1 WHERE ta_id = $2")
             .bind(cert.to_bytes())
             .bind(cert.unverified().ta_id().as_bytes().to_vec())
-            .execute(self.pool())
+            .execute(self.reader().await?)
             .await?;
         self.keep_wallet_certificate(cert).await
     }
@@ -102,7 +102,7 @@ impl Store {
         .bind(secs(body.issued_at))
         .bind(secs(body.expires_at))
         .bind(cert.to_bytes())
-        .execute(self.pool())
+        .execute(self.reader().await?)
         .await?;
         Ok(())
     }
@@ -130,7 +130,7 @@ impl Store {
         )
         .bind(ta.as_bytes().to_vec())
         .bind(secs(at))
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader().await?)
         .await?;
         match row {
             Some(r) => Ok(Some(
@@ -146,12 +146,12 @@ impl Store {
         &self,
         account: AccountId,
     ) -> Result<Option<ClientCertificate>, StoreError> {
-        stored(self.pool(), CLIENT_CERTIFICATE, account.as_bytes()).await
+        stored(self.reader().await?, CLIENT_CERTIFICATE, account.as_bytes()).await
     }
 
     /// The TA certificate of wallet `ta`, if registered.
     pub async fn wallet_certificate(&self, ta: TaId) -> Result<Option<TaCertificate>, StoreError> {
-        stored(self.pool(), WALLET_CERTIFICATE, ta.as_bytes()).await
+        stored(self.reader().await?, WALLET_CERTIFICATE, ta.as_bytes()).await
     }
 
     /// An account's wallets with where the server's copy of each journal stands and whether it
@@ -164,7 +164,7 @@ impl Store {
              WHERE w.account_id = $1 ORDER BY w.registered_at, w.ta_id",
         )
         .bind(account.as_bytes().to_vec())
-        .fetch_all(self.pool())
+        .fetch_all(self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| {

@@ -77,7 +77,7 @@ impl Store {
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(a.as_bytes().to_vec())
                     .bind(limit)
-                    .fetch_all(self.pool())
+                    .fetch_all(self.reader().await?)
                     .await?
             }
             None => {
@@ -85,7 +85,7 @@ impl Store {
                     format!("SELECT {ALERT_COLUMNS} FROM risk_alerts ORDER BY id DESC LIMIT $1");
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(limit)
-                    .fetch_all(self.pool())
+                    .fetch_all(self.reader().await?)
                     .await?
             }
         };
@@ -137,7 +137,7 @@ impl Store {
         .bind(account.as_bytes().to_vec())
         .bind(channel.to_owned())
         .bind(secs(since))
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader().await?)
         .await?
         .is_some())
     }

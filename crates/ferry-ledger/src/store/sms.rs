@@ -139,14 +139,14 @@ impl Store {
                 )))
                 .bind(p.as_str().to_owned())
                 .bind(limit)
-                .fetch_all(self.pool())
+                .fetch_all(self.reader().await?)
                 .await?,
                 None => {
                     sqlx::query(sqlx::AssertSqlSafe(format!(
                         "SELECT {COLUMNS} FROM sms_outbox ORDER BY id DESC LIMIT $1"
                     )))
                     .bind(limit)
-                    .fetch_all(self.pool())
+                    .fetch_all(self.reader().await?)
                     .await?
                 }
             };
@@ -167,7 +167,7 @@ impl Store {
         )))
         .bind(secs(now))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader().await?)
         .await?;
         let mut leased = Vec::new();
         for r in &due {

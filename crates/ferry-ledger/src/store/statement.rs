@@ -43,7 +43,7 @@ impl Store {
         .bind(account.key())
         .bind(numeric(currency))
         .bind(secs(before))
-        .fetch_one(self.pool())
+        .fetch_one(self.reader().await?)
         .await?
         .try_get(0)?)
     }
@@ -72,7 +72,7 @@ impl Store {
         .bind(numeric(currency))
         .bind(secs(from))
         .bind(secs(to))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| {

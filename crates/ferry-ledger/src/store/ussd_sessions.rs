@@ -12,7 +12,7 @@ impl Store {
     pub async fn ussd_session(&self, id: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT record FROM ussd_sessions WHERE session_id = $1")
             .bind(id.to_owned())
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader().await?)
             .await?;
         row.map(|r| r.try_get(0).map_err(Into::into)).transpose()
     }
@@ -50,7 +50,7 @@ impl Store {
              LIMIT $1",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))

@@ -239,7 +239,7 @@ impl Store {
             sqlx::query("SELECT COUNT(*) FROM voucher_failures WHERE emitter = $1 AND at >= $2")
                 .bind(emitter.as_bytes().to_vec())
                 .bind(secs(since))
-                .fetch_one(self.pool())
+                .fetch_one(self.reader().await?)
                 .await?
                 .try_get(0)?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -255,7 +255,7 @@ impl Store {
             sqlx::query("SELECT COUNT(*) FROM voucher_failures WHERE id_prefix = $1 AND at >= $2")
                 .bind(prefix.to_owned())
                 .bind(secs(since))
-                .fetch_one(self.pool())
+                .fetch_one(self.reader().await?)
                 .await?
                 .try_get(0)?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -266,7 +266,7 @@ impl Store {
         let sql = format!("SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE id = $1");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.as_bytes().to_vec())
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader().await?)
             .await?
             .as_ref()
             .map(voucher_row)
@@ -279,7 +279,7 @@ impl Store {
             format!("SELECT {VOUCHER_COLUMNS} FROM vouchers ORDER BY created_at DESC, id LIMIT $1");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(self.pool())
+            .fetch_all(self.reader().await?)
             .await?
             .iter()
             .map(voucher_row)
@@ -299,7 +299,7 @@ impl Store {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(emitter.as_bytes().to_vec())
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(self.pool())
+            .fetch_all(self.reader().await?)
             .await?
             .iter()
             .map(voucher_row)
@@ -317,7 +317,7 @@ impl Store {
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(voucher.as_bytes().to_vec())
-            .fetch_all(self.pool())
+            .fetch_all(self.reader().await?)
             .await?
             .iter()
             .map(redemption_row)
@@ -329,7 +329,7 @@ impl Store {
         let sql = format!("SELECT {REDEMPTION_COLUMNS} FROM voucher_redemptions WHERE id = $1");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_owned())
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader().await?)
             .await?
             .as_ref()
             .map(redemption_row)
@@ -348,7 +348,7 @@ impl Store {
         )
         .bind(secs(now))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| voucher_id(&r.try_get::<Vec<u8>, _>(0)?))
@@ -365,7 +365,7 @@ impl Store {
             sqlx::query("SELECT COUNT(*) FROM voucher_failures WHERE receiver = $1 AND at >= $2")
                 .bind(receiver.as_bytes().to_vec())
                 .bind(secs(since))
-                .fetch_one(self.pool())
+                .fetch_one(self.reader().await?)
                 .await?
                 .try_get(0)?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -376,7 +376,7 @@ impl Store {
         Ok(
             sqlx::query("SELECT 1 FROM voucher_blocks WHERE account_id = $1")
                 .bind(account.as_bytes().to_vec())
-                .fetch_optional(self.pool())
+                .fetch_optional(self.reader().await?)
                 .await?
                 .is_some(),
         )

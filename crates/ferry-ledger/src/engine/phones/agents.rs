@@ -11,8 +11,8 @@ use ferry_ussd::sms::{Notice, NoticeKind};
 use super::{PhoneBackend, PhoneError, corrupt, random_digits, retry};
 use crate::accounts::LedgerAccount;
 use crate::store::{
-    CashOutRow, CashOutState, LinkRow, NewPhoneAccount, Posted, StoreError, WriteTx,
-    decode_pin_hash, encode_pin_hash, post_in,
+    CashOutRow, CashOutState, LinkRow, NewPhoneAccount, Posted, WriteTx, decode_pin_hash,
+    encode_pin_hash, post_in,
 };
 use crate::transfer::{Posting, Transfer};
 use ferry_ussd::pin::Pin;
@@ -160,7 +160,7 @@ impl PhoneBackend {
                     AgentRegistration::Registered { account }
                 }
             };
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             Ok(Some(result))
         }
     }
@@ -245,7 +245,7 @@ impl PhoneBackend {
                 };
                 tx.enqueue_sms(&notice, now).await?;
             }
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             Ok(Some(Redemption::Paid { amount: row.amount }))
         })
         .await?;
@@ -314,7 +314,7 @@ impl PhoneBackend {
                 return Ok(false);
             }
             self.release(&mut tx, &row, Release::Lapsed, now).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             Ok(true)
         })
         .await
@@ -398,7 +398,7 @@ impl PhoneBackend {
                 },
             };
             tx.enqueue_sms(&notice, now).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             Ok(LinkStarted { expires_at })
         })
         .await
@@ -457,7 +457,7 @@ impl PhoneBackend {
         }
         if now > link.expires_at {
             tx.delete_phone_link(phone).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             return Err(PhoneError::LinkExpired);
         }
         if !right {
@@ -467,7 +467,7 @@ impl PhoneBackend {
             } else {
                 tx.set_link_attempts(phone, left).await?;
             }
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             return Err(PhoneError::WrongLinkCode {
                 attempts_left: left,
             });
@@ -485,7 +485,7 @@ impl PhoneBackend {
             return Err(PhoneError::PhoneTaken);
         }
         tx.delete_phone_link(phone).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(true)
     }
 }

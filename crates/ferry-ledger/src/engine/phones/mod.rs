@@ -623,7 +623,7 @@ impl PhoneBackend {
     /// thing the transaction wrote); any other refusal rolls back.
     async fn keep_alert(tx: WriteTx, r: &Refusal) -> Result<(), PhoneError> {
         if matches!(r, Refusal::RiskHold) {
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
         }
         Ok(())
     }
@@ -757,7 +757,7 @@ impl PhoneBackend {
         };
         tx.enqueue_sms(&payer, now).await?;
         tx.enqueue_sms(&payee, now).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(outcome)
     }
 
@@ -851,7 +851,7 @@ impl PhoneBackend {
             },
         };
         tx.enqueue_sms(&notice, now).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(outcome)
     }
 
@@ -909,7 +909,7 @@ impl PhoneBackend {
             self.wrong_pin(&mut tx, &row, key, now).await?
         };
         Self::record(&mut tx, key, row.account, "pin", &check, 0, now).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(Some(check))
     }
 
@@ -950,7 +950,7 @@ impl PhoneBackend {
             },
         };
         Self::record(&mut tx, key, row.account, "change_pin", &outcome, 0, now).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(Some(outcome))
     }
 
@@ -1011,7 +1011,7 @@ impl PhoneBackend {
             tx.enqueue_sms(&notice, now).await?;
         }
         Self::record(&mut tx, key, account, "register", &outcome, 0, now).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(Some(outcome))
     }
 }
@@ -1064,7 +1064,7 @@ impl PhoneBackend {
         match vouchers.insert_in(&mut tx, prepared, now).await {
             Ok(()) => {}
             Err(e) if e.keeps_alert() => {
-                tx.commit().await.map_err(StoreError::from)?;
+                tx.commit().await?;
                 return Ok(VoucherOutcome::RiskHold);
             }
             Err(VoucherError::Blocked) => return Ok(VoucherOutcome::Blocked),
@@ -1094,7 +1094,7 @@ impl PhoneBackend {
             },
         };
         tx.enqueue_sms(&notice, now).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(outcome)
     }
 }
@@ -1406,7 +1406,7 @@ impl Backend for PhoneBackend {
                     now,
                 )
                 .await?;
-                tx.commit().await.map_err(StoreError::from)?;
+                tx.commit().await?;
                 outcome
             }
         };

@@ -498,12 +498,12 @@ impl Vouchers {
             match self.insert_in(&mut tx, &prepared, now).await {
                 Ok(()) => {}
                 Err(e) if e.keeps_alert() => {
-                    tx.commit().await.map_err(StoreError::from)?;
+                    tx.commit().await?;
                     return Err(e);
                 }
                 Err(e) => return Err(e),
             }
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             Ok(())
         })
         .await?;
@@ -830,7 +830,7 @@ impl Vouchers {
         if let Some(reason) = closed_reason(&row, now) {
             if reason == InvalidReason::Expired && row.state == VoucherState::Active {
                 self.close(&mut tx, &row, Close::Expired, now).await?;
-                tx.commit().await.map_err(StoreError::from)?;
+                tx.commit().await?;
             }
             return Ok(RedeemOutcome::InvalidVoucher(reason));
         }
@@ -882,7 +882,7 @@ impl Vouchers {
                     InvalidReason::Mismatch
                 })
             };
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             return Ok(outcome);
         }
         if let Some(here) = req.place {
@@ -926,7 +926,7 @@ impl Vouchers {
                     now,
                 )
                 .await?;
-                tx.commit().await.map_err(StoreError::from)?;
+                tx.commit().await?;
                 return Ok(RedeemOutcome::SecurityException(
                     SecurityReason::ImpossibleTravel,
                 ));
@@ -953,7 +953,7 @@ impl Vouchers {
                 voucher: Some(&voucher),
             };
             if rule.check_in(&mut tx, op, now).await? == Some(RiskAction::Block) {
-                tx.commit().await.map_err(StoreError::from)?;
+                tx.commit().await?;
                 return Ok(RedeemOutcome::SecurityException(SecurityReason::Velocity));
             }
         }
@@ -990,7 +990,7 @@ impl Vouchers {
         if remaining == 0 {
             self.close(&mut tx, &row, Close::UsedUp, now).await?;
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(RedeemOutcome::Redeemed {
             voucher: id,
             amount: self.money(amount),
@@ -1147,7 +1147,7 @@ impl Vouchers {
                 return Ok(false);
             }
             self.close(&mut tx, &row, Close::Expired, now).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             Ok(true)
         })
         .await
@@ -1194,7 +1194,7 @@ impl Vouchers {
             if row.state == VoucherState::Active {
                 self.close(&mut tx, &row, Close::Invalidated("emitter"), now)
                     .await?;
-                tx.commit().await.map_err(StoreError::from)?;
+                tx.commit().await?;
             }
             Ok(())
         })
